@@ -1,0 +1,100 @@
+import {Command, Flags} from '@oclif/core'
+
+import {EXIT} from '../client/admin-client.js'
+import {defaultSocketPath} from '../client/socket-path.js'
+
+export default class Serve extends Command {
+  static override description = `Run the caching reverse proxy in the foreground (logs JSON lines to stdout).
+SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdownTimeout); SIGHUP reloads the config.`
+  static override examples = [
+    '<%= config.bin %> serve --upstream http://127.0.0.1:3000',
+    '<%= config.bin %> serve -c /etc/tavern/tavern.config.yaml',
+    '<%= config.bin %> serve --listen 0.0.0.0:8080 --upstream http://10.0.0.5 --storage /var/cache/tavern',
+  ]
+  static override flags = {
+    config: Flags.string({char: 'c', description: 'config file (default: search the working directory for tavern.config.* / .tavernrc*)'}),
+    listen: Flags.string({description: 'data-plane HOST:PORT [config: listen; default 127.0.0.1:8080]'}),
+    upstream: Flags.string({description: 'origin URL; repeat for several (replaces the config\'s upstreams)', multiple: true}),
+    storage: Flags.string({description: 'storage directory [config: storage.dir; default ./.tavern]'}),
+    socket: Flags.string({description: 'admin socket path [config: socket; env: TAVERN_SOCKET]'}),
+    'log-level': Flags.string({description: 'log level [config: log.level]', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Serve)
+    const [{loadConfig, ConfigError}, {Daemon}, {createLogger}, {SocketInUseError}] = await Promise.all([
+      import('../config/load.js'),
+      import('../daemon/daemon.js'),
+      import('../daemon/logger.js'),
+      import('../daemon/socket-guard.js'),
+    ])
+    const overrides: Record<string, unknown> = {
+      listen: flags.listen,
+      upstreams: flags.upstream,
+      socket: flags.socket,
+      storage: flags.storage ? {dir: flags.storage} : undefined,
+      log: flags['log-level'] ? {level: flags['log-level']} : undefined,
+    }
+    const load = async () => {
+      const loaded = await loadConfig({file: flags.config, overrides})
+      // A flag given as a relative path means relative to where the command ran, not to the config file.
+      if (flags.storage) loaded.config.storage.dir = (await import('node:path')).resolve(flags.storage)
+      if (flags.socket) loaded.config.socket = (await import('node:path')).resolve(flags.socket)
+      return loaded
+    }
+    let loaded
+    try {
+      loaded = await load()
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`tavern: ${error.message}\n`)
+        this.exit(EXIT.usage)
+      }
+      throw error
+    }
+    if (loaded.config.upstreams.length === 0) {
+      process.stderr.write('tavern: no upstream configured: pass --upstream URL or set "upstreams" in the config\n')
+      this.exit(EXIT.usage)
+    }
+    const log = createLogger(loaded.config.log.level)
+    const socketPath = loaded.config.socket ?? defaultSocketPath()
+    let daemon: Awaited<ReturnType<typeof Daemon.start>>
+    try {
+      daemon = await Daemon.start({loaded, socketPath, log, reloadConfig: load})
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException
+      const msg = error instanceof SocketInUseError ? e.message : e.code === 'EADDRINUSE' ? `cannot listen on ${loaded.config.listen}: address in use` : e.message
+      log.fatal({err: e}, msg)
+      log.flush()
+      process.stderr.write(`tavern: ${msg}\n`)
+      this.exit(EXIT.failed)
+    }
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.warn({signal}, 'second signal: exiting now')
+        log.flush()
+        process.exit(EXIT.failed)
+      }
+      stopping = true
+      log.info({signal}, 'signal received')
+      void daemon.shutdown().then(
+        () => {
+          log.flush()
+          process.exit(EXIT.ok)
+        },
+        (error: unknown) => {
+          log.error({err: error}, 'shutdown failed')
+          log.flush()
+          process.exit(EXIT.failed)
+        },
+      )
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGHUP', () => {
+      daemon.reload().catch((error: Error) => log.error({problems: (error as {problems?: string[]}).problems ?? error.message}, 'reload refused; keeping the running config'))
+    })
+    await new Promise<never>(() => {}) // runs until a signal ends the process
+  }
+}

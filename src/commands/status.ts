@@ -1,0 +1,33 @@
+import {AdminCommand, socketFlag} from '../cli/base.js'
+import {adminRequest} from '../client/admin-client.js'
+import type {StatusBody} from '../daemon/admin-routes.js'
+import {formatBytes, formatDuration} from '../cli/format.js'
+
+export default class Status extends AdminCommand {
+  static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, storage and counters'
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json --socket /run/tavern.sock']
+  static override enableJsonFlag = true
+  static override flags = {socket: socketFlag}
+
+  async run(): Promise<StatusBody> {
+    const {flags} = await this.parse(Status)
+    const r = await adminRequest<StatusBody>(flags.socket, 'GET', '/status')
+    if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`)
+    const s = r.body
+    if (!this.jsonEnabled()) {
+      const hitRatio = s.counters.hits + s.counters.misses > 0 ? ((100 * s.counters.hits) / (s.counters.hits + s.counters.misses)).toFixed(1) + '%' : '-'
+      this.log(
+        [
+          `tavern ${s.version}  pid ${s.pid}  up ${formatDuration(s.uptimeSeconds)}`,
+          `listen     http://${s.listeners.http}`,
+          `admin      ${s.listeners.admin}`,
+          `config     ${s.config.source}`,
+          `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
+          ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),
+          `requests   ${s.counters.requests} (in flight ${s.counters.inFlight})  hits ${s.counters.hits}  misses ${s.counters.misses}  hit ratio ${hitRatio}  origin requests ${s.counters.originRequests}  sent ${formatBytes(s.counters.bytesOut)}`,
+        ].join('\n'),
+      )
+    }
+    return s
+  }
+}

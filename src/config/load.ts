@@ -1,0 +1,101 @@
+import path from 'node:path'
+
+import {cosmiconfig} from 'cosmiconfig'
+import type {z} from 'zod'
+
+import {ConfigSchema, type TavernConfig} from './schema.js'
+
+/** A config that failed to load or validate; `problems` name the key path and what is wrong. */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid config (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+}
+
+export interface LoadedConfig {
+  config: TavernConfig
+  /** The file it came from, or undefined for embedded defaults. */
+  filepath?: string
+}
+
+const SEARCH_PLACES = [
+  'package.json',
+  '.tavernrc',
+  '.tavernrc.json',
+  '.tavernrc.yaml',
+  '.tavernrc.yml',
+  '.tavernrc.mjs',
+  '.tavernrc.js',
+  'tavern.config.json',
+  'tavern.config.yaml',
+  'tavern.config.yml',
+  'tavern.config.mjs',
+  'tavern.config.js',
+]
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => {
+    const key = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)'
+    if (i.code === 'unrecognized_keys') {
+      const base = i.path.length ? `${key}.` : ''
+      return i.keys.map((k) => `${base}${k}: unknown key`).join('; ')
+    }
+    return `${key}: ${i.message}`
+  })
+}
+
+/** Validate a raw config object (file contents merged with flag overrides). */
+export function validateConfig(raw: unknown, source: string): TavernConfig {
+  const r = ConfigSchema.safeParse(raw ?? {})
+  if (!r.success) throw new ConfigError(source, describeIssues(r.error.issues))
+  return r.data
+}
+
+/** Deep-merge plain objects; arrays and scalars from `over` replace. */
+export function mergeRaw(base: unknown, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = base && typeof base === 'object' && !Array.isArray(base) ? {...(base as Record<string, unknown>)} : {}
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue
+    const cur = out[k]
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? mergeRaw(cur, v as Record<string, unknown>)
+        : v
+  }
+  return out
+}
+
+/**
+ * Load the config: `file` when given (it must exist), else search the working directory for
+ * tavern.config.{json,yaml,yml,mjs,js}, .tavernrc[.json|.yaml|.yml|.mjs|.js] or a "tavern" key in package.json.
+ * `overrides` (from command-line flags) win over the file. Relative storage paths are resolved against the
+ * config file's directory (or the working directory for embedded defaults), so a reload from elsewhere agrees.
+ */
+export async function loadConfig(opts: {file?: string; cwd?: string; overrides?: Record<string, unknown>} = {}): Promise<LoadedConfig> {
+  const cwd = opts.cwd ?? process.cwd()
+  const explorer = cosmiconfig('tavern', {searchPlaces: SEARCH_PLACES, searchStrategy: 'none'})
+  let raw: unknown = {}
+  let filepath: string | undefined
+  try {
+    const found = opts.file ? await explorer.load(path.resolve(cwd, opts.file)) : await explorer.search(cwd)
+    if (found && !found.isEmpty) raw = found.config
+    filepath = found?.filepath
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException
+    const where = opts.file ? path.resolve(cwd, opts.file) : cwd
+    if (e.code === 'ENOENT') throw new ConfigError(where, [`config file not found: ${where}`])
+    throw new ConfigError(where, [`cannot read config: ${e.message.split('\n')[0]}`])
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(filepath ?? 'config', ['(root): the config must be an object of keys'])
+  }
+  const merged = mergeRaw(raw, opts.overrides ?? {})
+  const config = validateConfig(merged, filepath ?? 'embedded defaults + flags')
+  const base = filepath ? path.dirname(filepath) : cwd
+  config.storage.dir = path.resolve(base, config.storage.dir)
+  if (config.socket) config.socket = path.resolve(base, config.socket)
+  return {config, filepath}
+}

@@ -1,0 +1,138 @@
+import {z} from 'zod'
+
+import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
+
+const bytes = (def: string | number) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .transform((v, ctx) => {
+      const n = parseBytes(v)
+      if (n === undefined) {
+        ctx.addIssue({code: 'custom', message: `not a byte size: ${JSON.stringify(v)} (use e.g. 1048576, "512MiB", "10GB")`})
+        return z.NEVER
+      }
+      return n
+    })
+
+const duration = (def: string | number) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .transform((v, ctx) => {
+      const n = parseDurationMs(v)
+      if (n === undefined) {
+        ctx.addIssue({code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. 500, "500ms", "30s", "5m")`})
+        return z.NEVER
+      }
+      return n
+    })
+
+const hostPort = z.string().refine((v) => parseHostPort(v) !== undefined, {message: 'expected HOST:PORT, e.g. 127.0.0.1:8080'})
+
+const httpUrl = z.string().refine(
+  (v) => {
+    try {
+      const u = new URL(v)
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
+    } catch {
+      return false
+    }
+  },
+  {message: 'expected an absolute http:// or https:// URL'},
+)
+
+const Upstream = z.strictObject({
+  url: httpUrl,
+  name: z.string().min(1).optional(),
+  weight: z.number().int().min(1).max(1000).default(1),
+})
+
+export const ConfigSchema = z.strictObject({
+  /** Data-plane listener. */
+  listen: hostPort.default('127.0.0.1:8080'),
+  /** Admin API Unix socket; default from $TAVERN_SOCKET, $XDG_RUNTIME_DIR or the temp dir. */
+  socket: z.string().min(1).optional(),
+  upstreams: z.array(z.union([httpUrl.transform((url) => ({url, weight: 1})), Upstream])).default([]),
+  upstream: z
+    .strictObject({
+      connections: z.number().int().min(1).max(4096).default(128),
+      connectTimeout: duration('5s'),
+      headersTimeout: duration('30s'),
+      bodyTimeout: duration('60s'),
+      keepAliveTimeout: duration('4s'),
+      /** How long an upstream that refused a connection is skipped when others are available. */
+      failureCooldown: duration('5s'),
+    })
+    .prefault({}),
+  server: z
+    .strictObject({
+      /** How long SIGTERM waits for in-flight requests before closing them. */
+      shutdownTimeout: duration('10s'),
+      keepAliveTimeout: duration('5s'),
+      headersTimeout: duration('60s'),
+      requestTimeout: duration('300s'),
+      maxHeaderSize: bytes(16384),
+      /** Pseudonym used in Via. */
+      via: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be an HTTP token').default('tavern'),
+    })
+    .prefault({}),
+  cache: z
+    .strictObject({
+      /** false turns Tavern into a plain reverse proxy (nothing is looked up or stored). */
+      enabled: z.boolean().default(true),
+      /** Targeted cache-control fields (RFC 9213), most specific first; the first present one replaces Cache-Control. */
+      targetedFields: z.array(z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be a header field name').transform((s) => s.toLowerCase())).default(['tavern-cache-control', 'cdn-cache-control']),
+      /** Heuristic freshness: this fraction of (Date - Last-Modified) for responses without explicit freshness. */
+      heuristicFraction: z.number().min(0).max(1).default(0.1),
+      /** Cap on heuristic freshness. */
+      heuristicMax: duration('1d'),
+      /** Freshness given to heuristically cacheable responses that have no explicit freshness and no Last-Modified (0 = none, per RFC 9111). */
+      defaultTtl: duration(0),
+      /** Cap on any freshness lifetime (0 = no cap). */
+      maxTtl: duration(0),
+      /** Stored variants per URL when responses carry Vary; the least recently used is replaced. */
+      maxVariants: z.number().int().min(1).max(1024).default(32),
+      /** Collapse concurrent misses for the same object into one origin request. */
+      collapse: z.boolean().default(true),
+      /** Name used in Cache-Status (RFC 9211). */
+      statusName: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be an HTTP token').default('tavern'),
+      /** Also send X-Cache: HIT|MISS|STALE|REVALIDATED|BYPASS|ERROR. */
+      xCache: z.boolean().default(false),
+      /** Query-string handling in cache keys: keep as sent, sort parameters, or ignore the query. */
+      query: z.enum(['keep', 'sort', 'ignore']).default('keep'),
+      /** Query parameters left out of cache keys (e.g. utm_source). */
+      ignoreParams: z.array(z.string().min(1)).default([]),
+      /** Per-Host overrides of the key rules. */
+      sites: z
+        .record(
+          z.string().min(1).transform((s) => s.toLowerCase()),
+          z.strictObject({query: z.enum(['keep', 'sort', 'ignore']).optional(), ignoreParams: z.array(z.string().min(1)).optional()}),
+        )
+        .default({}),
+      /** Most ranges honoured in one Range header (after coalescing); more → the full 200 is sent (RFC 9110 §14.2). */
+      maxRanges: z.number().int().min(1).max(1000).default(16),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      dir: z.string().min(1).default('./.tavern'),
+      maxDiskBytes: bytes('10GiB'),
+      diskHighWatermark: z.number().gt(0).max(1).default(0.95),
+      diskLowWatermark: z.number().gt(0).max(1).default(0.9),
+      memoryBytes: bytes('256MiB'),
+      memoryMaxObjectBytes: bytes('1MiB'),
+      evictionInterval: duration('5s'),
+      gcGrace: duration('1d'),
+    })
+    .prefault({})
+    .refine((s) => s.diskLowWatermark < s.diskHighWatermark, {message: 'diskLowWatermark must be below diskHighWatermark', path: ['diskLowWatermark']}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+})
+
+export type TavernConfig = z.output<typeof ConfigSchema>
+export type TavernConfigInput = z.input<typeof ConfigSchema>

@@ -1,0 +1,154 @@
+import fs from 'node:fs/promises'
+import http from 'node:http'
+
+import type {LoadedConfig} from '../config/load.js'
+import type {TavernConfig} from '../config/schema.js'
+import {Pipeline} from '../proxy/pipeline.js'
+import {UpstreamGroup, type UpstreamOptions} from '../proxy/upstream.js'
+import {Stats} from '../stats/stats.js'
+import {Storage} from '../storage/storage.js'
+import {AdminRouter} from './admin-router.js'
+import {mountAdminRoutes} from './admin-routes.js'
+import {DataPlane} from './data-plane.js'
+import type {Logger} from './logger.js'
+import {claimSocketPath} from './socket-guard.js'
+
+export interface DaemonOptions {
+  loaded: LoadedConfig
+  socketPath: string
+  log: Logger
+  /** Re-read the config (same file and flag overrides); used by reload. */
+  reloadConfig: () => Promise<LoadedConfig>
+}
+
+export function upstreamOptions(c: TavernConfig): UpstreamOptions {
+  return {
+    connections: c.upstream.connections,
+    connectTimeoutMs: c.upstream.connectTimeout,
+    headersTimeoutMs: c.upstream.headersTimeout,
+    bodyTimeoutMs: c.upstream.bodyTimeout,
+    keepAliveTimeoutMs: c.upstream.keepAliveTimeout,
+    failureCooldownMs: c.upstream.failureCooldown,
+  }
+}
+
+/** Config keys that a reload cannot change in a running process. */
+const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
+  ['listen', (c) => c.listen],
+  ['socket', (c) => c.socket],
+  ['storage', (c) => JSON.stringify(c.storage)],
+  ['server', (c) => JSON.stringify(c.server)],
+]
+
+/** The running daemon: data plane, admin API, storage and the request pipeline. */
+export class Daemon {
+  readonly startedAt = Date.now()
+  readonly stats = new Stats()
+  config: TavernConfig
+  configSource: string | undefined
+  upstreams: UpstreamGroup
+  pipeline!: Pipeline
+  dataPlane!: DataPlane
+  admin!: http.Server
+  listenAddress = ''
+  private closing: Promise<void> | undefined
+
+  private constructor(
+    readonly opts: DaemonOptions,
+    readonly storage: Storage,
+  ) {
+    this.config = opts.loaded.config
+    this.configSource = opts.loaded.filepath
+    this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
+  }
+
+  get log(): Logger {
+    return this.opts.log
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const c = opts.loaded.config
+    await claimSocketPath(opts.socketPath)
+    await fs.mkdir(c.storage.dir, {recursive: true})
+    const storage = await Storage.open({
+      dir: c.storage.dir,
+      maxDiskBytes: c.storage.maxDiskBytes,
+      diskHighWatermark: c.storage.diskHighWatermark,
+      diskLowWatermark: c.storage.diskLowWatermark,
+      maxMemoryBytes: c.storage.memoryBytes,
+      memoryMaxObjectBytes: c.storage.memoryMaxObjectBytes,
+      maxVariants: c.cache.maxVariants,
+      evictionIntervalMs: c.storage.evictionInterval,
+      gcGraceSeconds: c.storage.gcGrace / 1000,
+      log: opts.log,
+    })
+    const d = new Daemon(opts, storage)
+    try {
+      await d.startListeners()
+    } catch (error) {
+      await d.upstreams.close()
+      await storage.close()
+      throw error
+    }
+    return d
+  }
+
+  private async startListeners(): Promise<void> {
+    this.stats.setStorageProbe(() => this.storage.usage())
+    this.stats.setUpstreamProbe(() => this.upstreams.health())
+    this.pipeline = new Pipeline(this)
+    this.dataPlane = new DataPlane((req, res) => this.pipeline.handle(req, res), this.config.server)
+    const addr = await this.dataPlane.listen(this.config.listen)
+    this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
+    const router = new AdminRouter()
+    mountAdminRoutes(router, this)
+    this.admin = http.createServer((req, res) => void router.handle(req, res))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.admin.once('error', reject)
+        this.admin.listen(this.opts.socketPath, () => resolve())
+      })
+      await fs.chmod(this.opts.socketPath, 0o600)
+    } catch (error) {
+      await this.dataPlane.drain(0)
+      throw error
+    }
+    this.log.info({listen: this.listenAddress, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+  }
+
+  /** Re-read and validate the config; apply it, or keep the running one and report why not. */
+  async reload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
+    const next = await this.opts.reloadConfig() // throws ConfigError: nothing changes
+    const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
+    const oldUpstreams = this.upstreams
+    this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
+    // Restart-only sections keep their running values so status tells the truth.
+    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server}
+    this.configSource = next.filepath
+    this.pipeline.reconfigure()
+    this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
+    // Let requests already using the old pools finish before closing them.
+    setTimeout(() => void oldUpstreams.close(), this.config.upstream.bodyTimeout).unref()
+    return {applied: true, source: this.configSource, restartRequired}
+  }
+
+  /** Graceful stop: stop accepting, finish in-flight requests up to the deadline, close storage, remove the socket. */
+  shutdown(): Promise<void> {
+    this.closing ??= (async () => {
+      const deadline = this.config.server.shutdownTimeout
+      this.log.info({inFlight: this.dataPlane.activeRequests, deadlineMs: deadline}, 'shutting down')
+      const adminClosed = new Promise<void>((resolve) => this.admin.close(() => resolve()))
+      this.admin.closeIdleConnections()
+      const {unfinished} = await this.dataPlane.drain(deadline)
+      if (unfinished) this.log.warn({unfinished}, 'deadline reached; cut unfinished requests')
+      await this.pipeline.close()
+      this.admin.closeAllConnections()
+      await adminClosed
+      await this.upstreams.close()
+      await this.storage.close()
+      await fs.unlink(this.opts.socketPath).catch(() => {})
+      this.log.info('stopped')
+    })()
+    return this.closing
+  }
+}

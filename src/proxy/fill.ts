@@ -1,0 +1,206 @@
+import {buildValidationHeaders} from '../cache/conditional.js'
+import {parseCacheControl} from '../cache/cache-control.js'
+import {mergeNotModified, storableHeaders} from '../cache/header-update.js'
+import {computePolicy, type PolicyOptions} from '../cache/policy.js'
+import type {StoredPolicy} from '../cache/policy-types.js'
+import {storability} from '../cache/storability.js'
+import {parseVary, variantSelector} from '../cache/vary.js'
+import type {Stats} from '../stats/stats.js'
+import type {Storage} from '../storage/storage.js'
+import type {FillWriter, ObjectRecord} from '../storage/types.js'
+import {getAll, getHeader, type RawHeaders} from '../util/raw-headers.js'
+import {stripHopByHop} from './hop-by-hop.js'
+import {classifyUpstreamError, type UpstreamError, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
+
+/** What the origin's answer turned out to be, shared by everyone waiting on the fill. */
+export type FillHead =
+  | {
+      kind: 'stream'
+      status: number
+      statusText: string
+      /** Headers as the origin sent them (hop-by-hop removed): for the request that led the fill. */
+      originHeaders: RawHeaders
+      /** Headers as stored (no-cache="f" / private="f" fields removed): for everyone else. */
+      storedHeaders: RawHeaders
+      policy: StoredPolicy
+      variant: string
+      varyNames: string[]
+      contentLength: number | undefined
+      writer: FillWriter
+      responseTime: number
+    }
+  | {kind: 'not-modified'; record: ObjectRecord}
+  /** Not storable (or an error status during revalidation): only the leader may use this response. */
+  | {kind: 'uncacheable'; response: UpstreamResponse; reason: string}
+  | {kind: 'error'; error: UpstreamError}
+
+export interface FillRequest {
+  cacheKey: string
+  /** Request target sent upstream (path + query). */
+  path: string
+  /** Client request headers (raw) that selected this object; used for Vary and Authorization rules. */
+  clientHeaders: RawHeaders
+  /** Upstream request headers (hop-by-hop removed, forwarding headers added). */
+  upstreamHeaders: RawHeaders
+  url: string
+  /** The stale response being revalidated, if any. */
+  stored?: ObjectRecord
+}
+
+export interface FillDeps {
+  storage: Storage
+  upstreams: UpstreamGroup
+  stats: Stats
+  policy: PolicyOptions
+  log: {warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void}
+}
+
+/** Client conditionals and Range are answered by us from the full response, so they never go upstream on a fill. */
+const CLIENT_ONLY = new Set(['range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'])
+
+export function fillUpstreamHeaders(upstreamHeaders: RawHeaders, stored?: ObjectRecord): RawHeaders {
+  const out = stripHopByHop(upstreamHeaders, CLIENT_ONLY)
+  if (stored) out.push(...buildValidationHeaders({etag: stored.policy.etag, lastModified: stored.policy.lastModified}))
+  return out
+}
+
+/**
+ * One origin fetch that fills the cache. The origin body goes only to the storage writer; every client
+ * (the one that started it and any that joined) reads the growing body from the writer, so a slow client
+ * never slows the fill and a client that leaves does not abort it.
+ */
+export class Fill {
+  readonly head: Promise<FillHead>
+  /** Settles when the fill is over (stored, refused or failed). */
+  readonly done: Promise<ObjectRecord | null>
+  private resolveDone!: (r: ObjectRecord | null) => void
+  followers = 0
+
+  constructor(
+    readonly req: FillRequest,
+    private readonly deps: FillDeps,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve
+    })
+    this.head = this.start()
+  }
+
+  private async start(): Promise<FillHead> {
+    const {deps, req} = this
+    const requestTime = Date.now()
+    const t0 = performance.now()
+    deps.stats.fillStarted()
+    let up: UpstreamResponse
+    try {
+      up = await deps.upstreams.request({method: 'GET', path: req.path, headers: fillUpstreamHeaders(req.upstreamHeaders, req.stored), body: null})
+    } catch (error) {
+      const e = classifyUpstreamError(error)
+      deps.stats.originRequest({ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})
+      this.finish(null, false)
+      return {kind: 'error', error: e}
+    }
+    const responseTime = Date.now()
+    const ttfbMs = performance.now() - t0
+    let bytesIn = 0
+    up.body.on('data', (c: Buffer) => {
+      bytesIn += c.length
+    })
+    up.body.once('close', () => deps.stats.originRequest({ttfbMs, bytesIn, status: up.status}))
+    const headers = stripHopByHop(up.headers)
+
+    if (req.stored && up.status === 304) {
+      up.body.resume()
+      return this.refresh(req.stored, headers, requestTime, responseTime)
+    }
+    if (req.stored && up.status >= 500) {
+      this.finish(null, false)
+      return {kind: 'uncacheable', response: up, reason: `origin answered ${up.status} while revalidating`}
+    }
+    const verdict = storability({method: 'GET', headers: req.clientHeaders}, {status: up.status, headers}, {targetedFields: deps.policy.targetedFields, defaultTtlSeconds: deps.policy.defaultTtlSeconds})
+    if (!verdict.store) {
+      this.finish(null, false)
+      return {kind: 'uncacheable', response: up, reason: verdict.reason}
+    }
+    const varyNames = parseVary(headers)
+    const variant = varyNames.length ? variantSelector(varyNames, req.clientHeaders) : ''
+    if (variant === null) {
+      this.finish(null, false)
+      return {kind: 'uncacheable', response: up, reason: 'Vary: * never matches'}
+    }
+    const cl = getHeader(headers, 'content-length')
+    const contentLength = cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined
+    const cc = parseCacheControl(getAll(headers, 'cache-control'))
+    const storedHeaders = storableHeaders(headers, cc)
+    const policy = computePolicy({status: up.status, headers: storedHeaders, requestTime, responseTime}, deps.policy)
+    const writer = deps.storage.beginFill(req.cacheKey, variant)
+    void this.pump(up, writer, {url: req.url, status: up.status, statusText: up.statusText, headers: storedHeaders, requestTime, responseTime, policy, vary: varyNames, expectedLength: contentLength})
+    return {kind: 'stream', status: up.status, statusText: up.statusText, originHeaders: headers, storedHeaders, policy, variant, varyNames, contentLength, writer, responseTime}
+  }
+
+  /** 304: merge the new headers into the stored response and recompute its freshness (RFC 9111 §4.3.4). */
+  private async refresh(stored: ObjectRecord, headers: RawHeaders, requestTime: number, responseTime: number): Promise<FillHead> {
+    const merged = mergeNotModified(stored.headers, headers)
+    const policy = computePolicy({status: stored.status, headers: merged, requestTime, responseTime}, this.deps.policy)
+    let record: ObjectRecord | undefined
+    try {
+      record = await this.deps.storage.refresh(stored.key, stored.variant, {headers: merged, requestTime, responseTime, policy})
+    } catch (error) {
+      this.deps.log.warn({err: error, key: stored.key}, 'could not store revalidated headers')
+    }
+    const r: ObjectRecord = record ?? {...stored, headers: merged, requestTime, responseTime, policy, invalidatedAt: undefined}
+    this.finish(r, true)
+    return {kind: 'not-modified', record: r}
+  }
+
+  /** Origin body → storage writer, pausing the origin while the writer's queue is full. */
+  private async pump(up: UpstreamResponse, writer: FillWriter, meta: Parameters<FillWriter['commit']>[0]): Promise<void> {
+    try {
+      for await (const chunk of up.body as AsyncIterable<Buffer>) {
+        if (!writer.write(chunk)) await writer.drain()
+      }
+      const rec = await writer.commit(meta)
+      this.finish(rec, rec !== null)
+    } catch (error) {
+      // Origin broke mid-body (reset, timeout, length mismatch): the partial body is discarded, readers see an error.
+      writer.abort(error instanceof Error ? error : new Error(String(error)))
+      this.deps.log.debug({err: error, key: this.req.cacheKey}, 'fill aborted')
+      this.finish(null, false)
+    }
+  }
+
+  private finish(rec: ObjectRecord | null, stored: boolean): void {
+    this.deps.stats.fillFinished(stored)
+    this.resolveDone(rec)
+  }
+}
+
+/** In-flight fills by flight key, so concurrent misses for one object share one origin request. */
+export class FillRegistry {
+  private readonly fills = new Map<string, Fill>()
+
+  get(flightKey: string): Fill | undefined {
+    return this.fills.get(flightKey)
+  }
+
+  start(flightKey: string | undefined, req: FillRequest, deps: FillDeps): Fill {
+    const fill = new Fill(req, deps)
+    if (flightKey !== undefined) {
+      this.fills.set(flightKey, fill)
+      const forget = () => {
+        if (this.fills.get(flightKey) === fill) this.fills.delete(flightKey)
+      }
+      // Uncacheable or failed answers stop collapsing at once; streams stay joinable until stored.
+      void fill.head.then((h) => (h.kind === 'stream' ? fill.done.then(forget) : forget()))
+    }
+    return fill
+  }
+
+  get size(): number {
+    return this.fills.size
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all([...this.fills.values()].map((f) => f.done))
+  }
+}

@@ -1,0 +1,35 @@
+import type {IncomingMessage} from 'node:http'
+
+import {cacheKey} from '../cache/cache-key.js'
+import type {TavernConfig} from '../config/schema.js'
+
+type CacheConfig = TavernConfig['cache']
+
+function keyOptions(c: CacheConfig, host: string): {query: 'keep' | 'sort' | 'ignore'; ignoreParams: string[]} {
+  const h = host.toLowerCase()
+  const site = c.sites[h] ?? c.sites[h.replace(/:\d+$/, '')]
+  return {query: site?.query ?? c.query, ignoreParams: site?.ignoreParams ?? c.ignoreParams}
+}
+
+const HOST = /^[\w.-]+(:\d{1,5})?$|^\[[\da-fA-F:.]+\](:\d{1,5})?$/
+
+/** The cache key of a client request (scheme + Host + path + normalized query), or undefined when Host is unusable. */
+export function requestCacheKey(req: IncomingMessage, c: CacheConfig): string | undefined {
+  const target = req.url ?? '/'
+  if (/^https?:\/\//i.test(target)) return urlCacheKey(target, c)
+  const host = req.headers.host
+  if (!host || !HOST.test(host) || !target.startsWith('/')) return undefined
+  return cacheKey({scheme: 'http', host, path: target}, keyOptions(c, host))
+}
+
+/** The cache key of an absolute URL (invalidation targets, purge and prefetch arguments). */
+export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return undefined
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined
+  return cacheKey({scheme: u.protocol === 'https:' ? 'https' : 'http', host: u.host, path: `${u.pathname}${u.search}`}, keyOptions(c, u.host))
+}

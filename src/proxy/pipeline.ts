@@ -1,0 +1,422 @@
+import type {IncomingMessage, ServerResponse} from 'node:http'
+import {Readable} from 'node:stream'
+import {pipeline as pump} from 'node:stream/promises'
+
+import {formatCacheStatus, xCacheValue, type CacheOutcome} from '../cache/cache-status.js'
+import {evaluatePreconditions, notModifiedHeaders} from '../cache/conditional.js'
+import {invalidationTargets} from '../cache/invalidation.js'
+import {createBoundary, multipartLayout, multipartStream} from '../cache/multipart.js'
+import type {PolicyOptions} from '../cache/policy.js'
+import {contentRangeHeader, evaluateIfRange, parseRange, unsatisfiedRangeHeader} from '../cache/range.js'
+import {decideReuse, onlyIfCached, staleIfErrorAllowed} from '../cache/reuse.js'
+import {variantSelector} from '../cache/vary.js'
+import type {Daemon} from '../daemon/daemon.js'
+import type {ObjectRecord} from '../storage/types.js'
+import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
+import {answerHeaders, recordAgeSeconds} from './cache-headers.js'
+import {sendError} from './error-response.js'
+import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
+import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
+import {requestCacheKey, urlCacheKey} from './keys.js'
+import {passThrough, relayResponse} from './pass-through.js'
+import {createContext, type RequestContext} from './request-context.js'
+import type {UpstreamResponse} from './upstream.js'
+
+/** What one request ended as, for stats and the access log. */
+interface Outcome {
+  outcome: CacheOutcome
+  status: number
+  bytesOut: number
+  key?: string
+  collapsed?: boolean
+}
+
+/** How long a key whose response was not storable skips collapsing (so later requests don't queue behind each other). */
+const PASS_MEMORY_MS = 10_000
+const CONTENT_TYPE = new Set(['content-type'])
+
+/** The request pipeline: routing, cache lookup, collapsing, fills and answers (ARCHITECTURE.md "Request path"). */
+export class Pipeline {
+  private readonly fills = new FillRegistry()
+  /** Background refreshes (stale-while-revalidate) in progress, by flight key. */
+  private readonly refreshing = new Set<string>()
+  private readonly passUntil = new Map<string, number>()
+  private policy!: PolicyOptions
+
+  constructor(private readonly d: Daemon) {
+    this.reconfigure()
+  }
+
+  /** Pick up a reloaded config. */
+  reconfigure(): void {
+    const c = this.d.config.cache
+    this.policy = {
+      targetedFields: c.targetedFields,
+      heuristicFraction: c.heuristicFraction,
+      heuristicMaxSeconds: c.heuristicMax / 1000,
+      defaultTtlSeconds: c.defaultTtl / 1000,
+      maxTtlSeconds: c.maxTtl / 1000,
+    }
+  }
+
+  private get deps(): FillDeps {
+    return {storage: this.d.storage, upstreams: this.d.upstreams, stats: this.d.stats, policy: this.policy, log: this.d.log}
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const ctx = createContext(req, res)
+    this.d.stats.requestStarted()
+    this.route(ctx).then(
+      (o) => this.finished(ctx, o),
+      (error: unknown) => {
+        this.d.log.error({err: error, reqId: ctx.id, url: req.url}, 'request failed')
+        sendError(res, 500, 'internal error')
+        this.finished(ctx, {outcome: 'error', status: 500, bytesOut: 0})
+      },
+    )
+  }
+
+  private finished(ctx: RequestContext, o: Outcome): void {
+    this.d.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs: performance.now() - ctx.startedAt, key: o.key, collapsed: o.collapsed})
+  }
+
+  private status(e: Parameters<typeof formatCacheStatus>[0], outcome: CacheOutcome): {cacheStatus: string; xCache?: string} {
+    const c = this.d.config.cache
+    return {cacheStatus: formatCacheStatus({name: c.statusName, ...e}), xCache: c.xCache ? xCacheValue(outcome) : undefined}
+  }
+
+  private statusHeaders(e: Parameters<typeof formatCacheStatus>[0], outcome: CacheOutcome): RawHeaders {
+    const s = this.status(e, outcome)
+    return s.xCache ? ['Cache-Status', s.cacheStatus, 'X-Cache', s.xCache] : ['Cache-Status', s.cacheStatus]
+  }
+
+  private async route(ctx: RequestContext): Promise<Outcome> {
+    const {req} = ctx
+    const method = req.method ?? 'GET'
+    const key = requestCacheKey(req, this.d.config.cache)
+    if (key === undefined) {
+      sendError(ctx.res, 400, 'missing or invalid Host header')
+      return {outcome: 'error', status: 400, bytesOut: 0}
+    }
+    if (!this.d.config.cache.enabled) return this.bypass(ctx, key, {fwd: 'bypass'})
+    if (method !== 'GET' && method !== 'HEAD') return this.unsafe(ctx, key)
+    return this.lookup(ctx, key, method === 'HEAD')
+  }
+
+  /** Any method we do not cache: forward it; a successful unsafe method invalidates what it names (RFC 9111 §4.4). */
+  private async unsafe(ctx: RequestContext, key: string): Promise<Outcome> {
+    const method = ctx.req.method ?? ''
+    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'method'}, 'bypass'))
+    if (r.headers && !['OPTIONS', 'TRACE'].includes(method)) {
+      const base = new URL(key)
+      for (const target of invalidationTargets(method, r.status, base, r.headers)) {
+        const k = urlCacheKey(target, this.d.config.cache)
+        if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
+      }
+    }
+    return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key}
+  }
+
+  private async bypass(ctx: RequestContext, key: string, e: Parameters<typeof formatCacheStatus>[0]): Promise<Outcome> {
+    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders(e, 'bypass'))
+    return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key}
+  }
+
+  private find(key: string, headers: RawHeaders): {rec?: ObjectRecord; variant?: string; varyMiss: boolean} {
+    const vary = this.d.storage.getVary(key)
+    if (!vary) return {rec: this.d.storage.get(key, ''), variant: '', varyMiss: false}
+    const variant = variantSelector(vary.names, headers)
+    if (variant === null) return {varyMiss: true}
+    const rec = this.d.storage.get(key, variant)
+    return {rec, variant, varyMiss: rec === undefined}
+  }
+
+  private async lookup(ctx: RequestContext, key: string, head: boolean): Promise<Outcome> {
+    const {req} = ctx
+    const now = Date.now()
+    const found = this.find(key, req.rawHeaders)
+    const rec = found.rec
+    if (rec) {
+      const decision = decideReuse({headers: req.rawHeaders, method: req.method ?? 'GET'}, rec, now, {honorRequestNoCache: true})
+      if (decision.kind === 'fresh') {
+        return this.serveStored(ctx, rec, this.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age)}, 'hit'), 'hit')
+      }
+      if (decision.kind === 'stale-ok') {
+        return this.serveStored(ctx, rec, this.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age), detail: 'max-stale'}, 'stale'), 'stale')
+      }
+      if (decision.kind === 'stale-while-revalidate') {
+        this.backgroundRefresh(ctx, key, rec)
+        return this.serveStored(ctx, rec, this.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age), detail: 'stale-while-revalidate'}, 'stale'), 'stale')
+      }
+      if (onlyIfCached(req.rawHeaders)) return this.gatewayTimeoutOnlyIfCached(ctx, key)
+      return this.fetch(ctx, key, head, {stored: rec, variant: found.variant, fwd: 'stale'})
+    }
+    if (onlyIfCached(req.rawHeaders)) return this.gatewayTimeoutOnlyIfCached(ctx, key)
+    // A cold HEAD is forwarded as-is: fetching a whole body to answer it would waste the origin's bandwidth.
+    if (head) return this.bypass(ctx, key, {fwd: found.varyMiss ? 'vary-miss' : 'uri-miss'})
+    return this.fetch(ctx, key, head, {variant: found.variant, fwd: found.varyMiss ? 'vary-miss' : 'uri-miss'})
+  }
+
+  private gatewayTimeoutOnlyIfCached(ctx: RequestContext, key: string): Outcome {
+    sendError(ctx.res, 504, 'only-if-cached: not in cache', this.statusHeaders({fwd: 'miss', detail: 'only-if-cached'}, 'miss'))
+    return {outcome: 'miss', status: 504, bytesOut: 0, key}
+  }
+
+  /** Requests that may share one origin response: same object, and nothing that makes the answer personal. */
+  private flightKey(ctx: RequestContext, key: string, variant: string | undefined): string | undefined {
+    if (!this.d.config.cache.collapse) return undefined
+    if (getHeader(ctx.req.rawHeaders, 'authorization') !== undefined) return undefined
+    const fk = `${key}\u0000${variant ?? '?'}`
+    const until = this.passUntil.get(fk)
+    if (until !== undefined) {
+      if (until > Date.now()) return undefined
+      this.passUntil.delete(fk)
+    }
+    return fk
+  }
+
+  private fillRequest(ctx: RequestContext, key: string, stored?: ObjectRecord): FillRequest {
+    const {req} = ctx
+    return {
+      cacheKey: key,
+      path: req.url ?? '/',
+      clientHeaders: req.rawHeaders,
+      upstreamHeaders: upstreamRequestHeaders(req, this.d.config.server.via),
+      url: key,
+      stored,
+    }
+  }
+
+  /** Miss or revalidation: join the in-flight fill for this object or lead a new one. */
+  private async fetch(
+    ctx: RequestContext,
+    key: string,
+    head: boolean,
+    o: {stored?: ObjectRecord; variant?: string; fwd: 'stale' | 'uri-miss' | 'vary-miss'},
+  ): Promise<Outcome> {
+    const fk = this.flightKey(ctx, key, o.variant)
+    let fill = fk === undefined ? undefined : this.fills.get(fk)
+    let leader = false
+    if (fill && o.stored && fill.req.stored === undefined) fill = undefined
+    if (fill) fill.followers++
+    else {
+      // A request with no-store must not cause storing, so it never leads a fill.
+      if (requestNoStore(ctx.req.rawHeaders)) return this.bypass(ctx, key, {fwd: 'request', detail: 'no-store'})
+      fill = this.fills.start(fk, this.fillRequest(ctx, key, o.stored), this.deps)
+      leader = true
+    }
+    const h = await fill.head
+    const collapsed = !leader
+    switch (h.kind) {
+      case 'not-modified':
+        return this.serveStored(ctx, h.record, this.status({fwd: 'stale', fwdStatus: 304, collapsed}, 'revalidated'), 'revalidated', collapsed)
+      case 'stream':
+        return this.serveStream(ctx, key, fill, h, leader, head, o.fwd)
+      case 'error':
+        return this.upstreamFailed(ctx, key, o.stored, h.error.status, h.error.message, collapsed)
+      case 'uncacheable': {
+        if (o.stored && h.response.status >= 500 && staleIfErrorAllowed(ctx.req.rawHeaders, o.stored, Date.now())) {
+          if (leader) h.response.body.resume()
+          return this.serveStored(ctx, o.stored, this.status({fwd: 'stale', fwdStatus: h.response.status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
+        }
+        if (leader) {
+          if (fk) this.passUntil.set(fk, Date.now() + PASS_MEMORY_MS)
+          const r = await this.relayUncacheable(ctx, h.response, o.fwd)
+          return {outcome: 'miss', status: h.response.status, bytesOut: r, key}
+        }
+        // Followers cannot share an answer that was not storable: each asks the origin itself.
+        return this.bypass(ctx, key, {fwd: o.fwd, detail: 'leader response not storable'})
+      }
+    }
+  }
+
+  /** Origin unreachable or failing: stale-if-error allows the stored response, else a 502/504 (RFC 9111 §4.2.4). */
+  private upstreamFailed(ctx: RequestContext, key: string, stored: ObjectRecord | undefined, status: number, message: string, collapsed: boolean): Outcome | Promise<Outcome> {
+    if (stored && staleIfErrorAllowed(ctx.req.rawHeaders, stored, Date.now())) {
+      return this.serveStored(ctx, stored, this.status({fwd: 'stale', fwdStatus: status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
+    }
+    sendError(ctx.res, status, message, this.statusHeaders({fwd: stored ? 'stale' : 'uri-miss', detail: 'origin unreachable'}, 'error'))
+    return {outcome: 'error', status, bytesOut: 0, key}
+  }
+
+  private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: 'stale' | 'uri-miss' | 'vary-miss'): Promise<number> {
+    const headers = downstreamResponseHeaders(up.headers, this.d.config.server.via)
+    headers.push(...this.statusHeaders({fwd, fwdStatus: up.status}, 'miss'))
+    return relayResponse(ctx, up, headers)
+  }
+
+  /** stale-while-revalidate: one background refresh per object; the client already got the stale answer. */
+  private backgroundRefresh(ctx: RequestContext, key: string, rec: ObjectRecord): void {
+    const fk = `${key}\u0000${rec.variant}`
+    if (this.refreshing.has(fk) || this.fills.get(fk)) return
+    this.refreshing.add(fk)
+    const fill = this.fills.start(fk, this.fillRequest(ctx, key, rec), this.deps)
+    void fill.head
+      .then((h) => {
+        if (h.kind === 'uncacheable') h.response.body.resume()
+        if (h.kind === 'stream') h.writer.tail(0).resume()
+        return fill.done
+      })
+      .finally(() => this.refreshing.delete(fk))
+  }
+
+  /** Answer from a fill in progress: everyone reads the growing body from storage. */
+  private async serveStream(ctx: RequestContext, key: string, fill: Fill, h: FillHead & {kind: 'stream'}, leader: boolean, head: boolean, fwd: 'stale' | 'uri-miss' | 'vary-miss'): Promise<Outcome> {
+    const {req, res} = ctx
+    // A joiner whose Vary selection differs from the leader's cannot use this response.
+    if (!leader && h.varyNames.length && variantSelector(h.varyNames, req.rawHeaders) !== h.variant) {
+      return this.fetch(ctx, key, head, {variant: variantSelector(h.varyNames, req.rawHeaders) ?? undefined, fwd: 'vary-miss'})
+    }
+    const outcome: CacheOutcome = fwd === 'stale' ? 'revalidated' : 'miss'
+    const st = this.status({fwd, fwdStatus: h.status, stored: true, collapsed: !leader}, outcome)
+    const base = leader ? h.originHeaders : h.storedHeaders
+    const age = leader ? undefined : Math.max(0, Math.floor(h.policy.correctedInitialAge + (Date.now() - h.responseTime) / 1000))
+    const pre = evaluatePreconditions(req.rawHeaders, {status: h.status, etag: h.policy.etag, lastModified: h.policy.lastModified}, req.method ?? 'GET')
+    if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, base, st, age, outcome, key, !leader)
+    const size = h.contentLength
+    const range = size !== undefined && h.status === 200 ? this.rangeFor(req, size, h.policy) : undefined
+    if (range?.kind === 'unsatisfiable') return this.answer416(ctx, base, st, size!, outcome, key, !leader)
+    if (head) {
+      res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}))
+      res.end()
+      return {outcome, status: h.status, bytesOut: 0, key, collapsed: !leader}
+    }
+    const open = (s: number, e: number) => limitStream(h.writer.tail(s), e - s + 1)
+    if (range?.kind === 'ranges') return this.answerRanges(ctx, base, st, age, size!, range.ranges, open, outcome, key, !leader)
+    res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}))
+    const bytes = await this.send(ctx, h.writer.tail(0))
+    return {outcome, status: h.status, bytesOut: bytes, key, collapsed: !leader}
+  }
+
+  private rangeFor(req: IncomingMessage, size: number, p: {etag?: string; lastModified?: string}) {
+    const header = getHeader(req.rawHeaders, 'range')
+    if (header === undefined) return undefined
+    if (!evaluateIfRange(getHeader(req.rawHeaders, 'if-range'), {etag: p.etag, lastModified: p.lastModified})) return undefined
+    const r = parseRange(header, size, {maxRanges: this.d.config.cache.maxRanges})
+    return r.kind === 'none' || r.kind === 'ignore' ? undefined : r
+  }
+
+  private answerPrecondition(ctx: RequestContext, pre: 'not-modified' | 'precondition-failed', base: RawHeaders, st: {cacheStatus: string; xCache?: string}, age: number | undefined, outcome: CacheOutcome, key: string, collapsed: boolean): Outcome {
+    if (pre === 'not-modified') {
+      ctx.res.writeHead(304, answerHeaders(notModifiedHeaders(base), {...st, age, via: this.d.config.server.via}))
+      ctx.res.end()
+      return {outcome, status: 304, bytesOut: 0, key, collapsed}
+    }
+    sendError(ctx.res, 412, 'precondition failed', ['Cache-Status', st.cacheStatus])
+    return {outcome, status: 412, bytesOut: 0, key, collapsed}
+  }
+
+  private answer416(ctx: RequestContext, base: RawHeaders, st: {cacheStatus: string; xCache?: string}, size: number, outcome: CacheOutcome, key: string, collapsed: boolean): Outcome {
+    const body = `416 Range Not Satisfiable\n`
+    const keep = base.filter((_, i, a) => i % 2 === 0 && ['etag', 'last-modified', 'date'].includes(a[i]!.toLowerCase())).flatMap((n) => [n, getHeader(base, n)!])
+    ctx.res.writeHead(416, answerHeaders(keep, {...st, via: this.d.config.server.via, contentLength: Buffer.byteLength(body)}, ['Content-Range', unsatisfiedRangeHeader(size), 'Content-Type', 'text/plain']))
+    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body)
+    return {outcome, status: 416, bytesOut: 0, key, collapsed}
+  }
+
+  private async answerRanges(
+    ctx: RequestContext,
+    base: RawHeaders,
+    st: {cacheStatus: string; xCache?: string},
+    age: number | undefined,
+    size: number,
+    ranges: Array<{start: number; end: number}>,
+    open: (s: number, e: number) => Readable,
+    outcome: CacheOutcome,
+    key: string,
+    collapsed: boolean,
+  ): Promise<Outcome> {
+    const {res} = ctx
+    const via = this.d.config.server.via
+    if (ranges.length === 1) {
+      const r = ranges[0]!
+      res.writeHead(206, answerHeaders(base, {...st, age, via, contentLength: r.end - r.start + 1}, ['Content-Range', contentRangeHeader(r, size)]))
+      const bytes = await this.send(ctx, open(r.start, r.end))
+      return {outcome, status: 206, bytesOut: bytes, key, collapsed}
+    }
+    const layout = multipartLayout(ranges, size, getHeader(base, 'content-type'), createBoundary())
+    res.writeHead(206, answerHeaders(withoutHeaders(base, CONTENT_TYPE), {...st, age, via, contentLength: layout.totalLength}, ['Content-Type', layout.contentType]))
+    const bytes = await this.send(ctx, multipartStream(layout, open))
+    return {outcome, status: 206, bytesOut: bytes, key, collapsed}
+  }
+
+  /** Body to the client with backpressure; a broken source cuts the connection (never a short body that looks complete). */
+  private async send(ctx: RequestContext, body: Readable): Promise<number> {
+    let bytes = 0
+    body.on('data', (c: Buffer) => {
+      bytes += c.length
+    })
+    try {
+      await pump(body, ctx.res)
+    } catch {
+      ctx.res.destroy()
+    }
+    return bytes
+  }
+
+  /** Answer from a stored object: conditionals, ranges, HEAD, memory tier or body file. */
+  private serveStored(ctx: RequestContext, rec: ObjectRecord, st: {cacheStatus: string; xCache?: string}, outcome: CacheOutcome, collapsed = false): Outcome | Promise<Outcome> {
+    const {req, res} = ctx
+    const via = this.d.config.server.via
+    const age = recordAgeSeconds(rec, Date.now())
+    this.d.storage.touch(rec)
+    const pre = evaluatePreconditions(req.rawHeaders, {status: rec.status, etag: rec.policy.etag, lastModified: rec.policy.lastModified}, req.method ?? 'GET')
+    if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, rec.headers, st, age, outcome, rec.key, collapsed)
+    const range = rec.status === 200 ? this.rangeFor(req, rec.size, rec.policy) : undefined
+    if (range?.kind === 'unsatisfiable') return this.answer416(ctx, rec.headers, st, rec.size, outcome, rec.key, collapsed)
+    if (range?.kind === 'ranges') {
+      const open = (s: number, e: number) => this.d.storage.readBody(rec, s, e)
+      return this.answerRanges(ctx, rec.headers, st, age, rec.size, range.ranges, open, outcome, rec.key, collapsed)
+    }
+    const bodyless = rec.status === 204 || rec.status === 304 || (rec.status >= 100 && rec.status < 200)
+    res.writeHead(rec.status, rec.statusText || undefined, answerHeaders(rec.headers, {...st, age, via, contentLength: bodyless ? undefined : rec.size}))
+    if (req.method === 'HEAD' || bodyless) {
+      res.end()
+      return {outcome, status: rec.status, bytesOut: 0, key: rec.key, collapsed}
+    }
+    const mem = this.d.storage.memoryBody(rec)
+    if (mem) {
+      res.end(mem)
+      return {outcome, status: rec.status, bytesOut: mem.length, key: rec.key, collapsed}
+    }
+    return this.send(ctx, this.d.storage.readBody(rec)).then((bytes) => ({outcome, status: rec.status, bytesOut: bytes, key: rec.key, collapsed}))
+  }
+
+  async close(): Promise<void> {
+    await this.fills.drain()
+  }
+}
+
+function requestNoStore(h: RawHeaders): boolean {
+  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === 'cache-control' && /(^|[\s,])no-store(\s*($|,))/i.test(h[i + 1]!)) return true
+  return false
+}
+
+/** A reader that ends after `n` bytes of `src` (and stops reading it). */
+function limitStream(src: Readable, n: number): Readable {
+  let left = n
+  const out = new Readable({
+    read() {
+      src.resume()
+    },
+    destroy(err, cb) {
+      src.destroy()
+      cb(err)
+    },
+  })
+  src.on('data', (c: Buffer) => {
+    if (left <= 0) return
+    const part = c.length > left ? c.subarray(0, left) : c
+    left -= part.length
+    if (!out.push(part)) src.pause()
+    if (left === 0) {
+      out.push(null)
+      src.destroy()
+    }
+  })
+  src.once('end', () => {
+    if (left > 0) out.destroy(new Error('body ended early'))
+  })
+  src.once('error', (e) => out.destroy(e))
+  return out
+}
