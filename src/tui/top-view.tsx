@@ -1,0 +1,279 @@
+import {Box, Text, useApp, useInput, useStdin, useStdout} from 'ink'
+import {createContext, type ReactNode, useContext, useEffect, useRef, useState} from 'react'
+
+import type {TopSnapshot} from '../stats/admin-routes.js'
+import {formatCount, formatPercent, formatRate, padLeft, padRight, truncateMiddle} from './format.js'
+import {brailleChart, sparkline} from './sparkline.js'
+import {type SortKey, bigNumbers, headerParts, latencyParts, seriesRange, statusShares, storageParts, topKeyRows} from './view-model.js'
+
+export interface TopViewProps {
+  /** Fetches one snapshot (the command wraps `GET /stats`); a throw means the daemon is unreachable. */
+  source: () => Promise<TopSnapshot>
+  intervalMs: number
+  /** A snapshot already in hand: shown at once, and the first poll waits one interval. */
+  initial?: TopSnapshot
+  /** Keyboard handling; defaults to whether Ink's stdin supports raw mode (false without a TTY). */
+  inputActive?: boolean
+}
+
+/** Rows every layout needs besides the top-keys table (header … footer). */
+const FIXED_ROWS = 12
+/** Ink scrolls the terminal when a frame is as tall as the screen, so leave one row free. */
+const SLACK_ROWS = 1
+
+/** When the data is stale, values lose their colour and bold (bold's reset would also cancel the dim). */
+const StaleContext = createContext(false)
+
+function V({children, color}: {children: ReactNode; color?: string}) {
+  const stale = useContext(StaleContext)
+  return stale ? <Text>{children}</Text> : <Text bold color={color}>{children}</Text>
+}
+
+function Line({children}: {children: ReactNode}) {
+  const stale = useContext(StaleContext)
+  return (
+    <Text wrap="truncate-end" dimColor={stale}>
+      {children}
+    </Text>
+  )
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function ratioColor(r: number | null): string {
+  if (r === null) return 'gray'
+  return r >= 0.8 ? 'green' : r >= 0.5 ? 'yellow' : 'red'
+}
+
+function readSize(stdout: NodeJS.WriteStream): {columns: number; rows: number} {
+  // Test doubles and pipes may lack rows/columns: assume the classic 80×24.
+  return {columns: stdout.columns > 0 ? stdout.columns : 80, rows: stdout.rows > 0 ? stdout.rows : 24}
+}
+
+function useTerminalSize(): {columns: number; rows: number} {
+  const {stdout} = useStdout()
+  const [size, setSize] = useState(() => readSize(stdout))
+  useEffect(() => {
+    const onResize = () => setSize(readSize(stdout))
+    stdout.on('resize', onResize)
+    return () => {
+      stdout.off('resize', onResize)
+    }
+  }, [stdout])
+  return size
+}
+
+function formatInterval(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`
+}
+
+export function TopView({source, intervalMs, initial, inputActive}: TopViewProps) {
+  const {exit} = useApp()
+  const {isRawModeSupported} = useStdin()
+  const {columns, rows} = useTerminalSize()
+  const [snap, setSnap] = useState<TopSnapshot | undefined>(initial)
+  const [error, setError] = useState<string | null>(null)
+  const [lastOkAt, setLastOkAt] = useState<number | null>(initial ? Date.now() : null)
+  // Bumped on every poll so the stale age in the header re-renders even when the error text repeats.
+  const [, setAttempts] = useState(0)
+  const [paused, setPaused] = useState(false)
+  const [sort, setSort] = useState<SortKey>('requests')
+  const [help, setHelp] = useState(false)
+  const skipFirstPoll = useRef(initial !== undefined)
+
+  useInput(
+    (input, key) => {
+      if (input === 'q' || (key.ctrl && input === 'c')) exit()
+      else if (input === 'p') setPaused((p) => !p)
+      else if (input === 's') setSort((s) => (s === 'requests' ? 'bytes' : 'requests'))
+      else if (input === '?' || input === 'h') setHelp((h) => !h)
+      else if (key.escape) setHelp(false)
+    },
+    // Raw mode throws without a TTY (cron, pipes): only listen when it is supported.
+    {isActive: inputActive ?? isRawModeSupported},
+  )
+
+  useEffect(() => {
+    if (paused) return
+    let alive = true
+    let timer: NodeJS.Timeout | undefined
+    // setTimeout after each answer (not setInterval): a slow daemon never gets overlapping polls.
+    const poll = async (): Promise<void> => {
+      try {
+        const s = await source()
+        if (!alive) return
+        setSnap(s)
+        setError(null)
+        setLastOkAt(Date.now())
+      } catch (error_) {
+        if (!alive) return
+        setError(errorText(error_))
+      }
+      setAttempts((n) => n + 1)
+      timer = setTimeout(poll, intervalMs)
+    }
+    if (skipFirstPoll.current) {
+      skipFirstPoll.current = false
+      timer = setTimeout(poll, intervalMs)
+    } else void poll()
+    return () => {
+      alive = false
+      clearTimeout(timer)
+    }
+  }, [source, intervalMs, paused])
+
+  const stale = error !== null
+  const width = Math.max(40, columns)
+
+  const errorLine =
+    error === null ? null : (
+      <Text color="red" bold wrap="truncate-end">
+        daemon unreachable: {error} — retrying every {formatInterval(intervalMs)}
+      </Text>
+    )
+
+  if (!snap) {
+    return (
+      <Box flexDirection="column" width={width}>
+        <Text bold>tavern top</Text>
+        {errorLine ?? <Text dimColor>waiting for the daemon…</Text>}
+        <Text dimColor>q quit · ? help</Text>
+      </Box>
+    )
+  }
+
+  const h = headerParts(snap)
+  const big = bigNumbers(snap)
+  const client = latencyParts(snap.latency.client)
+  const ttfb = latencyParts(snap.latency.originTtfb)
+  const storage = storageParts(snap)
+
+  // Vertical budget: a braille chart for req/s when the terminal is tall, and the rest to the table.
+  const free = Math.max(0, rows - FIXED_ROWS - SLACK_ROWS - (errorLine ? 1 : 0))
+  const chartRows = free >= 14 ? Math.min(8, Math.floor((free - 6) / 2)) : 0
+  const keyRows = Math.max(3, free - (chartRows > 0 ? chartRows - 1 : 0))
+
+  // Horizontal budget: label (7) + sparkline + range label (13).
+  const sparkWidth = Math.max(10, width - 7 - 13)
+  const reqSeries = snap.series.requestsPerSec
+  const reqRange = seriesRange(reqSeries, chartRows > 0 ? sparkWidth * 2 : sparkWidth)
+  const hitRange = seriesRange(snap.series.hitRatio, sparkWidth)
+
+  const ageSec = lastOkAt === null ? 0 : Math.round((Date.now() - lastOkAt) / 1000)
+  const state = paused ? 'paused' : stale ? `STALE ${ageSec}s` : `every ${formatInterval(intervalMs)}`
+
+  // Table columns: key gets what the numbers leave.
+  const numW = {req: 7, rate: 7, bytes: 10}
+  const keyW = Math.max(16, width - numW.req - numW.rate - numW.bytes - 3)
+  const rowsData = topKeyRows(snap, sort, keyRows)
+  const mark = (k: SortKey) => (sort === k ? '▼' : ' ')
+
+  const upstreamLine = (
+    <Line>
+      <Text>upstreams</Text>
+      {snap.upstreams.length === 0 ? <Text dimColor>none reported</Text> : null}
+      {snap.upstreams.map((u) => (
+        <Text key={u.name}>
+          {' '}
+          <V color={u.healthy ? 'green' : 'red'}>{u.healthy ? '●' : '✖'}</V> {u.name}
+          {u.healthy ? ` ${formatCount(u.inFlight)} in flight` : ` DOWN (${formatCount(u.failures)} failures)`}
+        </Text>
+      ))}
+    </Line>
+  )
+
+  return (
+    <StaleContext.Provider value={stale}>
+      <Box flexDirection="column" width={width}>
+        <Box justifyContent="space-between">
+          <Line>
+            <V color="cyan">{h.title}</V> {h.pid} · {h.uptime} · {h.listeners}
+          </Line>
+          <Text color={paused ? 'yellow' : stale ? 'red' : 'gray'} wrap="truncate">
+            {' '}
+            [{state}]
+          </Text>
+        </Box>
+        {errorLine}
+        <Line>
+          req/s <V color="cyan">{big.reqPerSec}</V> · hit <V color={ratioColor(snap.rates.hitRatio)}>{big.hit}</V> · byte hit{' '}
+          <V color={ratioColor(snap.rates.byteHitRatio)}>{big.byteHit}</V> · in flight <V>{big.inFlight}</V>
+        </Line>
+        <Line>
+          to clients <V color="magenta">{big.out}</V> · from origin <V color="magenta">{big.in}</V> · origin req/s <V>{big.originReqPerSec}</V> · err{' '}
+          <V color={snap.origin.errors > 0 ? 'red' : undefined}>{formatCount(snap.origin.errors)}</V>
+        </Line>
+        {chartRows > 0 ? (
+          brailleChart(reqSeries, sparkWidth, chartRows).map((l, i) => (
+            <Line key={`c${i}`}>
+              {i === 0 ? 'req/s  ' : '       '}
+              <Text color={stale ? undefined : 'cyan'}>{l}</Text>
+              {i === 0 ? ` max ${formatRate(reqRange.max)}` : ''}
+            </Line>
+          ))
+        ) : (
+          <Line>
+            {'req/s  '}
+            <Text color={stale ? undefined : 'cyan'}>{sparkline(reqSeries, sparkWidth)}</Text> max {formatRate(reqRange.max)}
+          </Line>
+        )}
+        <Line>
+          {'hit %  '}
+          <Text color={stale ? undefined : 'green'}>{sparkline(snap.series.hitRatio, sparkWidth, {min: 0, max: 1})}</Text> min{' '}
+          {formatPercent(hitRange.min, 0)}
+        </Line>
+        <Line>
+          {width >= 84 ? 'latency' : 'lat'} p50 <V>{client.p50}</V> p95 <V>{client.p95}</V> p99 <V color="yellow">{client.p99}</V> │ ttfb p50 <V>{ttfb.p50}</V> p95{' '}
+          <V>{ttfb.p95}</V> p99 <V>{ttfb.p99}</V>
+        </Line>
+        <Line>
+          status
+          {statusShares(snap)
+            .filter((c) => c.label !== '1xx' || c.count > 0)
+            .map((c) => (
+            <Text key={c.label}>
+              {' '}
+              {c.label} <V color={c.label === '5xx' && c.count > 0 ? 'red' : undefined}>{c.share}</V>
+            </Text>
+            ))}
+          {' '}│ collapsed <V>{formatCount(snap.requests.collapsed)}</V> · fills <V>{formatCount(snap.fills.inFlight)}</V>
+        </Line>
+        {help ? (
+          <Box flexDirection="column" height={keyRows + 2}>
+            <Text bold>help</Text>
+            <Text>  q  quit            p  pause / resume polling</Text>
+            <Text>  s  sort top keys by requests or bytes    ?  toggle this help</Text>
+            <Text wrap="truncate-end">  rates and hit ratios: last {snap.rates.windowSec}s · latency and top keys: last {snap.topKeys.windowSec}s</Text>
+            <Text wrap="truncate-end">  hit = answered from cache (hit, stale, revalidated) / all requests but bypass</Text>
+            <Text wrap="truncate-end">  ~ marks estimated top-key counts (bounded sketch)</Text>
+          </Box>
+        ) : (
+          <Box flexDirection="column" height={keyRows + 2}>
+            <Line>
+              <V>top keys by {sort}</V> (last {snap.topKeys.windowSec}s) <Text dimColor>s: sort</Text>
+            </Line>
+            <Text dimColor wrap="truncate-end">
+              {padRight('KEY', keyW)} {padLeft(`${mark('requests')}REQ`, numW.req)} {padLeft('REQ/S', numW.rate)} {padLeft(`${mark('bytes')}BYTES`, numW.bytes)}
+            </Text>
+            {rowsData.length === 0 ? <Text dimColor>no requests in the window</Text> : null}
+            {rowsData.map((r) => (
+              <Line key={r.key}>
+                {padRight(truncateMiddle(r.key, keyW), keyW)} {padLeft(`${r.approx ? '~' : ''}${r.requests}`, numW.req)} {padLeft(r.perSec, numW.rate)}{' '}
+                {padLeft(r.bytes, numW.bytes)}
+              </Line>
+            ))}
+          </Box>
+        )}
+        <Line>
+          storage {storage ? storage.join(' · ') : <Text dimColor>not reported</Text>}
+        </Line>
+        {upstreamLine}
+        <Text dimColor wrap="truncate-end">
+          q quit · p {paused ? 'resume' : 'pause'} · s sort ({sort}) · ? help
+        </Text>
+      </Box>
+    </StaleContext.Provider>
+  )
+}

@@ -1,0 +1,80 @@
+/** Display-ready pieces shared by the Ink dashboard and the plain `--once` rendering. */
+import type {TopSnapshot} from '../stats/admin-routes.js'
+import type {StatsSnapshot, StatusClass, TopKey} from '../stats/stats.js'
+import {formatBytes, formatCount, formatDuration, formatPercent, formatRate, formatUptime} from './format.js'
+
+export type SortKey = 'requests' | 'bytes'
+
+/** The daemon fields are optional so a bare Stats snapshot renders too. */
+export type DisplaySnapshot = StatsSnapshot & Partial<Pick<TopSnapshot, 'version' | 'pid' | 'listeners'>>
+
+export function headerParts(s: DisplaySnapshot): {title: string; pid: string; uptime: string; listeners: string} {
+  return {
+    title: s.version ? `tavern ${s.version}` : 'tavern',
+    pid: s.pid === undefined ? '' : `pid ${s.pid}`,
+    uptime: `up ${formatUptime(s.uptimeSec)}`,
+    listeners: s.listeners && s.listeners.length > 0 ? s.listeners.join(' ') : '',
+  }
+}
+
+export function bigNumbers(s: StatsSnapshot): {reqPerSec: string; hit: string; byteHit: string; out: string; in: string; inFlight: string; originReqPerSec: string} {
+  return {
+    reqPerSec: formatRate(s.rates.requestsPerSec),
+    hit: formatPercent(s.rates.hitRatio),
+    byteHit: formatPercent(s.rates.byteHitRatio),
+    out: `${formatBytes(s.rates.bytesOutPerSec)}/s`,
+    in: `${formatBytes(s.rates.bytesInPerSec)}/s`,
+    inFlight: formatCount(s.requests.inFlight),
+    originReqPerSec: formatRate(s.rates.originRequestsPerSec),
+  }
+}
+
+export function latencyParts(l: StatsSnapshot['latency']['client']): {p50: string; p95: string; p99: string} {
+  return {p50: formatDuration(l.p50Ms), p95: formatDuration(l.p95Ms), p99: formatDuration(l.p99Ms)}
+}
+
+export function statusShares(s: StatsSnapshot): Array<{label: StatusClass; count: number; share: string}> {
+  const classes: StatusClass[] = ['1xx', '2xx', '3xx', '4xx', '5xx']
+  let total = 0
+  for (const c of classes) total += s.requests.statusClasses[c] ?? 0
+  return classes.map((label) => {
+    const count = s.requests.statusClasses[label] ?? 0
+    return {label, count, share: total > 0 ? formatPercent(count / total) : '—'}
+  })
+}
+
+export function topKeyRows(s: StatsSnapshot, sort: SortKey, limit: number): Array<{key: string; requests: string; perSec: string; bytes: string; approx: boolean}> {
+  const list: TopKey[] = sort === 'bytes' ? s.topKeys.byBytes : s.topKeys.byRequests
+  const window = s.topKeys.windowSec > 0 ? s.topKeys.windowSec : 60
+  return list.slice(0, Math.max(0, limit)).map((k) => ({
+    key: k.key,
+    requests: formatCount(k.requests),
+    perSec: formatRate(k.requests / window),
+    bytes: formatBytes(k.bytes),
+    approx: k.error > 0,
+  }))
+}
+
+export function storageParts(s: StatsSnapshot): string[] | null {
+  const st = s.storage
+  if (!st) return null
+  return [
+    `${formatCount(st.objects)} objects`,
+    `disk ${formatBytes(st.diskBytes)}`,
+    `memory ${formatBytes(st.memoryBytes)} (${formatCount(st.memoryObjects)} obj)`,
+    `evictions ${formatCount(st.evictions)}`,
+    `expired ${formatCount(st.expiredRemoved)}`,
+  ]
+}
+
+/** Min/max over the last `n` points of a series, for the labels next to sparklines. */
+export function seriesRange(values: ReadonlyArray<number | null>, n: number): {min: number | null; max: number | null} {
+  let min: number | null = null
+  let max: number | null = null
+  for (const v of values.slice(-n)) {
+    if (v === null) continue
+    if (min === null || v < min) min = v
+    if (max === null || v > max) max = v
+  }
+  return {min, max}
+}
