@@ -1,6 +1,17 @@
 import {z} from 'zod'
 
+import {isIP} from 'node:net'
+
 import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
+
+function isCidr(v: string): boolean {
+  const [ip, bits, ...rest] = v.split('/')
+  if (rest.length || !ip) return false
+  const fam = isIP(ip)
+  if (!fam) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128)
+}
 
 const bytes = (def: string | number) =>
   z
@@ -112,6 +123,14 @@ export const ConfigSchema = z.strictObject({
         .default({}),
       /** Most ranges honoured in one Range header (after coalescing); more → the full 200 is sent (RFC 9110 §14.2). */
       maxRanges: z.number().int().min(1).max(1000).default(16),
+    })
+    .prefault({}),
+  purge: z
+    .strictObject({
+      /** Client addresses (CIDR or plain IP) allowed to use the HTTP PURGE method on the data plane. */
+      allow: z.array(z.string().refine((v) => isCidr(v), {message: 'expected an IP address or CIDR, e.g. 127.0.0.1/32 or ::1'})).default(['127.0.0.1/8', '::1/128']),
+      /** Request header carrying the purge type: `file` (default) or `dir`, optionally `,hard` (delete) — Tavern/Varnish compatible. */
+      header: z.string().min(1).default('Purge-Type'),
     })
     .prefault({}),
   storage: z

@@ -8,6 +8,7 @@ import {UpstreamGroup, type UpstreamOptions} from '../proxy/upstream.js'
 import {Stats} from '../stats/stats.js'
 import {Storage} from '../storage/storage.js'
 import {AdminRouter} from './admin-router.js'
+import {mountOpsRoutes} from '../ops/admin-ops-routes.js'
 import {mountAdminRoutes} from './admin-routes.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
@@ -102,6 +103,7 @@ export class Daemon {
     this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
     const router = new AdminRouter()
     mountAdminRoutes(router, this)
+    mountOpsRoutes(router, this)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
     try {
       await new Promise<void>((resolve, reject) => {

@@ -21,16 +21,19 @@ export interface AnswerMeta {
 export function answerHeaders(stored: readonly string[], m: AnswerMeta, extra?: RawHeaders): RawHeaders {
   const out: RawHeaders = []
   let via: string | undefined
+  let upstreamStatus: string | undefined
   for (let i = 0; i < stored.length; i += 2) {
     const n = stored[i]!.toLowerCase()
     if (n === 'via') via = via === undefined ? stored[i + 1] : `${via}, ${stored[i + 1]}`
+    // RFC 9211 §2: each cache appends its member; caches nearer the origin stay first.
+    else if (n === 'cache-status') upstreamStatus = upstreamStatus === undefined ? stored[i + 1] : `${upstreamStatus}, ${stored[i + 1]}`
     if (RECOMPUTED.has(n)) continue
     out.push(stored[i]!, stored[i + 1]!)
   }
   if (m.contentLength !== undefined) out.push('Content-Length', String(m.contentLength))
   if (m.age !== undefined) out.push('Age', String(m.age))
   out.push('Via', via ? `${via}, 1.1 ${m.via}` : `1.1 ${m.via}`)
-  out.push('Cache-Status', m.cacheStatus)
+  out.push('Cache-Status', upstreamStatus ? `${upstreamStatus}, ${m.cacheStatus}` : m.cacheStatus)
   if (m.xCache) out.push('X-Cache', m.xCache)
   if (extra) out.push(...extra)
   return out

@@ -1,6 +1,7 @@
 import {buildValidationHeaders} from '../cache/conditional.js'
 import {parseCacheControl} from '../cache/cache-control.js'
 import {mergeNotModified, storableHeaders} from '../cache/header-update.js'
+import {formatHttpDate} from '../cache/http-date.js'
 import {computePolicy, type PolicyOptions} from '../cache/policy.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
 import {storability} from '../cache/storability.js'
@@ -74,6 +75,8 @@ export class Fill {
   /** Settles when the fill is over (stored, refused or failed). */
   readonly done: Promise<ObjectRecord | null>
   private resolveDone!: (r: ObjectRecord | null) => void
+  /** The head once known (synchronously readable, for deciding whether a newcomer may still join). */
+  settled?: FillHead
   followers = 0
 
   constructor(
@@ -83,7 +86,7 @@ export class Fill {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })
-    this.head = this.start()
+    this.head = this.start().then((h) => (this.settled = h))
   }
 
   private async start(): Promise<FillHead> {
@@ -108,6 +111,8 @@ export class Fill {
     })
     up.body.once('close', () => deps.stats.originRequest({ttfbMs, bytesIn, status: up.status}))
     const headers = stripHopByHop(up.headers)
+    // RFC 9110 §6.6.1: a cache adds Date when the origin sent none, so replays carry the time it was received.
+    if (getHeader(headers, 'date') === undefined) headers.push('Date', formatHttpDate(responseTime))
 
     if (req.stored && up.status === 304) {
       up.body.resume()

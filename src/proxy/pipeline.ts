@@ -11,16 +11,18 @@ import {contentRangeHeader, evaluateIfRange, parseRange, unsatisfiedRangeHeader}
 import {decideReuse, onlyIfCached, staleIfErrorAllowed} from '../cache/reuse.js'
 import {variantSelector} from '../cache/vary.js'
 import type {Daemon} from '../daemon/daemon.js'
+import {handlePurgeMethod} from '../ops/purge-method.js'
 import type {ObjectRecord} from '../storage/types.js'
 import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {answerHeaders, recordAgeSeconds} from './cache-headers.js'
+import {commitGate} from './commit-gate.js'
 import {sendError} from './error-response.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {requestCacheKey, urlCacheKey} from './keys.js'
-import {passThrough, relayResponse} from './pass-through.js'
+import {forwardRequest, passThrough, relayResponse} from './pass-through.js'
 import {createContext, type RequestContext} from './request-context.js'
-import type {UpstreamResponse} from './upstream.js'
+import {classifyUpstreamError, type UpstreamResponse} from './upstream.js'
 
 /** What one request ended as, for stats and the access log. */
 interface Outcome {
@@ -34,6 +36,9 @@ interface Outcome {
 /** How long a key whose response was not storable skips collapsing (so later requests don't queue behind each other). */
 const PASS_MEMORY_MS = 10_000
 const CONTENT_TYPE = new Set(['content-type'])
+
+/** RFC 9211 fwd reasons this pipeline produces when it goes to the origin for a GET. */
+type Fwd = 'stale' | 'request' | 'uri-miss' | 'vary-miss'
 
 /** The request pipeline: routing, cache lookup, collapsing, fills and answers (ARCHITECTURE.md "Request path"). */
 export class Pipeline {
@@ -98,6 +103,10 @@ export class Pipeline {
       sendError(ctx.res, 400, 'missing or invalid Host header')
       return {outcome: 'error', status: 400, bytesOut: 0}
     }
+    if (method === 'PURGE') {
+      const r = await handlePurgeMethod(this.d, ctx, key)
+      return {outcome: 'bypass', status: r.status, bytesOut: 0, key}
+    }
     if (!this.d.config.cache.enabled) return this.bypass(ctx, key, {fwd: 'bypass'})
     if (method !== 'GET' && method !== 'HEAD') return this.unsafe(ctx, key)
     return this.lookup(ctx, key, method === 'HEAD')
@@ -106,15 +115,25 @@ export class Pipeline {
   /** Any method we do not cache: forward it; a successful unsafe method invalidates what it names (RFC 9111 §4.4). */
   private async unsafe(ctx: RequestContext, key: string): Promise<Outcome> {
     const method = ctx.req.method ?? ''
-    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'method'}, 'bypass'))
-    if (r.headers && !['OPTIONS', 'TRACE'].includes(method)) {
-      const base = new URL(key)
-      for (const target of invalidationTargets(method, r.status, base, r.headers)) {
-        const k = urlCacheKey(target, this.d.config.cache)
-        if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
-      }
+    const via = this.d.config.server.via
+    const extra = this.statusHeaders({fwd: 'method'}, 'bypass')
+    let up: UpstreamResponse
+    try {
+      up = await forwardRequest(ctx, this.d.upstreams, via)
+    } catch (error) {
+      const e = classifyUpstreamError(error)
+      if (e.kind !== 'aborted') sendError(ctx.res, e.status, e.message, extra)
+      return {outcome: 'error', status: e.status, bytesOut: 0, key}
     }
-    return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key}
+    // Invalidate before answering, so the client's next request cannot see what its own write replaced.
+    for (const target of invalidationTargets(method, up.status, new URL(key), up.headers)) {
+      const k = urlCacheKey(target, this.d.config.cache)
+      if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
+    }
+    const headers = downstreamResponseHeaders(up.headers, via)
+    headers.push(...extra)
+    const bytesOut = await relayResponse(ctx, up, headers)
+    return {outcome: 'bypass', status: up.status, bytesOut, key}
   }
 
   private async bypass(ctx: RequestContext, key: string, e: Parameters<typeof formatCacheStatus>[0]): Promise<Outcome> {
@@ -149,7 +168,9 @@ export class Pipeline {
         return this.serveStored(ctx, rec, this.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age), detail: 'stale-while-revalidate'}, 'stale'), 'stale')
       }
       if (onlyIfCached(req.rawHeaders)) return this.gatewayTimeoutOnlyIfCached(ctx, key)
-      return this.fetch(ctx, key, head, {stored: rec, variant: found.variant, fwd: 'stale'})
+      // RFC 9211: fwd=request when the stored response was fresh but the request's directives ruled it out.
+      const freshForAnyone = !rec.policy.noCache && rec.invalidatedAt === undefined && rec.policy.lifetime > recordAgeSeconds(rec, now)
+      return this.fetch(ctx, key, head, {stored: rec, variant: found.variant, fwd: freshForAnyone ? 'request' : 'stale'})
     }
     if (onlyIfCached(req.rawHeaders)) return this.gatewayTimeoutOnlyIfCached(ctx, key)
     // A cold HEAD is forwarded as-is: fetching a whole body to answer it would waste the origin's bandwidth.
@@ -192,12 +213,18 @@ export class Pipeline {
     ctx: RequestContext,
     key: string,
     head: boolean,
-    o: {stored?: ObjectRecord; variant?: string; fwd: 'stale' | 'uri-miss' | 'vary-miss'},
+    o: {stored?: ObjectRecord; variant?: string; fwd: Fwd},
   ): Promise<Outcome> {
     const fk = this.flightKey(ctx, key, o.variant)
     let fill = fk === undefined ? undefined : this.fills.get(fk)
     let leader = false
-    if (fill && o.stored && fill.req.stored === undefined) fill = undefined
+    // Requests that arrive while the origin has not answered yet share its answer. Once the answer is known,
+    // joining it is reuse of a stored response, so it must be fresh for this request (RFC 9111 §4).
+    if (fill?.settled && !(fill.settled.kind === 'stream' && this.reusable(ctx, fill.settled))) {
+      // Its body may be complete but not yet indexed: wait for the commit, then decide against the stored record.
+      if (fill.settled.kind === 'stream' && !o.stored && (await fill.done)) return this.lookup(ctx, key, head)
+      fill = undefined
+    }
     if (fill) fill.followers++
     else {
       // A request with no-store must not cause storing, so it never leads a fill.
@@ -209,7 +236,7 @@ export class Pipeline {
     const collapsed = !leader
     switch (h.kind) {
       case 'not-modified':
-        return this.serveStored(ctx, h.record, this.status({fwd: 'stale', fwdStatus: 304, collapsed}, 'revalidated'), 'revalidated', collapsed)
+        return this.serveStored(ctx, h.record, this.status({fwd: o.fwd, fwdStatus: 304, collapsed}, 'revalidated'), 'revalidated', collapsed)
       case 'stream':
         return this.serveStream(ctx, key, fill, h, leader, head, o.fwd)
       case 'error':
@@ -220,7 +247,7 @@ export class Pipeline {
           return this.serveStored(ctx, o.stored, this.status({fwd: 'stale', fwdStatus: h.response.status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
         }
         if (leader) {
-          if (fk) this.passUntil.set(fk, Date.now() + PASS_MEMORY_MS)
+          if (fk) this.rememberPass(fk)
           const r = await this.relayUncacheable(ctx, h.response, o.fwd)
           return {outcome: 'miss', status: h.response.status, bytesOut: r, key}
         }
@@ -230,16 +257,29 @@ export class Pipeline {
     }
   }
 
+  private reusable(ctx: RequestContext, h: {policy: ObjectRecord['policy']; responseTime: number}): boolean {
+    return decideReuse({headers: ctx.req.rawHeaders, method: ctx.req.method ?? 'GET'}, h, Date.now(), {honorRequestNoCache: true}).kind === 'fresh'
+  }
+
+  /** Remember that this object's answers are not storable, so requests for it stop queueing behind each other. */
+  private rememberPass(fk: string): void {
+    const now = Date.now()
+    if (this.passUntil.size >= 10_000) for (const [k, until] of this.passUntil) if (until <= now) this.passUntil.delete(k)
+    if (this.passUntil.size < 10_000) this.passUntil.set(fk, now + PASS_MEMORY_MS)
+  }
+
   /** Origin unreachable or failing: stale-if-error allows the stored response, else a 502/504 (RFC 9111 §4.2.4). */
   private upstreamFailed(ctx: RequestContext, key: string, stored: ObjectRecord | undefined, status: number, message: string, collapsed: boolean): Outcome | Promise<Outcome> {
     if (stored && staleIfErrorAllowed(ctx.req.rawHeaders, stored, Date.now())) {
       return this.serveStored(ctx, stored, this.status({fwd: 'stale', fwdStatus: status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
     }
-    sendError(ctx.res, status, message, this.statusHeaders({fwd: stored ? 'stale' : 'uri-miss', detail: 'origin unreachable'}, 'error'))
-    return {outcome: 'error', status, bytesOut: 0, key}
+    // RFC 9111 §4.2.4 / §5.2.2.2: a stored response that cannot be revalidated is answered with 504.
+    const code = stored ? 504 : status
+    sendError(ctx.res, code, message, this.statusHeaders({fwd: stored ? 'stale' : 'uri-miss', detail: 'origin unreachable'}, 'error'))
+    return {outcome: 'error', status: code, bytesOut: 0, key}
   }
 
-  private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: 'stale' | 'uri-miss' | 'vary-miss'): Promise<number> {
+  private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: Fwd): Promise<number> {
     const headers = downstreamResponseHeaders(up.headers, this.d.config.server.via)
     headers.push(...this.statusHeaders({fwd, fwdStatus: up.status}, 'miss'))
     return relayResponse(ctx, up, headers)
@@ -254,24 +294,24 @@ export class Pipeline {
     void fill.head
       .then((h) => {
         if (h.kind === 'uncacheable') h.response.body.resume()
-        if (h.kind === 'stream') h.writer.tail(0).resume()
         return fill.done
       })
       .finally(() => this.refreshing.delete(fk))
   }
 
   /** Answer from a fill in progress: everyone reads the growing body from storage. */
-  private async serveStream(ctx: RequestContext, key: string, fill: Fill, h: FillHead & {kind: 'stream'}, leader: boolean, head: boolean, fwd: 'stale' | 'uri-miss' | 'vary-miss'): Promise<Outcome> {
+  private async serveStream(ctx: RequestContext, key: string, fill: Fill, h: FillHead & {kind: 'stream'}, leader: boolean, head: boolean, fwd: Fwd): Promise<Outcome> {
     const {req, res} = ctx
     // A joiner whose Vary selection differs from the leader's cannot use this response.
     if (!leader && h.varyNames.length && variantSelector(h.varyNames, req.rawHeaders) !== h.variant) {
       return this.fetch(ctx, key, head, {variant: variantSelector(h.varyNames, req.rawHeaders) ?? undefined, fwd: 'vary-miss'})
     }
-    const outcome: CacheOutcome = fwd === 'stale' ? 'revalidated' : 'miss'
+    const outcome: CacheOutcome = 'miss'
     const st = this.status({fwd, fwdStatus: h.status, stored: true, collapsed: !leader}, outcome)
     const base = leader ? h.originHeaders : h.storedHeaders
-    const age = leader ? undefined : Math.max(0, Math.floor(h.policy.correctedInitialAge + (Date.now() - h.responseTime) / 1000))
-    const pre = evaluatePreconditions(req.rawHeaders, {status: h.status, etag: h.policy.etag, lastModified: h.policy.lastModified}, req.method ?? 'GET')
+    // The request that led the fill gets the origin's answer as is: Age only when the origin sent one (corrected).
+    const age = !leader || getHeader(h.originHeaders, 'age') !== undefined ? recordAgeSeconds({policy: h.policy, responseTime: h.responseTime}, Date.now()) : undefined
+    const pre = evaluatePreconditions(req.rawHeaders, {status: h.status, etag: h.policy.etag, lastModified: h.policy.lastModified, date: getHeader(base, 'date')}, req.method ?? 'GET')
     if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, base, st, age, outcome, key, !leader)
     const size = h.contentLength
     const range = size !== undefined && h.status === 200 ? this.rangeFor(req, size, h.policy) : undefined
@@ -282,13 +322,16 @@ export class Pipeline {
       return {outcome, status: h.status, bytesOut: 0, key, collapsed: !leader}
     }
     const open = (s: number, e: number) => limitStream(h.writer.tail(s), e - s + 1)
-    if (range?.kind === 'ranges') return this.answerRanges(ctx, base, st, age, size!, range.ranges, open, outcome, key, !leader)
+    if (range?.kind === 'ranges') return this.answerRanges(ctx, base, st, age, size!, range.ranges, open, outcome, key, !leader, fill.done)
     res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}))
-    const bytes = await this.send(ctx, h.writer.tail(0))
+    res.flushHeaders() // the body may be slow to come: the client learns the status now
+    const bytes = await this.send(ctx, h.writer.tail(0), fill.done)
     return {outcome, status: h.status, bytesOut: bytes, key, collapsed: !leader}
   }
 
+  /** The Range of a GET that applies to a full stored representation (If-Range checked), if any. */
   private rangeFor(req: IncomingMessage, size: number, p: {etag?: string; lastModified?: string}) {
+    if (req.method !== 'GET') return undefined
     const header = getHeader(req.rawHeaders, 'range')
     if (header === undefined) return undefined
     if (!evaluateIfRange(getHeader(req.rawHeaders, 'if-range'), {etag: p.etag, lastModified: p.lastModified})) return undefined
@@ -325,29 +368,31 @@ export class Pipeline {
     outcome: CacheOutcome,
     key: string,
     collapsed: boolean,
+    committed?: Promise<unknown>,
   ): Promise<Outcome> {
     const {res} = ctx
     const via = this.d.config.server.via
     if (ranges.length === 1) {
       const r = ranges[0]!
       res.writeHead(206, answerHeaders(base, {...st, age, via, contentLength: r.end - r.start + 1}, ['Content-Range', contentRangeHeader(r, size)]))
-      const bytes = await this.send(ctx, open(r.start, r.end))
+      const bytes = await this.send(ctx, open(r.start, r.end), committed)
       return {outcome, status: 206, bytesOut: bytes, key, collapsed}
     }
     const layout = multipartLayout(ranges, size, getHeader(base, 'content-type'), createBoundary())
     res.writeHead(206, answerHeaders(withoutHeaders(base, CONTENT_TYPE), {...st, age, via, contentLength: layout.totalLength}, ['Content-Type', layout.contentType]))
-    const bytes = await this.send(ctx, multipartStream(layout, open))
+    const bytes = await this.send(ctx, multipartStream(layout, open), committed)
     return {outcome, status: 206, bytesOut: bytes, key, collapsed}
   }
 
   /** Body to the client with backpressure; a broken source cuts the connection (never a short body that looks complete). */
-  private async send(ctx: RequestContext, body: Readable): Promise<number> {
+  private async send(ctx: RequestContext, body: Readable, committed?: Promise<unknown>): Promise<number> {
     let bytes = 0
     body.on('data', (c: Buffer) => {
       bytes += c.length
     })
     try {
-      await pump(body, ctx.res)
+      if (committed) await pump(body, commitGate(committed), ctx.res)
+      else await pump(body, ctx.res)
     } catch {
       ctx.res.destroy()
     }
@@ -360,7 +405,7 @@ export class Pipeline {
     const via = this.d.config.server.via
     const age = recordAgeSeconds(rec, Date.now())
     this.d.storage.touch(rec)
-    const pre = evaluatePreconditions(req.rawHeaders, {status: rec.status, etag: rec.policy.etag, lastModified: rec.policy.lastModified}, req.method ?? 'GET')
+    const pre = evaluatePreconditions(req.rawHeaders, {status: rec.status, etag: rec.policy.etag, lastModified: rec.policy.lastModified, date: getHeader(rec.headers, 'date')}, req.method ?? 'GET')
     if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, rec.headers, st, age, outcome, rec.key, collapsed)
     const range = rec.status === 200 ? this.rangeFor(req, rec.size, rec.policy) : undefined
     if (range?.kind === 'unsatisfiable') return this.answer416(ctx, rec.headers, st, rec.size, outcome, rec.key, collapsed)

@@ -1,0 +1,45 @@
+import {Args, Flags} from '@oclif/core'
+
+import {socketFlag} from '../cli/base.js'
+import {adminRequest, EXIT} from '../client/admin-client.js'
+import {OpsCommand} from '../ops/cli.js'
+import type {InspectReply} from '../ops/inspect.js'
+
+export default class InspectKey extends OpsCommand {
+  static override description = `Show what the cache holds for a URL: cache key, Vary variants, status, size, stored headers, Date/Age,
+freshness lifetime and its source, time to expiry, stale state and why, validators, CRC32C, tier, hits, body file.
+With -H, also which variant those request headers select.
+A URL that is not cached prints "not cached" and exits 0 (use --strict to exit 1).
+Exit codes: 0 done, 1 not cached with --strict (or failure), 2 usage error, 3 daemon unreachable.`
+  static override examples = [
+    '<%= config.bin %> inspect-key http://example.com/app.js',
+    "<%= config.bin %> inspect-key http://example.com/ -H 'Accept-Encoding: gzip' --json",
+  ]
+  static override enableJsonFlag = true
+  static override args = {url: Args.string({description: 'absolute URL', required: true})}
+  static override flags = {
+    socket: socketFlag,
+    header: Flags.string({char: 'H', description: "request header 'Name: value' used to select a Vary variant (repeatable)", multiple: true, multipleNonGreedy: true}),
+    strict: Flags.boolean({description: 'exit 1 when the URL is not cached'}),
+  }
+
+  async run(): Promise<InspectReply> {
+    const {args, flags} = await this.parse(InspectKey)
+    const q = new URLSearchParams({url: args.url})
+    for (const h of flags.header ?? []) {
+      if (h.indexOf(':') <= 0) this.usage(`-H expects "Name: value", got ${JSON.stringify(h)}`)
+      q.append('h', h)
+    }
+    const r = await adminRequest<InspectReply>(flags.socket, 'GET', `/keys/inspect?${q}`)
+    if (r.status !== 200) this.adminFailure(r.status, r.body)
+    const x = r.body
+    if (this.jsonEnabled()) {
+      if (flags.strict && !x.stored) process.exitCode = EXIT.failed
+      return x
+    }
+    const { formatInspect } = await import('../ops/inspect-format.js')
+    this.log(formatInspect(x, Date.now()))
+    if (flags.strict && !x.stored) this.fail(`--strict: ${x.url} is not cached`)
+    return x
+  }
+}

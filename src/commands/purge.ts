@@ -1,0 +1,70 @@
+import {Args, Flags} from '@oclif/core'
+
+import {socketFlag} from '../cli/base.js'
+import {formatBytes} from '../cli/format.js'
+import {adminRequest, EXIT} from '../client/admin-client.js'
+import {collectUrls, OpsCommand, plural} from '../ops/cli.js'
+import type {PurgeReply} from '../ops/purge.js'
+
+const SHOWN = 20
+
+export default class Purge extends OpsCommand {
+  static override description = `Remove objects from the cache (all Vary variants of each URL), or with --expire mark them stale so the next request revalidates.
+--dir purges everything under a path prefix (path-boundary aware: /static/ never touches /static-old/).
+A URL that is not cached is not an error (exit 0, matched 0) unless --strict (exit 1).
+Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage error, 3 daemon unreachable.`
+  static override examples = [
+    '<%= config.bin %> purge http://example.com/app.js http://example.com/app.css',
+    '<%= config.bin %> purge --expire --file urls.txt',
+    'cat urls.txt | <%= config.bin %> purge -',
+    '<%= config.bin %> purge --dir /static/ --host example.com',
+    '<%= config.bin %> purge --dir http://example.com/static/ --expire --json',
+  ]
+  static override strict = false
+  static override enableJsonFlag = true
+  static override args = {
+    url: Args.string({description: 'URL(s) to purge; "-" reads a list from stdin; with --host, a path like /a.js'}),
+  }
+  static override flags = {
+    socket: socketFlag,
+    file: Flags.string({char: 'f', description: 'read URLs from a file, one per line ("-" = stdin; # comments)'}),
+    dir: Flags.string({description: 'purge everything under this prefix: a full URL (http://host/static/) or a path with --host'}),
+    host: Flags.string({description: 'host[:port] for --dir PATH and for path arguments'}),
+    expire: Flags.boolean({description: 'mark stale (next request revalidates) instead of deleting'}),
+    strict: Flags.boolean({description: 'exit 1 when a URL (or the directory) matched nothing'}),
+  }
+
+  async run(): Promise<PurgeReply> {
+    const {flags, argv} = await this.parse(Purge)
+    let urls: string[]
+    try {
+      urls = await collectUrls(argv as string[], flags.file)
+    } catch (error) {
+      this.usage(`cannot read the URL list: ${(error as Error).message}`)
+    }
+    if (urls.length === 0 && flags.dir === undefined) this.usage('give URL(s), "-" or --file for a list, or --dir PREFIX')
+    const body = {urls: urls.length ? urls : undefined, dir: flags.dir, host: flags.host, mode: flags.expire ? 'expire' : 'delete'}
+    const r = await adminRequest<PurgeReply>(flags.socket, 'POST', '/purge', body, 600_000)
+    if (r.status !== 200) this.adminFailure(r.status, r.body)
+    const reply = r.body
+    const unmatched = reply.results.filter((x) => x.matched === 0)
+    const strictFail = flags.strict && unmatched.length > 0
+    if (this.jsonEnabled()) {
+      if (strictFail) process.exitCode = EXIT.failed
+      return reply
+    }
+    const verb = reply.mode === 'expire' ? 'marked expired' : 'deleted'
+    for (const x of reply.results.slice(0, SHOWN)) {
+      const label = x.dir ? `${x.key}*` : x.url
+      this.log(x.matched === 0 ? `  ${label}  not cached` : `  ${label}  ${plural(x.matched, 'object')} ${verb}${reply.mode === 'delete' ? `, ${formatBytes(x.bytesFreed)}` : ''}`)
+    }
+    if (reply.results.length > SHOWN) this.log(`  … ${reply.results.length - SHOWN} more (use --json for all)`)
+    const summary =
+      reply.mode === 'expire'
+        ? `purge (expire): ${reply.matched} matched, ${reply.purged} marked expired; the next request for each revalidates`
+        : `purge: ${reply.matched} matched, ${reply.purged} deleted, ${formatBytes(reply.bytesFreed)} freed`
+    this.log(unmatched.length ? `${summary} (${unmatched.length} not cached)` : summary)
+    if (strictFail) this.fail(`--strict: ${plural(unmatched.length, 'target')} matched nothing`)
+    return reply
+  }
+}

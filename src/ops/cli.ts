@@ -1,0 +1,119 @@
+/**
+ * Shared pieces of the ops commands (purge, prefetch, inspect-key, verify-crc). Light imports only: this is loaded on
+ * every one-shot command.
+ */
+import fs from 'node:fs/promises'
+
+import {AdminCommand} from '../cli/base.js'
+import {EXIT} from '../client/admin-client.js'
+
+/** An admin API error body. */
+export interface ErrorBody {
+  error?: {code?: string; message?: string}
+}
+
+export function errorMessage(status: number, body: unknown): string {
+  const e = (body as ErrorBody | null)?.error
+  return e?.message ? e.message : `daemon answered ${status}: ${JSON.stringify(body)}`
+}
+
+/** Admin 400 (bad URL, bad prefix, bad header) is the caller's mistake: a usage error. Anything else failed. */
+export function exitCodeFor(status: number): number {
+  return status === 400 ? EXIT.usage : EXIT.failed
+}
+
+/** AdminCommand whose own exits (this.exit / fail) are passed through silently, also in --json mode. */
+export abstract class OpsCommand extends AdminCommand {
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<unknown> {
+    if (err.code === 'EEXIT' && err.oclif?.exit !== undefined) throw err
+    return super.catch(err)
+  }
+
+  protected usage(message: string): never {
+    return this.fail(message, EXIT.usage)
+  }
+
+  /** Fail on an admin error answer with the documented exit code. */
+  protected adminFailure(status: number, body: unknown): never {
+    return this.fail(errorMessage(status, body), exitCodeFor(status))
+  }
+}
+
+/** Lines of a URL list: blank lines and `#` comments skipped. */
+export function parseList(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** URLs from arguments, `-` (stdin, once) and --file (one per line). */
+export async function collectUrls(args: readonly string[], file: string | undefined): Promise<string[]> {
+  const out: string[] = []
+  let stdinRead = false
+  for (const a of args) {
+    if (a === '-') {
+      if (!stdinRead) out.push(...parseList(await readStdin()))
+      stdinRead = true
+    } else out.push(a)
+  }
+  if (file !== undefined) {
+    const text = file === '-' ? (stdinRead ? '' : await readStdin()) : await fs.readFile(file, 'utf8')
+    out.push(...parseList(text))
+  }
+  return out
+}
+
+/** `-H 'Name: value'` flags → {name: value} (repeated names joined with ", "); throws a message on a malformed one. */
+export function parseHeaderFlags(values: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const h of values ?? []) {
+    const i = h.indexOf(':')
+    const name = i > 0 ? h.slice(0, i).trim() : ''
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new Error(`-H expects "Name: value", got ${JSON.stringify(h)}`)
+    const value = h.slice(i + 1).trim()
+    const existing = Object.keys(out).find((k) => k.toLowerCase() === name.toLowerCase())
+    if (existing) out[existing] = `${out[existing]}, ${value}`
+    else out[name] = value
+  }
+  return out
+}
+
+/** A single updating status line on stderr, only when stderr is a terminal (never in pipes, cron or --json). */
+export class ProgressLine {
+  private shown = false
+  private last = 0
+
+  constructor(private readonly enabled: boolean = process.stderr.isTTY === true) {}
+
+  update(text: string, force = false): void {
+    if (!this.enabled) return
+    const now = Date.now()
+    if (!force && now - this.last < 100) return
+    this.last = now
+    const width = Math.max(20, (process.stderr.columns || 80) - 1)
+    process.stderr.write(`\r\x1b[K${text.length > width ? text.slice(0, width - 1) + '…' : text}`)
+    this.shown = true
+  }
+
+  clear(): void {
+    if (this.shown) process.stderr.write('\r\x1b[K')
+    this.shown = false
+  }
+
+  /** Write a whole line to stderr without garbling the status line. */
+  note(line: string): void {
+    this.clear()
+    process.stderr.write(line + '\n')
+  }
+}
+
+export function plural(n: number, one: string, many = one + 's'): string {
+  return `${n} ${n === 1 ? one : many}`
+}

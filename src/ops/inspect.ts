@@ -1,0 +1,164 @@
+import {decideReuse} from '../cache/reuse.js'
+import {variantSelector} from '../cache/vary.js'
+import {AdminError} from '../daemon/admin-router.js'
+import type {Daemon} from '../daemon/daemon.js'
+import {recordAgeSeconds} from '../proxy/cache-headers.js'
+import {urlCacheKey} from '../proxy/keys.js'
+import type {ObjectRecord} from '../storage/types.js'
+import type {RawHeaders} from '../util/raw-headers.js'
+
+export interface VariantInfo {
+  /** Vary selector ('' when the response has no Vary). */
+  variant: string
+  /** This variant is the one the given request headers select (only with `h` parameters). */
+  selected?: boolean
+  status: number
+  statusText: string
+  size: number
+  /** Stored response header lines in order, as [name, value]. */
+  headers: Array<[string, string]>
+  /** Date header (ISO), when valid. */
+  date: string | null
+  /** Current Age in seconds (what the next hit would send). */
+  age: number
+  requestTime: string
+  responseTime: string
+  storedAt: string
+  freshness: {
+    /** Freshness lifetime, seconds. */
+    lifetime: number
+    source: ObjectRecord['policy']['lifetimeSource']
+    /** Where the lifetime came from, for people. */
+    sourceText: string
+    /** Seconds until the response becomes stale (negative: stale for that long). */
+    ttl: number
+    expiresAt: string
+  }
+  state: 'fresh' | 'stale'
+  /** Why a stored response cannot be reused without revalidation (directive, expiry or purge). */
+  staleReason?: string
+  /** Whether a stale answer may still be served, and under which rule. */
+  serveStale?: 'stale-while-revalidate'
+  invalidatedAt?: string
+  directives: {noCache: boolean; mustRevalidate: boolean; staleWhileRevalidate?: number; staleIfError?: number}
+  validators: {etag?: string; lastModified?: string}
+  /** CRC32C of the body recorded at fill time, as 8 hex digits. */
+  crc32c: string
+  /** 'memory' = also held in the memory tier; the body file is on disk either way. */
+  tier: 'memory' | 'disk'
+  /** Hits and last access as last flushed (touches are written in batches, about every second). */
+  hits: number
+  lastAccess: string
+  file: string
+  bodyPath: string
+}
+
+export interface InspectReply {
+  url: string
+  key: string
+  stored: boolean
+  /** The URL's Vary state, or null when its responses have no Vary. */
+  vary: {names: string[]; variants: string[]} | null
+  /** With request headers: the selector they produce (null for Vary: *), and whether that variant is stored. */
+  selection?: {headers: Array<[string, string]>; variant: string | null; stored: boolean}
+  variants: VariantInfo[]
+}
+
+const SOURCE_TEXT: Record<ObjectRecord['policy']['lifetimeSource'], string> = {
+  'cache-control-target': 'targeted cache-control field (RFC 9213)',
+  's-maxage': 'Cache-Control s-maxage',
+  'max-age': 'Cache-Control max-age',
+  expires: 'Expires header',
+  heuristic: 'heuristic (fraction of Date − Last-Modified)',
+  default: 'cache.defaultTtl (no explicit freshness)',
+  none: 'no explicit freshness (stale on arrival)',
+  invalid: 'invalid or conflicting freshness information (treated as stale)',
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** Parse `h` query values (`Name: value`); AdminError 400 when one has no colon. */
+export function parseHeaderParams(values: string[]): Array<[string, string]> {
+  return values.map((h) => {
+    const i = h.indexOf(':')
+    if (i <= 0) throw new AdminError(400, 'bad_headers', `request header must look like "Name: value", not ${JSON.stringify(h)}`)
+    return [h.slice(0, i).trim(), h.slice(i + 1).trim()]
+  })
+}
+
+/** GET /keys/inspect?url=…[&h=Name: v…]: everything the cache holds for a URL, and why each variant is (not) fresh. */
+export function inspectKey(d: Daemon, url: string | null, headerParams: string[]): InspectReply {
+  if (!url) throw new AdminError(400, 'bad_request', 'missing ?url=')
+  const key = urlCacheKey(url.trim(), d.config.cache)
+  if (key === undefined) throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
+  const headers = parseHeaderParams(headerParams)
+  const now = Date.now()
+  const vary = d.storage.getVary(key)
+  const records = d.storage.variants(key)
+  let selection: InspectReply['selection']
+  if (headerParams.length > 0) {
+    const raw: RawHeaders = headers.flat()
+    const variant = vary ? variantSelector(vary.names, raw) : ''
+    selection = {headers, variant, stored: variant !== null && records.some((r) => r.variant === variant)}
+  }
+  return {
+    url,
+    key,
+    stored: records.length > 0,
+    vary: vary && vary.names.length > 0 ? {names: [...vary.names], variants: [...vary.variants]} : null,
+    ...(selection ? {selection} : {}),
+    variants: records.map((r) => describeVariant(d, r, now, selection)),
+  }
+}
+
+function describeVariant(d: Daemon, r: ObjectRecord, now: number, selection: InspectReply['selection']): VariantInfo {
+  const p = r.policy
+  const age = recordAgeSeconds(r, now)
+  const ttl = p.lifetime - age
+  const decision = decideReuse({headers: [], method: 'GET'}, r, now, {honorRequestNoCache: false})
+  const headers: Array<[string, string]> = []
+  for (let i = 0; i < r.headers.length; i += 2) headers.push([r.headers[i]!, r.headers[i + 1]!])
+  const info: VariantInfo = {
+    variant: r.variant,
+    ...(selection ? {selected: selection.variant === r.variant} : {}),
+    status: r.status,
+    statusText: r.statusText,
+    size: r.size,
+    headers,
+    date: p.date !== undefined ? iso(p.date) : null,
+    age,
+    requestTime: iso(r.requestTime),
+    responseTime: iso(r.responseTime),
+    storedAt: iso(r.storedAt),
+    freshness: {lifetime: p.lifetime, source: p.lifetimeSource, sourceText: SOURCE_TEXT[p.lifetimeSource] ?? p.lifetimeSource, ttl, expiresAt: iso(now + ttl * 1000)},
+    state: decision.kind === 'fresh' ? 'fresh' : 'stale',
+    directives: {
+      noCache: p.noCache,
+      mustRevalidate: p.mustRevalidate,
+      ...(p.staleWhileRevalidate !== undefined ? {staleWhileRevalidate: p.staleWhileRevalidate} : {}),
+      ...(p.staleIfError !== undefined ? {staleIfError: p.staleIfError} : {}),
+    },
+    validators: {...(p.etag !== undefined ? {etag: p.etag} : {}), ...(p.lastModified !== undefined ? {lastModified: p.lastModified} : {})},
+    crc32c: (r.crc32c >>> 0).toString(16).padStart(8, '0'),
+    tier: d.storage.memoryBody(r) ? 'memory' : 'disk',
+    hits: r.hits,
+    lastAccess: iso(r.lastAccess),
+    file: r.file,
+    bodyPath: d.storage.bodyPath(r),
+  }
+  if (r.invalidatedAt !== undefined) info.invalidatedAt = iso(r.invalidatedAt)
+  if (decision.kind === 'stale-while-revalidate') {
+    info.staleReason = `freshness lifetime exceeded ${-ttl}s ago`
+    info.serveStale = 'stale-while-revalidate'
+  } else if (decision.kind === 'revalidate') {
+    info.staleReason =
+      decision.reason === 'stale'
+        ? `freshness lifetime (${p.lifetime}s, ${SOURCE_TEXT[p.lifetimeSource] ?? p.lifetimeSource}) exceeded ${-ttl}s ago`
+        : decision.reason === 'stale and must-revalidate'
+          ? `freshness lifetime exceeded ${-ttl}s ago; must-revalidate forbids serving it stale`
+          : decision.reason === 'response no-cache'
+            ? 'response Cache-Control: no-cache (every reuse is validated)'
+            : decision.reason
+  }
+  return info
+}

@@ -1,0 +1,61 @@
+import {AdminError} from '../daemon/admin-router.js'
+import type {Daemon} from '../daemon/daemon.js'
+import type {PurgeMode} from '../storage/types.js'
+import {resolveTargets, type TargetInput} from './targets.js'
+
+export interface PurgeRequestBody extends TargetInput {
+  mode?: unknown
+}
+
+export interface PurgeItem {
+  /** The URL (or directory) as given. */
+  url: string
+  /** Cache key, or key prefix for a directory. */
+  key: string
+  dir?: true
+  matched: number
+  purged: number
+  bytesFreed: number
+}
+
+export interface PurgeReply {
+  mode: PurgeMode
+  matched: number
+  purged: number
+  bytesFreed: number
+  results: PurgeItem[]
+}
+
+export function parseMode(mode: unknown): PurgeMode {
+  if (mode === undefined || mode === null) return 'delete'
+  if (mode === 'delete' || mode === 'expire') return mode
+  throw new AdminError(400, 'bad_mode', `"mode" must be "delete" or "expire", not ${JSON.stringify(mode)}`)
+}
+
+/**
+ * POST /purge. Every URL: all its Vary variants (storage.purgeKey). A directory: one batched LMDB key-range scan
+ * (storage.purgePrefix), which yields to the event loop between batches so the data plane keeps running.
+ * Validates everything before touching storage, so a bad argument changes nothing.
+ */
+export async function runPurge(d: Daemon, body: PurgeRequestBody): Promise<PurgeReply> {
+  const mode = parseMode(body.mode)
+  const {urls, dir} = resolveTargets(d, body)
+  if (urls.length === 0 && !dir) throw new AdminError(400, 'bad_request', 'nothing to purge: give "urls" and/or "dir"')
+  const reply: PurgeReply = {mode, matched: 0, purged: 0, bytesFreed: 0, results: []}
+  const add = (item: PurgeItem) => {
+    reply.results.push(item)
+    reply.matched += item.matched
+    reply.purged += item.purged
+    reply.bytesFreed += item.bytesFreed
+  }
+  for (const t of urls) {
+    const r = await d.storage.purgeKey(t.key, mode)
+    add({url: t.url, key: t.key, ...r})
+  }
+  if (dir) {
+    const r = await d.storage.purgePrefix(dir.prefix, mode)
+    add({url: dir.dir, key: dir.prefix, dir: true, ...r})
+  }
+  d.log.info({mode, urls: urls.length, dir: dir?.prefix, matched: reply.matched, purged: reply.purged, bytesFreed: reply.bytesFreed}, 'purge')
+  return reply
+}

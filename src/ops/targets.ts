@@ -1,0 +1,85 @@
+import {keyPrefixForDir} from '../cache/cache-key.js'
+import {AdminError} from '../daemon/admin-router.js'
+import type {Daemon} from '../daemon/daemon.js'
+import {urlCacheKey} from '../proxy/keys.js'
+
+/** What a purge / verify request names: single URLs and/or one directory. */
+export interface TargetInput {
+  /** One URL (same as urls: [url]). */
+  url?: unknown
+  urls?: unknown
+  dir?: unknown
+  host?: unknown
+}
+
+export interface UrlTarget {
+  url: string
+  key: string
+}
+
+export interface DirTarget {
+  /** The directory as given (URL, or HOST + path). */
+  dir: string
+  /** Key-range prefix; always ends in '/', so `/static/` never matches `/static-old/`. */
+  prefix: string
+}
+
+const HOST = /^[\w.-]+(:\d{1,5})?$|^\[[\da-fA-F:.]+\](:\d{1,5})?$/
+
+/** Resolve `{urls, dir, host}` to cache keys / a key prefix; AdminError 400 with a clear message when something is malformed. */
+export function resolveTargets(d: Daemon, body: TargetInput): {urls: UrlTarget[]; dir?: DirTarget} {
+  const urls: UrlTarget[] = []
+  const given: string[] = []
+  if (body.url !== undefined && body.url !== null) {
+    if (typeof body.url !== 'string') throw new AdminError(400, 'bad_request', '"url" must be a string')
+    given.push(body.url)
+  }
+  if (body.urls !== undefined && body.urls !== null) {
+    if (!Array.isArray(body.urls) || !body.urls.every((u) => typeof u === 'string')) throw new AdminError(400, 'bad_request', '"urls" must be an array of strings')
+    given.push(...(body.urls as string[]))
+  }
+  for (const raw of given) {
+    const url = raw.trim()
+    urls.push({url, key: keyOf(d, absoluteOrHost(url, body.host), url)})
+  }
+  let dir: DirTarget | undefined
+  if (body.dir !== undefined && body.dir !== null) {
+    if (typeof body.dir !== 'string' || body.dir.trim() === '') throw new AdminError(400, 'bad_prefix', '"dir" must be a non-empty string')
+    dir = {dir: body.dir, prefix: dirPrefix(body.dir.trim(), body.host)}
+  }
+  if (body.host !== undefined && body.host !== null && typeof body.host !== 'string') throw new AdminError(400, 'bad_request', '"host" must be a string')
+  return {urls, dir}
+}
+
+function validHost(host: unknown): string {
+  if (typeof host !== 'string' || !HOST.test(host.trim())) throw new AdminError(400, 'bad_host', `not a valid host[:port]: ${JSON.stringify(host)}`)
+  return host.trim()
+}
+
+/** `/path` plus a host becomes `http://host/path`; absolute URLs pass through. */
+function absoluteOrHost(url: string, host: unknown): string {
+  if (url.startsWith('/') && host !== undefined && host !== null && host !== '') return `http://${validHost(host)}${url}`
+  return url
+}
+
+function keyOf(d: Daemon, absolute: string, given: string): string {
+  const key = /^https?:\/\//i.test(absolute) ? urlCacheKey(absolute, d.config.cache) : undefined
+  if (key === undefined) {
+    throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(given)}${given.startsWith('/') ? ' (give a host, or a full URL)' : ''}`)
+  }
+  return key
+}
+
+/** The key prefix of a directory: a full URL (`http://host/static/`) or a path with a host. */
+export function dirPrefix(dir: string, host: unknown): string {
+  if (/^https?:\/\//i.test(dir)) {
+    try {
+      return keyPrefixForDir(dir)
+    } catch (error) {
+      throw new AdminError(400, 'bad_prefix', (error as Error).message)
+    }
+  }
+  if (!dir.startsWith('/')) throw new AdminError(400, 'bad_prefix', `directory must be a full http(s) URL or a path starting with "/": ${JSON.stringify(dir)}`)
+  if (host === undefined || host === null || host === '') throw new AdminError(400, 'bad_prefix', `directory ${JSON.stringify(dir)} needs a host (or give a full URL prefix)`)
+  return keyPrefixForDir({host: validHost(host), pathPrefix: dir})
+}
