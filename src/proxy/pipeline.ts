@@ -20,6 +20,7 @@ import {sendError} from './error-response.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {requestCacheKey, urlCacheKey} from './keys.js'
+import {RangeFills} from './range-fill.js'
 import {forwardRequest, passThrough, relayResponse} from './pass-through.js'
 import {createContext, type RequestContext} from './request-context.js'
 import {classifyUpstreamError, type UpstreamResponse} from './upstream.js'
@@ -47,8 +48,10 @@ export class Pipeline {
   private readonly refreshing = new Set<string>()
   private readonly passUntil = new Map<string, number>()
   private policy!: PolicyOptions
+  readonly ranges: RangeFills
 
   constructor(private readonly d: Daemon) {
+    this.ranges = new RangeFills(d)
     this.reconfigure()
   }
 
@@ -171,6 +174,10 @@ export class Pipeline {
       // RFC 9211: fwd=request when the stored response was fresh but the request's directives ruled it out.
       const freshForAnyone = !rec.policy.noCache && rec.invalidatedAt === undefined && rec.policy.lifetime > recordAgeSeconds(rec, now)
       return this.fetch(ctx, key, head, {stored: rec, variant: found.variant, fwd: freshForAnyone ? 'request' : 'stale'})
+    }
+    if (head || getHeader(req.rawHeaders, 'range') !== undefined) {
+      const r = await this.ranges.maybeHandle(ctx, key, found.variant, head)
+      if (r) return r
     }
     if (onlyIfCached(req.rawHeaders)) return this.gatewayTimeoutOnlyIfCached(ctx, key)
     // A cold HEAD is forwarded as-is: fetching a whole body to answer it would waste the origin's bandwidth.
@@ -428,7 +435,7 @@ export class Pipeline {
   }
 
   async close(): Promise<void> {
-    await this.fills.drain()
+    await Promise.all([this.fills.drain(), this.ranges.close()])
   }
 }
 
