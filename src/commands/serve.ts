@@ -17,6 +17,8 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
     upstream: Flags.string({description: 'origin URL; repeat for several (replaces the config\'s upstreams)', multiple: true}),
     storage: Flags.string({description: 'storage directory [config: storage.dir; default ./.tavern]'}),
     socket: Flags.string({description: 'admin socket path [config: socket; env: TAVERN_SOCKET]'}),
+    metrics: Flags.string({description: 'serve Prometheus /metrics on HOST:PORT [config: metrics.listen; default off]'}),
+    'access-log': Flags.string({description: 'write a JSON access log line per request to PATH or "stdout" [config: accessLog]'}),
     'log-level': Flags.string({description: 'log level [config: log.level]', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
   }
 
@@ -34,6 +36,8 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
       socket: flags.socket,
       storage: flags.storage ? {dir: flags.storage} : undefined,
       log: flags['log-level'] ? {level: flags['log-level']} : undefined,
+      metrics: flags.metrics ? {listen: flags.metrics} : undefined,
+      accessLog: flags['access-log'] ? {enabled: true, path: flags['access-log']} : undefined,
     }
     const load = async () => {
       const loaded = await loadConfig({file: flags.config, overrides})
@@ -92,6 +96,7 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
     }
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGUSR1', () => daemon.accessLog?.reopen())
     process.on('SIGHUP', () => {
       daemon.reload().catch((error: Error) => log.error({problems: (error as {problems?: string[]}).problems ?? error.message}, 'reload refused; keeping the running config'))
     })

@@ -97,5 +97,6 @@ export async function loadConfig(opts: {file?: string; cwd?: string; overrides?:
   const base = filepath ? path.dirname(filepath) : cwd
   config.storage.dir = path.resolve(base, config.storage.dir)
   if (config.socket) config.socket = path.resolve(base, config.socket)
+  if (config.accessLog.path !== 'stdout') config.accessLog.path = path.resolve(base, config.accessLog.path)
   return {config, filepath}
 }

@@ -151,6 +151,20 @@ export const ConfigSchema = z.strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     })
     .prefault({}),
+  accessLog: z
+    .strictObject({
+      /** One JSON line per request. */
+      enabled: z.boolean().default(false),
+      /** `stdout`, or a file path (appended; reopened on SIGUSR1 for log rotation). */
+      path: z.string().min(1).default('stdout'),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Prometheus listener HOST:PORT serving GET /metrics; unset = off. */
+      listen: hostPort.optional(),
+    })
+    .prefault({}),
 })
 
 export type TavernConfig = z.output<typeof ConfigSchema>

@@ -10,6 +10,10 @@ import {Storage} from '../storage/storage.js'
 import {AdminRouter} from './admin-router.js'
 import {mountOpsRoutes} from '../ops/admin-ops-routes.js'
 import {mountAdminRoutes} from './admin-routes.js'
+import {parseHostPort} from '../config/sizes.js'
+import {createMetrics} from '../stats/metrics.js'
+import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js'
+import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath} from './socket-guard.js'
@@ -39,6 +43,7 @@ const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
   ['socket', (c) => c.socket],
   ['storage', (c) => JSON.stringify(c.storage)],
   ['server', (c) => JSON.stringify(c.server)],
+  ['metrics', (c) => c.metrics.listen],
 ]
 
 /** The running daemon: data plane, admin API, storage and the request pipeline. */
@@ -52,6 +57,8 @@ export class Daemon {
   dataPlane!: DataPlane
   admin!: http.Server
   listenAddress = ''
+  accessLog: AccessLog | undefined
+  metricsServer: MetricsServer | undefined
   private closing: Promise<void> | undefined
 
   private constructor(
@@ -97,6 +104,11 @@ export class Daemon {
   private async startListeners(): Promise<void> {
     this.stats.setStorageProbe(() => this.storage.usage())
     this.stats.setUpstreamProbe(() => this.upstreams.health())
+    this.accessLog = this.config.accessLog.enabled ? new AccessLog(this.config.accessLog.path, process.cwd()) : undefined
+    if (this.config.metrics.listen) {
+      const {host, port} = parseHostPort(this.config.metrics.listen)!
+      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats))
+    }
     this.pipeline = new Pipeline(this)
     this.dataPlane = new DataPlane((req, res) => this.pipeline.handle(req, res), this.config.server)
     const addr = await this.dataPlane.listen(this.config.listen)
@@ -113,9 +125,10 @@ export class Daemon {
       await fs.chmod(this.opts.socketPath, 0o600)
     } catch (error) {
       await this.dataPlane.drain(0)
+      await this.metricsServer?.close()
       throw error
     }
-    this.log.info({listen: this.listenAddress, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+    this.log.info({listen: this.listenAddress, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
   /** Re-read and validate the config; apply it, or keep the running one and report why not. */
@@ -125,7 +138,13 @@ export class Daemon {
     const oldUpstreams = this.upstreams
     this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
     // Restart-only sections keep their running values so status tells the truth.
-    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server}
+    const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
+    if (accessLogChanged) {
+      const old = this.accessLog
+      this.accessLog = next.config.accessLog.enabled ? new AccessLog(next.config.accessLog.path, process.cwd()) : undefined
+      void old?.close()
+    }
+    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
     this.configSource = next.filepath
     this.pipeline.reconfigure()
     this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
@@ -144,6 +163,8 @@ export class Daemon {
       const {unfinished} = await this.dataPlane.drain(deadline)
       if (unfinished) this.log.warn({unfinished}, 'deadline reached; cut unfinished requests')
       await this.pipeline.close()
+      await this.metricsServer?.close()
+      await this.accessLog?.close()
       this.admin.closeAllConnections()
       await adminClosed
       await this.upstreams.close()

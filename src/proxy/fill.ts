@@ -29,8 +29,10 @@ export type FillHead =
       contentLength: number | undefined
       writer: FillWriter
       responseTime: number
+      /** ms from sending the request to the origin's response head. */
+      ttfbMs: number
     }
-  | {kind: 'not-modified'; record: ObjectRecord}
+  | {kind: 'not-modified'; record: ObjectRecord; ttfbMs: number}
   /** Not storable (or an error status during revalidation): only the leader may use this response. */
   | {kind: 'uncacheable'; response: UpstreamResponse; reason: string}
   | {kind: 'error'; error: UpstreamError}
@@ -116,7 +118,7 @@ export class Fill {
 
     if (req.stored && up.status === 304) {
       up.body.resume()
-      return this.refresh(req.stored, headers, requestTime, responseTime)
+      return {...(await this.refresh(req.stored, headers, requestTime, responseTime)), ttfbMs}
     }
     if (req.stored && up.status >= 500) {
       this.finish(null, false)
@@ -140,11 +142,11 @@ export class Fill {
     const policy = computePolicy({status: up.status, headers: storedHeaders, requestTime, responseTime}, deps.policy)
     const writer = deps.storage.beginFill(req.cacheKey, variant)
     void this.pump(up, writer, {url: req.url, status: up.status, statusText: up.statusText, headers: storedHeaders, requestTime, responseTime, policy, vary: varyNames, expectedLength: contentLength})
-    return {kind: 'stream', status: up.status, statusText: up.statusText, originHeaders: headers, storedHeaders, policy, variant, varyNames, contentLength, writer, responseTime}
+    return {kind: 'stream', status: up.status, statusText: up.statusText, originHeaders: headers, storedHeaders, policy, variant, varyNames, contentLength, writer, responseTime, ttfbMs}
   }
 
   /** 304: merge the new headers into the stored response and recompute its freshness (RFC 9111 §4.3.4). */
-  private async refresh(stored: ObjectRecord, headers: RawHeaders, requestTime: number, responseTime: number): Promise<FillHead> {
+  private async refresh(stored: ObjectRecord, headers: RawHeaders, requestTime: number, responseTime: number): Promise<{kind: 'not-modified'; record: ObjectRecord}> {
     const merged = mergeNotModified(stored.headers, headers)
     const policy = computePolicy({status: stored.status, headers: merged, requestTime, responseTime}, this.deps.policy)
     let record: ObjectRecord | undefined

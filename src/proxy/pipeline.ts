@@ -32,6 +32,8 @@ interface Outcome {
   bytesOut: number
   key?: string
   collapsed?: boolean
+  /** ms to the origin's response head, when this request waited for one. */
+  upstreamMs?: number
 }
 
 /** How long a key whose response was not storable skips collapsing (so later requests don't queue behind each other). */
@@ -85,7 +87,24 @@ export class Pipeline {
   }
 
   private finished(ctx: RequestContext, o: Outcome): void {
-    this.d.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs: performance.now() - ctx.startedAt, key: o.key, collapsed: o.collapsed})
+    const durationMs = performance.now() - ctx.startedAt
+    this.d.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs, key: o.key, collapsed: o.collapsed})
+    const log = this.d.accessLog
+    if (log) {
+      const {req} = ctx
+      log.write({
+        reqId: ctx.id,
+        client: req.socket.remoteAddress,
+        method: req.method,
+        host: req.headers.host,
+        path: req.url,
+        status: o.status,
+        bytes: o.bytesOut,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+        cache: o.collapsed ? `${o.outcome}-collapsed` : o.outcome,
+        upstreamMs: o.upstreamMs === undefined ? undefined : Math.round(o.upstreamMs * 1000) / 1000,
+      })
+    }
   }
 
   private status(e: Parameters<typeof formatCacheStatus>[0], outcome: CacheOutcome): {cacheStatus: string; xCache?: string} {
@@ -121,6 +140,7 @@ export class Pipeline {
     const via = this.d.config.server.via
     const extra = this.statusHeaders({fwd: 'method'}, 'bypass')
     let up: UpstreamResponse
+    const t0 = performance.now()
     try {
       up = await forwardRequest(ctx, this.d.upstreams, via)
     } catch (error) {
@@ -136,12 +156,12 @@ export class Pipeline {
     const headers = downstreamResponseHeaders(up.headers, via)
     headers.push(...extra)
     const bytesOut = await relayResponse(ctx, up, headers)
-    return {outcome: 'bypass', status: up.status, bytesOut, key}
+    return {outcome: 'bypass', status: up.status, bytesOut, key, upstreamMs: performance.now() - t0}
   }
 
   private async bypass(ctx: RequestContext, key: string, e: Parameters<typeof formatCacheStatus>[0]): Promise<Outcome> {
     const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders(e, 'bypass'))
-    return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key}
+    return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key, upstreamMs: r.ttfbMs}
   }
 
   private find(key: string, headers: RawHeaders): {rec?: ObjectRecord; variant?: string; varyMiss: boolean} {
@@ -243,9 +263,9 @@ export class Pipeline {
     const collapsed = !leader
     switch (h.kind) {
       case 'not-modified':
-        return this.serveStored(ctx, h.record, this.status({fwd: o.fwd, fwdStatus: 304, collapsed}, 'revalidated'), 'revalidated', collapsed)
+        return withUpstream(await this.serveStored(ctx, h.record, this.status({fwd: o.fwd, fwdStatus: 304, collapsed}, 'revalidated'), 'revalidated', collapsed), h.ttfbMs)
       case 'stream':
-        return this.serveStream(ctx, key, fill, h, leader, head, o.fwd)
+        return withUpstream(await this.serveStream(ctx, key, fill, h, leader, head, o.fwd), h.ttfbMs)
       case 'error':
         return this.upstreamFailed(ctx, key, o.stored, h.error.status, h.error.message, collapsed)
       case 'uncacheable': {
@@ -437,6 +457,11 @@ export class Pipeline {
   async close(): Promise<void> {
     await Promise.all([this.fills.drain(), this.ranges.close()])
   }
+}
+
+function withUpstream(o: Outcome, upstreamMs: number): Outcome {
+  o.upstreamMs = upstreamMs
+  return o
 }
 
 function requestNoStore(h: RawHeaders): boolean {
