@@ -160,9 +160,20 @@ export class Daemon {
       this.log.info({inFlight: this.dataPlane.activeRequests, deadlineMs: deadline}, 'shutting down')
       const adminClosed = new Promise<void>((resolve) => this.admin.close(() => resolve()))
       this.admin.closeIdleConnections()
+      const t0 = Date.now()
       const {unfinished} = await this.dataPlane.drain(deadline)
       if (unfinished) this.log.warn({unfinished}, 'deadline reached; cut unfinished requests')
-      await this.pipeline.close()
+      // Fills no client waits for any more may finish within what is left of the deadline; the rest are not stored.
+      let timer: NodeJS.Timeout | undefined
+      const left = Math.max(0, deadline - (Date.now() - t0))
+      const fillsDone = await Promise.race([
+        this.pipeline.close().then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), left)
+        }),
+      ])
+      clearTimeout(timer)
+      if (!fillsDone) this.log.warn('deadline reached; unfinished cache fills are discarded')
       await this.metricsServer?.close()
       await this.accessLog?.close()
       this.admin.closeAllConnections()
