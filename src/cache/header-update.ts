@@ -19,7 +19,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ])
 
 /** Hop-by-hop fields and the fields the message's Connection lines name. */
-export function hopByHopNames(headers: RawHeaders): Set<string> {
+export function hopByHopNames(headers: readonly string[]): Set<string> {
   const out = new Set(HOP_BY_HOP)
   for (const line of getAll(headers, 'connection')) {
     for (const n of splitList(line)) out.add(n.toLowerCase())
