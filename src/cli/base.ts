@@ -18,7 +18,9 @@ export abstract class AdminCommand extends Command {
     this.exit(code)
   }
 
-  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+  protected override async catch(err: Error & {code?: string; oclif?: {exit?: number}}): Promise<unknown> {
+    // this.exit(n) throws an ExitError: a deliberate exit, not a failure to report.
+    if (err.code === 'EEXIT') throw err
     if (err instanceof DaemonUnreachableError) {
       process.stderr.write(`tavern: ${err.message}\nIs \`tavern serve\` running? Pass --socket or set TAVERN_SOCKET if it uses another socket.\n`)
       process.exitCode = EXIT.unreachable

@@ -3,6 +3,9 @@ import http from 'node:http'
 /** Exit codes shared by every command (documented in the README). */
 export const EXIT = {ok: 0, failed: 1, usage: 2, unreachable: 3} as const
 
+/** Socket errors that mean "no daemon there" rather than a failure of a running daemon. */
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK'])
+
 export interface AdminReply<T> {
   status: number
   body: T
@@ -49,9 +52,8 @@ export function adminRequest<T = unknown>(
     )
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`daemon did not answer within ${timeoutMs} ms`)))
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES' || err.code === 'ENOTSOCK') {
-        reject(new DaemonUnreachableError(socketPath, err))
-      } else reject(err)
+      if (UNREACHABLE.has(err.code ?? '')) reject(new DaemonUnreachableError(socketPath, err))
+      else reject(err)
     })
     req.end(payload)
   })
@@ -92,7 +94,7 @@ export function adminStream(
       },
     )
     request.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') reject(new DaemonUnreachableError(socketPath, err))
+      if (UNREACHABLE.has(err.code ?? '')) reject(new DaemonUnreachableError(socketPath, err))
       else reject(err)
     })
     request.end(payload)

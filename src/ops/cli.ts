@@ -22,13 +22,8 @@ export function exitCodeFor(status: number): number {
   return status === 400 ? EXIT.usage : EXIT.failed
 }
 
-/** AdminCommand whose own exits (this.exit / fail) are passed through silently, also in --json mode. */
+/** AdminCommand with the ops commands' usage and admin-error exits. */
 export abstract class OpsCommand extends AdminCommand {
-  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<unknown> {
-    if (err.code === 'EEXIT' && err.oclif?.exit !== undefined) throw err
-    return super.catch(err)
-  }
-
   protected usage(message: string): never {
     return this.fail(message, EXIT.usage)
   }

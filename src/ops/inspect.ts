@@ -3,7 +3,7 @@ import {variantSelector} from '../cache/vary.js'
 import {AdminError} from '../daemon/admin-router.js'
 import type {Daemon} from '../daemon/daemon.js'
 import {recordAgeSeconds} from '../proxy/cache-headers.js'
-import {urlCacheKey} from '../proxy/keys.js'
+import {operatorCacheKey} from '../proxy/keys.js'
 import type {ObjectRecord} from '../storage/types.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 
@@ -89,7 +89,7 @@ export function parseHeaderParams(values: string[]): Array<[string, string]> {
 /** GET /keys/inspect?url=…[&h=Name: v…]: everything the cache holds for a URL, and why each variant is (not) fresh. */
 export function inspectKey(d: Daemon, url: string | null, headerParams: string[]): InspectReply {
   if (!url) throw new AdminError(400, 'bad_request', 'missing ?url=')
-  const key = urlCacheKey(url.trim(), d.config.cache)
+  const key = operatorCacheKey(url.trim(), d.config.cache)
   if (key === undefined) throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
   const headers = parseHeaderParams(headerParams)
   const now = Date.now()

@@ -3,7 +3,7 @@ import http from 'node:http'
 import {variantSelector} from '../cache/vary.js'
 import {AdminError} from '../daemon/admin-router.js'
 import type {Daemon} from '../daemon/daemon.js'
-import {urlCacheKey} from '../proxy/keys.js'
+import {operatorCacheKey} from '../proxy/keys.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 import type {NdjsonWriter} from './ndjson.js'
 
@@ -71,7 +71,7 @@ export function parsePrefetch(d: Daemon, body: PrefetchRequestBody): PrefetchJob
   if (body.urls.length > MAX_URLS) throw new AdminError(400, 'too_many_urls', `at most ${MAX_URLS} URLs per request`)
   const urls = (body.urls as string[]).map((raw) => {
     const url = raw.trim()
-    const key = urlCacheKey(url, d.config.cache)
+    const key = operatorCacheKey(url, d.config.cache)
     if (key === undefined) throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(raw)}`)
     const u = new URL(url)
     return {url, key, host: u.host, path: `${u.pathname}${u.search}`}

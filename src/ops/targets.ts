@@ -1,7 +1,7 @@
 import {keyPrefixForDir} from '../cache/cache-key.js'
 import {AdminError} from '../daemon/admin-router.js'
 import type {Daemon} from '../daemon/daemon.js'
-import {urlCacheKey} from '../proxy/keys.js'
+import {operatorCacheKey, toListenerScheme} from '../proxy/keys.js'
 
 /** What a purge / verify request names: single URLs and/or one directory. */
 export interface TargetInput {
@@ -63,7 +63,7 @@ function absoluteOrHost(url: string, host: unknown): string {
 }
 
 function keyOf(d: Daemon, absolute: string, given: string): string {
-  const key = /^https?:\/\//i.test(absolute) ? urlCacheKey(absolute, d.config.cache) : undefined
+  const key = /^https?:\/\//i.test(absolute) ? operatorCacheKey(absolute, d.config.cache) : undefined
   if (key === undefined) {
     throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(given)}${given.startsWith('/') ? ' (give a host, or a full URL)' : ''}`)
   }
@@ -74,7 +74,7 @@ function keyOf(d: Daemon, absolute: string, given: string): string {
 export function dirPrefix(dir: string, host: unknown): string {
   if (/^https?:\/\//i.test(dir)) {
     try {
-      return keyPrefixForDir(dir)
+      return keyPrefixForDir(toListenerScheme(dir))
     } catch (error) {
       throw new AdminError(400, 'bad_prefix', (error as Error).message)
     }

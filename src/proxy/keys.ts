@@ -33,3 +33,16 @@ export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined
   return cacheKey({scheme: u.protocol === 'https:' ? 'https' : 'http', host: u.host, path: `${u.pathname}${u.search}`}, keyOptions(c, u.host))
 }
+
+/**
+ * The key of a URL an operator names (purge, inspect, prefetch, verify). The data plane listens on plain HTTP,
+ * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object.
+ */
+export function operatorCacheKey(url: string, c: CacheConfig): string | undefined {
+  return urlCacheKey(toListenerScheme(url), c)
+}
+
+/** `https://…` → `http://…` (see operatorCacheKey). */
+export function toListenerScheme(url: string): string {
+  return /^https:\/\//i.test(url) ? `http://${url.slice(8)}` : url
+}
