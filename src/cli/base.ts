@@ -22,6 +22,7 @@ export abstract class AdminCommand extends Command {
     // this.exit(n) throws an ExitError: a deliberate exit, not a failure to report.
     if (err.code === 'EEXIT') throw err
     if (err instanceof DaemonUnreachableError) {
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {code: 'unreachable', message: err.message}})}\n`)
       process.stderr.write(`tavern: ${err.message}\nIs \`tavern serve\` running? Pass --socket or set TAVERN_SOCKET if it uses another socket.\n`)
       process.exitCode = EXIT.unreachable
       return this.exit(EXIT.unreachable)
