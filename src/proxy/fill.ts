@@ -48,6 +48,8 @@ export interface FillRequest {
   url: string
   /** The stale response being revalidated, if any. */
   stored?: ObjectRecord
+  /** Interim (1xx) responses go to the request that led the fill. */
+  onInfo?: (status: number, headers: RawHeaders) => void
 }
 
 export interface FillDeps {
@@ -98,7 +100,7 @@ export class Fill {
     deps.stats.fillStarted()
     let up: UpstreamResponse
     try {
-      up = await deps.upstreams.request({method: 'GET', path: req.path, headers: fillUpstreamHeaders(req.upstreamHeaders, req.stored), body: null})
+      up = await deps.upstreams.request({method: 'GET', path: req.path, headers: fillUpstreamHeaders(req.upstreamHeaders, req.stored), body: null, onInfo: req.onInfo})
     } catch (error) {
       const e = classifyUpstreamError(error)
       deps.stats.originRequest({ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})

@@ -21,7 +21,7 @@ import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {requestCacheKey, urlCacheKey} from './keys.js'
 import {RangeFills} from './range-fill.js'
-import {forwardRequest, passThrough, relayResponse} from './pass-through.js'
+import {forwardRequest, passThrough, relayInfo, relayResponse} from './pass-through.js'
 import {createContext, type RequestContext} from './request-context.js'
 import {classifyUpstreamError, type UpstreamResponse} from './upstream.js'
 
@@ -232,6 +232,7 @@ export class Pipeline {
       upstreamHeaders: upstreamRequestHeaders(req, this.d.config.server.via),
       url: key,
       stored,
+      onInfo: relayInfo(ctx),
     }
   }
 
