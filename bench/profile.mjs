@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Profile the daemon under one benchmark load: `node --cpu-prof bin/run.js serve …`, warm up, apply load,
+// stop the daemon gracefully (V8 writes the .cpuprofile on exit) and print the summary.
+//
+//   node bench/profile.mjs [hit1k|hit100k|many|miss|bare1k|bare100k] [--seconds 10] [--keys 10000]
+//
+// bare1k / bare100k profile the bare node:http reference server instead (same load), for comparison.
+//
+// Profiles go to bench/results/profiles/ (gitignored). Open one in Chrome DevTools (Performance tab) or
+// summarise it again with `node bench/cpuprofile-summary.mjs FILE`.
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {BENCH_DIR, cleanup, cleanupSync, fmt, getUntilHit, pinSelf, pool, request} from './lib/common.mjs'
+import {runLoad, stopLoad} from './lib/load.mjs'
+import {startDaemon, startOrigin} from './lib/servers.mjs'
+
+const argv = process.argv.slice(2)
+const which = argv.find((a) => !a.startsWith('--')) ?? 'hit1k'
+const opt = (name, def) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : def)
+const seconds = opt('--seconds', 10)
+const keys = opt('--keys', 10_000)
+if (!['hit1k', 'hit100k', 'many', 'miss', 'bare1k', 'bare100k'].includes(which)) {
+  process.stderr.write('usage: node bench/profile.mjs [hit1k|hit100k|many|miss|bare1k|bare100k] [--seconds N] [--keys N]\n')
+  process.exit(2)
+}
+process.on('SIGINT', () => {
+  stopLoad()
+  void cleanup().then(() => process.exit(130))
+})
+process.on('exit', cleanupSync)
+setTimeout(() => {
+  process.stderr.write('profile: time guard\n')
+  void cleanup().then(() => process.exit(3))
+}, (seconds + 180) * 1000).unref()
+
+pinSelf()
+const outDir = path.join(BENCH_DIR, 'results', 'profiles')
+fs.mkdirSync(outDir, {recursive: true})
+const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+const profArgs = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', `${which}-${stamp}.cpuprofile`]
+const isBare = which.startsWith('bare')
+const origin = await startOrigin(isBare ? 'bare' : 'origin', {nodeArgs: isBare ? profArgs : []})
+const daemon = isBare ? {pid: origin.pid, url: origin.url, port: origin.port, stop: async () => {}} : await startDaemon({upstream: origin.url, nodeArgs: profArgs})
+let load
+try {
+  if (isBare) {
+    load = {url: origin.url, path: `/obj/${which === 'bare1k' ? 1024 : 100 * 1024}/hot`}
+  } else if (which === 'hit1k' || which === 'hit100k') {
+    const size = which === 'hit1k' ? 1024 : 100 * 1024
+    await getUntilHit(daemon.port, `/obj/${size}/hot`, {size})
+    load = {url: daemon.url, path: `/obj/${size}/hot`}
+  } else if (which === 'many') {
+    await pool(keys, 64, (i) => request({host: '127.0.0.1', port: daemon.port, path: `/many/${i}`}, {discard: true}))
+    await getUntilHit(daemon.port, `/many/${keys - 1}`, {size: 1024})
+    load = {url: daemon.url, paths: Array.from({length: keys}, (_, i) => `/many/${(i * 7919) % keys}`)}
+  } else {
+    load = {url: daemon.url, path: '/nostore/1024/x'}
+  }
+  await runLoad({...load, connections: 32, duration: 2})
+  const r = await runLoad({...load, connections: 32, duration: seconds, serverPid: daemon.pid})
+  console.log(`${which}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.latency.p50)} ms, p99 ${fmt(r.latency.p99)} ms, server cpu ${fmt(r.serverCpu * 100, 0)}%, ${fmt(r.cpuUsPerReq, 1)} µs/req`)
+} finally {
+  await daemon.stop()
+  await origin.stop()
+}
+const file = path.join(outDir, `${which}-${stamp}.cpuprofile`)
+if (!fs.existsSync(file)) {
+  console.error(`no profile written at ${file}`)
+  process.exit(1)
+}
+console.log(`profile: ${path.relative(process.cwd(), file)}\n`)
+spawnSync(process.execPath, [path.join(BENCH_DIR, 'cpuprofile-summary.mjs'), file, '--top', '30'], {stdio: 'inherit'})
+await cleanup()
