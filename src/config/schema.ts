@@ -123,6 +123,8 @@ export const ConfigSchema = z.strictObject({
         .default({}),
       /** Most ranges honoured in one Range header (after coalescing); more → the full 200 is sent (RFC 9110 §14.2). */
       maxRanges: z.number().int().min(1).max(1000).default(16),
+      /** Partial objects (range requests) are fetched and stored in slices of this many bytes (64KiB to 1GiB). */
+      sliceSize: bytes('1MiB').refine((n) => n >= 65_536 && n <= 1024 ** 3, {message: 'sliceSize must be between 64KiB and 1GiB'}),
     })
     .prefault({}),
   purge: z

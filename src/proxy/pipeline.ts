@@ -345,13 +345,13 @@ export class Pipeline {
     const range = size !== undefined && h.status === 200 ? this.rangeFor(req, size, h.policy) : undefined
     if (range?.kind === 'unsatisfiable') return this.answer416(ctx, base, st, size!, outcome, key, !leader)
     if (head) {
-      res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}))
+      res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}, acceptRanges(h.status, base, size)))
       res.end()
       return {outcome, status: h.status, bytesOut: 0, key, collapsed: !leader}
     }
     const open = (s: number, e: number) => limitStream(h.writer.tail(s), e - s + 1)
     if (range?.kind === 'ranges') return this.answerRanges(ctx, base, st, age, size!, range.ranges, open, outcome, key, !leader, fill.done)
-    res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}))
+    res.writeHead(h.status, h.statusText || undefined, answerHeaders(base, {...st, age, via: this.d.config.server.via, contentLength: size}, acceptRanges(h.status, base, size)))
     res.flushHeaders() // the body may be slow to come: the client learns the status now
     const bytes = await this.send(ctx, h.writer.tail(0), fill.done)
     return {outcome, status: h.status, bytesOut: bytes, key, collapsed: !leader}
@@ -442,7 +442,7 @@ export class Pipeline {
       return this.answerRanges(ctx, rec.headers, st, age, rec.size, range.ranges, open, outcome, rec.key, collapsed)
     }
     const bodyless = rec.status === 204 || rec.status === 304 || (rec.status >= 100 && rec.status < 200)
-    res.writeHead(rec.status, rec.statusText || undefined, answerHeaders(rec.headers, {...st, age, via, contentLength: bodyless ? undefined : rec.size}))
+    res.writeHead(rec.status, rec.statusText || undefined, answerHeaders(rec.headers, {...st, age, via, contentLength: bodyless ? undefined : rec.size}, acceptRanges(rec.status, rec.headers, rec.size)))
     if (req.method === 'HEAD' || bodyless) {
       res.end()
       return {outcome, status: rec.status, bytesOut: 0, key: rec.key, collapsed}
@@ -463,6 +463,11 @@ export class Pipeline {
 function withUpstream(o: Outcome, upstreamMs: number): Outcome {
   o.upstreamMs = upstreamMs
   return o
+}
+
+/** Full 200 answers of stored (or being stored) responses advertise byte ranges (RFC 9110 §14.3), unless the origin said otherwise. */
+function acceptRanges(status: number, base: RawHeaders, size: number | undefined): RawHeaders | undefined {
+  return status === 200 && size !== undefined && getHeader(base, 'accept-ranges') === undefined ? ['Accept-Ranges', 'bytes'] : undefined
 }
 
 function requestNoStore(h: RawHeaders): boolean {

@@ -2,7 +2,7 @@ import {open} from 'lmdb'
 import type {Database, RootDatabase} from 'lmdb'
 
 import {SEP, indexKey, lruBucket, lruKey, splitIndexKey} from './keys.js'
-import type {ObjectRecord, VaryRecord} from './types.js'
+import type {ObjectRecord, PartialRecord, VaryRecord} from './types.js'
 
 /** Persisted counters (so that a restart needs no scan). */
 export interface Totals {
@@ -10,13 +10,16 @@ export interface Totals {
   diskBytes: number
   evictions: number
   expiredRemoved: number
+  /** Partial objects; their present bytes are counted in diskBytes. */
+  partials: number
 }
 
 const TOTALS_KEY = 'totals'
 
 /**
  * The LMDB side of storage: named databases `objects` (index key → ObjectRecord, read-cached),
- * `vary` (cache key → VaryRecord), `lru` (binary [minute bucket, index key] → 1) and `meta` (counters).
+ * `vary` (cache key → VaryRecord), `lru` (binary [minute bucket, index key] → 1), `meta` (counters) and
+ * `partials` (index key → PartialRecord, not read-cached).
  * The *InTxn helpers must be called inside `transaction()`; they collect removed records in `dead`
  * so the caller can delete body files and memory-tier entries once the transaction committed.
  */
@@ -29,9 +32,10 @@ export class LmdbIndex {
     readonly vary: Database<VaryRecord, string>,
     readonly lru: Database<number, Buffer>,
     readonly meta: Database<Totals, string>,
+    readonly partials: Database<PartialRecord, string>,
   ) {
     const t = meta.get(TOTALS_KEY)
-    this.totals = {objects: 0, diskBytes: 0, evictions: 0, expiredRemoved: 0, ...t}
+    this.totals = {objects: 0, diskBytes: 0, evictions: 0, expiredRemoved: 0, partials: 0, ...t}
   }
 
   static open(path: string): LmdbIndex {
@@ -42,6 +46,8 @@ export class LmdbIndex {
       root.openDB<VaryRecord, string>({name: 'vary'}),
       root.openDB<number, Buffer>({name: 'lru', keyEncoding: 'binary'}),
       root.openDB<Totals, string>({name: 'meta'}),
+      // Not read-cached, so a get() never sees a value older than the last committed write.
+      root.openDB<PartialRecord, string>({name: 'partials'}),
     )
   }
 
@@ -75,6 +81,21 @@ export class LmdbIndex {
 
   close(): Promise<void> {
     return this.root.close()
+  }
+
+  /** Write a partial record (inside transaction()); `bytesDelta` is added to diskBytes, `created` counts a new one. */
+  putPartialInTxn(ik: string, rec: PartialRecord, bytesDelta: number, created: boolean): void {
+    void this.partials.put(ik, rec)
+    if (created) this.totals.partials++
+    this.totals.diskBytes = Math.max(0, this.totals.diskBytes + bytesDelta)
+  }
+
+  /** Remove a partial record (inside transaction()); its file name goes to `deadFiles` unless `keepFile`. */
+  removePartialInTxn(ik: string, rec: PartialRecord, deadFiles: string[], keepFile = false): void {
+    void this.partials.remove(ik)
+    this.totals.partials = Math.max(0, this.totals.partials - 1)
+    this.totals.diskBytes = Math.max(0, this.totals.diskBytes - rec.presentBytes)
+    if (!keepFile) deadFiles.push(rec.file)
   }
 
   /** All index keys of one cache key (its variants), from the index. */

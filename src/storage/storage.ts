@@ -12,8 +12,9 @@ import type {CompletedFill, FillHost} from './fill-writer.js'
 import {SEP, bodyFileName, indexKey, lruBucket, lruKey} from './keys.js'
 import {LmdbIndex} from './lmdb-index.js'
 import {MemoryTier} from './memory-tier.js'
+import {createPartialInTxn, evictPartialsInTxn, isPartialGarbage, markPartialInTxn, partialKeys, removePartialInTxn} from './partial-index.js'
 import {PurgeLog} from './purge-log.js'
-import type {FillWriter, ObjectRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from './types.js'
+import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from './types.js'
 
 export interface StorageLog {
   info(obj: object, msg?: string): void
@@ -150,6 +151,7 @@ export class Storage {
       memoryObjects: this.memory.count,
       evictions: t.evictions,
       expiredRemoved: t.expiredRemoved,
+      partials: t.partials,
     }
   }
 
@@ -249,7 +251,7 @@ export class Storage {
       }
       const now = Date.now()
       const stored = file
-      const rec = await this.mutate((dead) => {
+      const rec = await this.mutate((dead, deadFiles) => {
         // Checked inside the write transaction: a purge either is in the log now, or its scan runs after this put.
         const purge = this.purgeLog.check(cacheKey, fill.startSeq)
         this.purgeLog.fillEnded(fill.startSeq)
@@ -274,6 +276,8 @@ export class Storage {
         }
         if (purge === 'expire') r.invalidatedAt = now
         this.index.putRecordInTxn(ik, r, dead)
+        // A complete object replaces the partial one of the same key.
+        removePartialInTxn(this.index, ik, undefined, deadFiles)
         this.index.updateVaryInTxn(cacheKey, variant, meta.vary ?? [], this.opts.maxVariants, (k, x) => this.lastAccessOf(k, x), dead)
         // Set here, not after the commit: a purge that runs right after this transaction must find it to drop it.
         if (fill.body) this.memory.set(stored, fill.body)
@@ -303,14 +307,16 @@ export class Storage {
    * Run `fn` in a write transaction. Records it removes (pushed to `dead`) lose their body files and memory-tier
    * entries after the commit. Counters are persisted in the same transaction.
    */
-  private async mutate<T>(fn: (dead: ObjectRecord[]) => T): Promise<T> {
+  private async mutate<T>(fn: (dead: ObjectRecord[], deadFiles: string[]) => T): Promise<T> {
     const dead: ObjectRecord[] = []
+    const deadFiles: string[] = []
     const result = await this.index.transaction(() => {
-      const r = fn(dead)
-      if (dead.length > 0 || r) this.index.persistTotalsInTxn()
+      const r = fn(dead, deadFiles)
+      if (dead.length > 0 || deadFiles.length > 0 || r) this.index.persistTotalsInTxn()
       return r
     })
     for (const rec of dead) this.forgetBody(rec)
+    for (const f of deadFiles) this.files.remove(f).catch((err: unknown) => this.opts.log?.warn({err, file: f}, 'storage: could not delete a partial body file'))
     return result
   }
 
@@ -406,11 +412,13 @@ export class Storage {
     const result: PurgeResult = {matched: 0, purged: 0, bytesFreed: 0}
     if (this.closed) return result
     await this.track(
-      this.mutate((dead) => {
+      this.mutate((dead, deadFiles) => {
         const keys = this.index.variantKeys(cacheKey)
         this.purgeKeysInTxn(keys, mode, dead, result)
         if (mode === 'delete') void this.index.vary.remove(cacheKey)
-        return keys.length > 0
+        const partials = partialKeys(this.index, cacheKey, true, Number.MAX_SAFE_INTEGER)
+        this.purgePartialsInTxn(partials, deadFiles, result)
+        return keys.length > 0 || partials.length > 0
       }),
     )
     return result
@@ -458,7 +466,127 @@ export class Storage {
       skip = cursor
       await yieldToLoop()
     }
+    // Partial objects (either mode removes them: a stale partial is never reused anyway).
+    let after: string | undefined
+    while (!this.closed) {
+      const keys = await this.track(
+        this.mutate((_dead, deadFiles) => {
+          const keys = partialKeys(this.index, prefix, false, PURGE_BATCH, after)
+          this.purgePartialsInTxn(keys, deadFiles, result)
+          return keys
+        }),
+      )
+      if (keys.length > 0) onProgress?.({...result})
+      if (keys.length < PURGE_BATCH) break
+      after = keys[keys.length - 1]
+      await yieldToLoop()
+    }
     return result
+  }
+
+  private purgePartialsInTxn(keys: string[], deadFiles: string[], result: PurgeResult): void {
+    for (const k of keys) {
+      const rec = removePartialInTxn(this.index, k, undefined, deadFiles)
+      if (!rec) continue
+      result.matched++
+      result.purged++
+      result.bytesFreed += rec.presentBytes
+    }
+  }
+
+  // ---- partial objects (range fills) ----------------------------------------------------------
+
+  getPartial(cacheKey: string, variant: string): PartialRecord | undefined {
+    const p = this.index.partials.get(indexKey(cacheKey, variant))
+    return p && {...p, present: Buffer.from(p.present)}
+  }
+
+  partialPath(file: string): string {
+    return this.files.pathOf(file)
+  }
+
+  /** A new, unique body file name for a partial object (its directory exists). */
+  async newPartialFile(cacheKey: string, variant: string): Promise<{file: string; path: string}> {
+    const file = bodyFileName(indexKey(cacheKey, variant), 'p' + BodyFiles.uniqueSuffix())
+    const p = this.files.pathOf(file)
+    await fsp.mkdir(path.dirname(p), {recursive: true})
+    return {file, path: p}
+  }
+
+  /** A slice fetch begins: purges from now on are seen by createPartial(…, seq). Pair with endPartialFill. */
+  beginPartialFill(): number {
+    return this.purgeLog.fillStarted()
+  }
+
+  endPartialFill(seq: number): void {
+    this.purgeLog.fillEnded(seq)
+  }
+
+  /** Index a new partial object (replacing any other partial of that key). Null when a purge since `seq` forbids it. */
+  async createPartial(p: NewPartial, seq: number): Promise<PartialRecord | null> {
+    if (this.closed) return null
+    const ik = indexKey(p.key, p.variant)
+    return this.track(
+      this.mutate((_dead, deadFiles) => {
+        if (this.purgeLog.check(p.key, seq) !== undefined) return null
+        return createPartialInTxn(this.index, ik, p, Date.now(), deadFiles)
+      }),
+    )
+  }
+
+  /** Mark fully written slices present (and store newer response metadata). False when the partial is gone or replaced. */
+  async markPartial(cacheKey: string, variant: string, file: string, slices: readonly number[], head?: PartialHeadUpdate): Promise<boolean> {
+    if (this.closed) return false
+    const ik = indexKey(cacheKey, variant)
+    const r = await this.track(this.mutate(() => markPartialInTxn(this.index, ik, file, slices, head, Date.now())))
+    if (r) this.maybeScheduleEviction()
+    return r !== undefined
+  }
+
+  /** Drop a partial object (only if its body is still `file`, when given); its file is deleted. */
+  async removePartial(cacheKey: string, variant: string, file?: string): Promise<void> {
+    if (this.closed) return
+    const ik = indexKey(cacheKey, variant)
+    await this.track(this.mutate((_dead, deadFiles) => removePartialInTxn(this.index, ik, file, deadFiles) !== undefined))
+  }
+
+  /**
+   * Every slice is present: the partial becomes a complete object on the same body file (CRC32C of the whole body
+   * computed by the caller). Null when the partial is gone or replaced meanwhile.
+   */
+  async promotePartial(cacheKey: string, variant: string, file: string, crc: number): Promise<ObjectRecord | null> {
+    if (this.closed) return null
+    const ik = indexKey(cacheKey, variant)
+    const rec = await this.track(
+      this.mutate((dead, deadFiles) => {
+        const cur = this.index.partials.get(ik)
+        if (!cur || cur.file !== file) return null
+        this.index.removePartialInTxn(ik, cur, deadFiles, true)
+        const now = Date.now()
+        const r: ObjectRecord = {
+          key: cacheKey,
+          variant,
+          url: cur.url,
+          status: 200,
+          statusText: cur.statusText,
+          headers: cur.headers,
+          requestTime: cur.requestTime,
+          responseTime: cur.responseTime,
+          policy: cur.policy,
+          size: cur.size,
+          crc32c: crc,
+          file,
+          storedAt: now,
+          lastAccess: now,
+          hits: 0,
+        }
+        this.index.putRecordInTxn(ik, r, dead)
+        this.index.updateVaryInTxn(cacheKey, variant, cur.vary, this.opts.maxVariants, (k, x) => this.lastAccessOf(k, x), dead)
+        return r
+      }),
+    )
+    if (rec) this.maybeScheduleEviction()
+    return rec
   }
 
   private purgeKeysInTxn(keys: string[], mode: PurgeMode, dead: ObjectRecord[], result: PurgeResult): void {
@@ -548,6 +676,13 @@ export class Storage {
       if (exhausted && evicted === 0) break
       await yieldToLoop()
     }
+    // Partial objects are not in the lru: when evicting complete objects was not enough, they go too.
+    while (!this.closed && this.index.totals.diskBytes > target && this.index.totals.partials > 0) {
+      const n = await this.mutate((_dead, deadFiles) => evictPartialsInTxn(this.index, target, EVICT_BATCH, deadFiles))
+      total += n
+      if (n === 0) break
+      await yieldToLoop()
+    }
     if (total > 0) this.opts.log?.info({evicted: total, diskBytes: this.index.totals.diskBytes}, 'storage: evicted objects')
   }
 
@@ -558,7 +693,29 @@ export class Storage {
       return {next: r.next, removed: r.removed}
     })
     this.gcCursor = next
+    if (this.index.totals.partials === 0 || this.closed) return
+    const grace = this.opts.gcGraceSeconds
+    const pc = await this.mutate((_dead, deadFiles) => {
+      let seen = 0
+      let last = ''
+      let removed = 0
+      for (const {key, value} of this.index.partials.getRange({start: this.partialGcCursor, limit: GC_SLICE + 1})) {
+        if (this.partialGcCursor !== '' && key === this.partialGcCursor) continue
+        seen++
+        last = key
+        if (isPartialGarbage(value, now, grace)) {
+          this.index.removePartialInTxn(key, value, deadFiles)
+          removed++
+        }
+        if (seen >= GC_SLICE) break
+      }
+      this.index.totals.expiredRemoved += removed
+      return {next: seen < GC_SLICE ? '' : last}
+    })
+    this.partialGcCursor = pc.next
   }
+
+  private partialGcCursor = ''
 
   // ---- shutdown -------------------------------------------------------------------------------
 

@@ -44,6 +44,42 @@ export interface VaryRecord {
   variants: string[]
 }
 
+/**
+ * A partially stored representation (range requests): a 200's headers and policy, the total length, and which
+ * fixed-size slices of the body are present in one sparse file. Kept in the LMDB `partials` database under the same
+ * index key as a complete object would be; it becomes an ObjectRecord (same file) once every slice is present.
+ */
+export interface PartialRecord {
+  key: string
+  variant: string
+  url: string
+  statusText: string
+  /** As a 200's headers: no Content-Range, Content-Length is the total length. */
+  headers: RawHeaders
+  requestTime: number
+  responseTime: number
+  policy: StoredPolicy
+  /** Vary field names of the response (lower-case). */
+  vary: string[]
+  /** Total length of the representation. */
+  size: number
+  sliceSize: number
+  /** Present-slice bitmap: bit k (byte k>>3, bit k&7) set once slice k is fully written. */
+  present: Uint8Array
+  /** Bytes of the present slices (counted in the disk usage). */
+  presentBytes: number
+  /** Sparse body file, relative to `<storage>/objects`. */
+  file: string
+  storedAt: number
+  lastAccess: number
+}
+
+/** What a partial fill hands to storage when it creates the partial record. */
+export type NewPartial = Omit<PartialRecord, 'present' | 'presentBytes' | 'storedAt' | 'lastAccess'>
+
+/** Fresh response metadata from a later slice fill (same validators), replacing the stored one. */
+export type PartialHeadUpdate = Pick<PartialRecord, 'headers' | 'statusText' | 'requestTime' | 'responseTime' | 'policy'>
+
 export type PurgeMode = 'delete' | 'expire'
 
 export interface PurgeResult {
@@ -62,6 +98,8 @@ export interface StorageUsage {
   memoryObjects: number
   evictions: number
   expiredRemoved: number
+  /** Partial objects (range fills) stored; their present bytes are part of diskBytes. */
+  partials: number
 }
 
 /** What the pipeline supplies when a fill completes; storage adds size, crc32c, file, times of its own. */
