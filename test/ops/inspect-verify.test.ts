@@ -165,13 +165,14 @@ describe('tavern verify-crc', () => {
 })
 
 describe('daemon unreachable', () => {
-  it('every ops command exits 3 with a hint on stderr', async () => {
+  it('every ops command exits 3 with a hint on stderr (and one JSON error document with --json)', async () => {
     const sock = '/tmp/tavern-ops-no-such.sock'
     for (const args of [['purge', 'http://x/a'], ['purge', '--json', 'http://x/a'], ['prefetch', 'http://x/a'], ['inspect-key', 'http://x/a'], ['verify-crc', '--all'], ['verify-crc', '--all', '--json']]) {
       const r = await tavern(sock, args)
       expect(r.code, `${args.join(' ')}\n${show(r)}`).toBe(3)
       expect(r.stderr).toMatch(/no tavern daemon answers/)
-      expect(r.stdout).toBe('')
+      if (args.includes('--json')) expect(JSON.parse(r.stdout)).toEqual({error: {code: 'unreachable', message: expect.stringContaining('no tavern daemon answers')}})
+      else expect(r.stdout).toBe('')
     }
   })
 })
