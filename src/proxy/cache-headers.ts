@@ -42,3 +42,46 @@ export function answerHeaders(stored: readonly string[], m: AnswerMeta, extra?: 
 export function recordAgeSeconds(rec: Pick<ObjectRecord, 'policy' | 'responseTime'>, now: number): number {
   return Math.max(0, Math.floor(rec.policy.correctedInitialAge + (now - rec.responseTime) / 1000))
 }
+
+/** What a full answer from one stored record repeats on every hit: computed once per record object. */
+interface StoredAnswer {
+  via: string
+  /** Stored headers without the recomputed ones, plus Content-Length, Accept-Ranges and Via. */
+  headers: RawHeaders
+  /** Cache-Status of caches nearer the origin, to which ours is appended. */
+  upstreamStatus: string | undefined
+}
+
+const storedAnswers = new WeakMap<ObjectRecord, StoredAnswer>()
+
+/**
+ * Headers of a full (200-style) answer from a stored record: the stored part is built once per record
+ * (records are immutable; a refresh yields a new one), each hit only adds Age and Cache-Status.
+ */
+export function fullAnswerHeaders(rec: ObjectRecord, via: string, age: number, cacheStatus: string, xCache: string | undefined): RawHeaders {
+  let a = storedAnswers.get(rec)
+  if (a === undefined || a.via !== via) {
+    const bodyless = rec.status === 204 || rec.status === 304 || rec.status < 200
+    const stored = rec.headers
+    const headers: RawHeaders = []
+    let viaIn: string | undefined
+    let upstreamStatus: string | undefined
+    let acceptRanges = false
+    for (let i = 0; i < stored.length; i += 2) {
+      const n = stored[i]!.toLowerCase()
+      if (n === 'via') viaIn = viaIn === undefined ? stored[i + 1] : `${viaIn}, ${stored[i + 1]}`
+      else if (n === 'cache-status') upstreamStatus = upstreamStatus === undefined ? stored[i + 1] : `${upstreamStatus}, ${stored[i + 1]}`
+      else if (n === 'accept-ranges') acceptRanges = true
+      if (RECOMPUTED.has(n)) continue
+      headers.push(stored[i]!, stored[i + 1]!)
+    }
+    if (!bodyless) headers.push('Content-Length', String(rec.size))
+    // Full 200 answers of stored responses advertise byte ranges (RFC 9110 §14.3), unless the origin said otherwise.
+    if (rec.status === 200 && !acceptRanges) headers.push('Accept-Ranges', 'bytes')
+    headers.push('Via', viaIn ? `${viaIn}, 1.1 ${via}` : `1.1 ${via}`)
+    a = {via, headers, upstreamStatus}
+    storedAnswers.set(rec, a)
+  }
+  const cs = a.upstreamStatus ? `${a.upstreamStatus}, ${cacheStatus}` : cacheStatus
+  return xCache ? a.headers.concat('Age', String(age), 'Cache-Status', cs, 'X-Cache', xCache) : a.headers.concat('Age', String(age), 'Cache-Status', cs)
+}

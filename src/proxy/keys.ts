@@ -13,11 +13,34 @@ function keyOptions(c: CacheConfig, host: string): {query: 'keep' | 'sort' | 'ig
 
 const HOST = /^[\w.-]+(:\d{1,5})?$|^\[[\da-fA-F:.]+\](:\d{1,5})?$/
 
+/**
+ * Normalizing a key costs more than looking it up again, and hot keys repeat: remember recent (host, target) → key
+ * pairs. Bounded: cleared when full. Tied to one cache config object, so a reload starts afresh.
+ */
+const MEMO_MAX = 16_384
+let memo = new Map<string, string | undefined>()
+let memoConfig: CacheConfig | undefined
+
 /** The cache key of a client request (scheme + Host + path + normalized query), or undefined when Host is unusable. */
 export function requestCacheKey(req: IncomingMessage, c: CacheConfig): string | undefined {
   const target = req.url ?? '/'
-  if (/^https?:\/\//i.test(target)) return urlCacheKey(target, c)
   const host = req.headers.host
+  if (memoConfig !== c) {
+    memo = new Map()
+    memoConfig = c
+  }
+  const mk = `${host}\u0000${target}`
+  let key = memo.get(mk)
+  if (key === undefined && !memo.has(mk)) {
+    key = computeRequestKey(target, host, c)
+    if (memo.size >= MEMO_MAX) memo.clear()
+    memo.set(mk, key)
+  }
+  return key
+}
+
+function computeRequestKey(target: string, host: string | undefined, c: CacheConfig): string | undefined {
+  if (/^https?:\/\//i.test(target)) return urlCacheKey(target, c)
   if (!host || !HOST.test(host) || !target.startsWith('/')) return undefined
   return cacheKey({scheme: 'http', host, path: target}, keyOptions(c, host))
 }

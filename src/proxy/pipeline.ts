@@ -14,7 +14,7 @@ import type {Daemon} from '../daemon/daemon.js'
 import {handlePurgeMethod} from '../ops/purge-method.js'
 import type {ObjectRecord} from '../storage/types.js'
 import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
-import {answerHeaders, recordAgeSeconds} from './cache-headers.js'
+import {answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {commitGate} from './commit-gate.js'
 import {sendError} from './error-response.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
@@ -76,7 +76,18 @@ export class Pipeline {
   handle(req: IncomingMessage, res: ServerResponse): void {
     const ctx = createContext(req, res)
     this.d.stats.requestStarted()
-    this.route(ctx).then(
+    let r: Outcome | Promise<Outcome>
+    try {
+      r = this.route(ctx)
+    } catch (error) {
+      r = Promise.reject(error)
+    }
+    // A hit from memory is answered synchronously: no promise machinery on the hottest path.
+    if (!(r instanceof Promise)) {
+      this.finished(ctx, r)
+      return
+    }
+    r.then(
       (o) => this.finished(ctx, o),
       (error: unknown) => {
         this.d.log.error({err: error, reqId: ctx.id, url: req.url}, 'request failed')
@@ -117,7 +128,7 @@ export class Pipeline {
     return s.xCache ? ['Cache-Status', s.cacheStatus, 'X-Cache', s.xCache] : ['Cache-Status', s.cacheStatus]
   }
 
-  private async route(ctx: RequestContext): Promise<Outcome> {
+  private route(ctx: RequestContext): Outcome | Promise<Outcome> {
     const {req} = ctx
     const method = req.method ?? 'GET'
     const key = requestCacheKey(req, this.d.config.cache)
@@ -125,10 +136,7 @@ export class Pipeline {
       sendError(ctx.res, 400, 'missing or invalid Host header')
       return {outcome: 'error', status: 400, bytesOut: 0}
     }
-    if (method === 'PURGE') {
-      const r = await handlePurgeMethod(this.d, ctx, key)
-      return {outcome: 'bypass', status: r.status, bytesOut: 0, key}
-    }
+    if (method === 'PURGE') return handlePurgeMethod(this.d, ctx, key).then((r) => ({outcome: 'bypass', status: r.status, bytesOut: 0, key}))
     if (!this.d.config.cache.enabled) return this.bypass(ctx, key, {fwd: 'bypass'})
     if (method !== 'GET' && method !== 'HEAD') return this.unsafe(ctx, key)
     return this.lookup(ctx, key, method === 'HEAD')
@@ -165,15 +173,19 @@ export class Pipeline {
   }
 
   private find(key: string, headers: RawHeaders): {rec?: ObjectRecord; variant?: string; varyMiss: boolean} {
+    // Most URLs do not vary: their record sits under the '' variant (read-cached). Storage drops the '' record in
+    // the same transaction that gives the URL Vary names, so finding it means the URL has none.
+    const plain = this.d.storage.get(key, '')
+    if (plain) return {rec: plain, variant: '', varyMiss: false}
     const vary = this.d.storage.getVary(key)
-    if (!vary) return {rec: this.d.storage.get(key, ''), variant: '', varyMiss: false}
+    if (!vary) return {variant: '', varyMiss: false}
     const variant = variantSelector(vary.names, headers)
     if (variant === null) return {varyMiss: true}
     const rec = this.d.storage.get(key, variant)
     return {rec, variant, varyMiss: rec === undefined}
   }
 
-  private async lookup(ctx: RequestContext, key: string, head: boolean): Promise<Outcome> {
+  private lookup(ctx: RequestContext, key: string, head: boolean): Outcome | Promise<Outcome> {
     const {req} = ctx
     const now = Date.now()
     const found = this.find(key, req.rawHeaders)
@@ -181,7 +193,9 @@ export class Pipeline {
     if (rec) {
       const decision = decideReuse({headers: req.rawHeaders, method: req.method ?? 'GET'}, rec, now, {honorRequestNoCache: true})
       if (decision.kind === 'fresh') {
-        return this.serveStored(ctx, rec, this.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age)}, 'hit'), 'hit')
+        const c = this.d.config.cache
+        const st = {cacheStatus: `${c.statusName}; hit; ttl=${Math.floor(rec.policy.lifetime - decision.age)}`, xCache: c.xCache ? 'HIT' : undefined}
+        return this.serveStored(ctx, rec, st, 'hit')
       }
       if (decision.kind === 'stale-ok') {
         return this.serveStored(ctx, rec, this.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age), detail: 'max-stale'}, 'stale'), 'stale')
@@ -195,7 +209,12 @@ export class Pipeline {
       const freshForAnyone = !rec.policy.noCache && rec.invalidatedAt === undefined && rec.policy.lifetime > recordAgeSeconds(rec, now)
       return this.fetch(ctx, key, head, {stored: rec, variant: found.variant, fwd: freshForAnyone ? 'request' : 'stale'})
     }
-    if (head || getHeader(req.rawHeaders, 'range') !== undefined) {
+    return this.miss(ctx, key, head, found)
+  }
+
+  private async miss(ctx: RequestContext, key: string, head: boolean, found: {variant?: string; varyMiss: boolean}): Promise<Outcome> {
+    const {req} = ctx
+    if (head || ctx.flags.range) {
       const r = await this.ranges.maybeHandle(ctx, key, found.variant, head)
       if (r) return r
     }
@@ -213,7 +232,7 @@ export class Pipeline {
   /** Requests that may share one origin response: same object, and nothing that makes the answer personal. */
   private flightKey(ctx: RequestContext, key: string, variant: string | undefined): string | undefined {
     if (!this.d.config.cache.collapse) return undefined
-    if (getHeader(ctx.req.rawHeaders, 'authorization') !== undefined) return undefined
+    if (ctx.flags.authorization) return undefined
     const fk = `${key}\u0000${variant ?? '?'}`
     const until = this.passUntil.get(fk)
     if (until !== undefined) {
@@ -430,19 +449,22 @@ export class Pipeline {
   /** Answer from a stored object: conditionals, ranges, HEAD, memory tier or body file. */
   private serveStored(ctx: RequestContext, rec: ObjectRecord, st: {cacheStatus: string; xCache?: string}, outcome: CacheOutcome, collapsed = false): Outcome | Promise<Outcome> {
     const {req, res} = ctx
-    const via = this.d.config.server.via
     const age = recordAgeSeconds(rec, Date.now())
     this.d.storage.touch(rec)
-    const pre = evaluatePreconditions(req.rawHeaders, {status: rec.status, etag: rec.policy.etag, lastModified: rec.policy.lastModified, date: getHeader(rec.headers, 'date')}, req.method ?? 'GET')
-    if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, rec.headers, st, age, outcome, rec.key, collapsed)
-    const range = rec.status === 200 ? this.rangeFor(req, rec.size, rec.policy) : undefined
-    if (range?.kind === 'unsatisfiable') return this.answer416(ctx, rec.headers, st, rec.size, outcome, rec.key, collapsed)
-    if (range?.kind === 'ranges') {
-      const open = (s: number, e: number) => this.d.storage.readBody(rec, s, e)
-      return this.answerRanges(ctx, rec.headers, st, age, rec.size, range.ranges, open, outcome, rec.key, collapsed)
+    if (ctx.flags.conditional) {
+      const pre = evaluatePreconditions(req.rawHeaders, {status: rec.status, etag: rec.policy.etag, lastModified: rec.policy.lastModified, date: getHeader(rec.headers, 'date')}, req.method ?? 'GET')
+      if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, rec.headers, st, age, outcome, rec.key, collapsed)
     }
-    const bodyless = rec.status === 204 || rec.status === 304 || (rec.status >= 100 && rec.status < 200)
-    res.writeHead(rec.status, rec.statusText || undefined, answerHeaders(rec.headers, {...st, age, via, contentLength: bodyless ? undefined : rec.size}, acceptRanges(rec.status, rec.headers, rec.size)))
+    if (ctx.flags.range && rec.status === 200) {
+      const range = this.rangeFor(req, rec.size, rec.policy)
+      if (range?.kind === 'unsatisfiable') return this.answer416(ctx, rec.headers, st, rec.size, outcome, rec.key, collapsed)
+      if (range?.kind === 'ranges') {
+        const open = (s: number, e: number) => this.d.storage.readBody(rec, s, e)
+        return this.answerRanges(ctx, rec.headers, st, age, rec.size, range.ranges, open, outcome, rec.key, collapsed)
+      }
+    }
+    const bodyless = rec.status === 204 || rec.status === 304 || rec.status < 200
+    res.writeHead(rec.status, rec.statusText || undefined, fullAnswerHeaders(rec, this.d.config.server.via, age, st.cacheStatus, st.xCache))
     if (req.method === 'HEAD' || bodyless) {
       res.end()
       return {outcome, status: rec.status, bytesOut: 0, key: rec.key, collapsed}

@@ -3,27 +3,81 @@ import {randomBytes} from 'node:crypto'
 
 import {getHeader} from '../util/raw-headers.js'
 
+/** Request fields the pipeline branches on, found in one pass over the raw headers. */
+export interface RequestFlags {
+  /** Any If-* precondition (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range). */
+  conditional: boolean
+  range: boolean
+  authorization: boolean
+}
+
 /** Per-request state shared by the pipeline stages. */
 export interface RequestContext {
   req: IncomingMessage
   res: ServerResponse
-  /** From X-Request-ID when the client sent a sane one, else random. */
-  id: string
+  /** From X-Request-ID when the client sent a sane one, else generated. */
+  readonly id: string
   startedAt: number
-  /** Aborted when the client goes away before the response is finished. */
-  signal: AbortSignal
+  flags: RequestFlags
+  /** Aborted when the client goes away before the response is finished (created on first use). */
+  readonly signal: AbortSignal
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
+// Generated ids: a random per-process prefix plus a counter; unique without a crypto call per request.
+const ID_PREFIX = randomBytes(4).toString('hex')
+let idCounter = 0
+
+function scanFlags(h: readonly string[]): RequestFlags {
+  const f: RequestFlags = {conditional: false, range: false, authorization: false}
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i]!
+    const c = n.charCodeAt(0) | 0x20
+    if (c === 0x69 /* i */ && n.length > 3 && (n.charCodeAt(1) | 0x20) === 0x66 /* f */ && n.charCodeAt(2) === 0x2d) f.conditional = true
+    else if (c === 0x72 /* r */ && n.length === 5 && n.toLowerCase() === 'range') f.range = true
+    else if (c === 0x61 /* a */ && n.length === 13 && n.toLowerCase() === 'authorization') f.authorization = true
+  }
+  return f
+}
+
+class Context implements RequestContext {
+  readonly startedAt = performance.now()
+  readonly flags: RequestFlags
+  private _id: string | undefined
+  private ac: AbortController | undefined
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
+    this.flags = scanFlags(req.rawHeaders)
+  }
+
+  get id(): string {
+    if (this._id === undefined) {
+      const given = getHeader(this.req.rawHeaders, 'x-request-id')
+      this._id = given && REQUEST_ID.test(given) ? given : `${ID_PREFIX}${(++idCounter).toString(16).padStart(8, '0')}`
+    }
+    return this._id
+  }
+
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      const ac = new AbortController()
+      this.ac = ac
+      const {res} = this
+      if (res.destroyed && !res.writableFinished) ac.abort()
+      else
+        res.once('close', () => {
+          if (!res.writableFinished) ac.abort()
+        })
+    }
+    return this.ac.signal
+  }
+}
 
 export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
-  const given = getHeader(req.rawHeaders, 'x-request-id')
-  const id = given && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex')
-  const ac = new AbortController()
-  res.once('close', () => {
-    if (!res.writableFinished) ac.abort()
-  })
-  return {req, res, id, startedAt: performance.now(), signal: ac.signal}
+  return new Context(req, res)
 }
 
 /** Whether the client request carries a body (RFC 9112 §6.3). */
