@@ -18,10 +18,15 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'proxy-authorization',
 ])
 
-/** Hop-by-hop fields and the fields the message's Connection lines name. */
-export function hopByHopNames(headers: readonly string[]): Set<string> {
+/**
+ * Hop-by-hop fields and the fields the message's Connection lines name. Returns the shared constant set when the
+ * message names none (the common case: no copy per message), so callers must not modify the result.
+ */
+export function hopByHopNames(headers: readonly string[]): ReadonlySet<string> {
+  const lines = getAll(headers, 'connection')
+  if (lines.length === 0) return HOP_BY_HOP
   const out = new Set(HOP_BY_HOP)
-  for (const line of getAll(headers, 'connection')) {
+  for (const line of lines) {
     for (const n of splitList(line)) out.add(n.toLowerCase())
   }
   return out
@@ -29,7 +34,7 @@ export function hopByHopNames(headers: readonly string[]): Set<string> {
 
 /** The response's fields as they may be stored: no hop-by-hop, Connection-listed or no-cache/private-qualified fields. */
 export function storableHeaders(resHeaders: RawHeaders, cc: CacheControl): RawHeaders {
-  const drop = hopByHopNames(resHeaders)
+  const drop = new Set(hopByHopNames(resHeaders))
   for (const n of cc.fieldNames('no-cache') ?? []) drop.add(n)
   for (const n of cc.fieldNames('private') ?? []) drop.add(n)
   const out: RawHeaders = []

@@ -4,7 +4,7 @@ import {getAll, getHeader, type RawHeaders} from '../util/raw-headers.js'
 import {stripHopByHop} from './hop-by-hop.js'
 
 /** Request fields that never go upstream as sent: undici rejects Expect (Node answers 100-continue itself). */
-const REQUEST_DROP = ['expect']
+const REQUEST_DROP: ReadonlySet<string> = new Set(['expect'])
 
 /** Headers for the upstream request: hop-by-hop removed, Via and X-Forwarded-* added (RFC 9110 §7.6.3). */
 export function upstreamRequestHeaders(req: IncomingMessage, via: string): RawHeaders {

@@ -1,7 +1,6 @@
-import {pipeline} from 'node:stream/promises'
-
 import type {RawHeaders} from '../util/raw-headers.js'
 import {sendError} from './error-response.js'
+import {pipeBody} from './pipe-body.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {hasRequestBody, type RequestContext} from './request-context.js'
 import {classifyUpstreamError, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
@@ -56,7 +55,7 @@ export async function relayResponse(ctx: RequestContext, up: UpstreamResponse, h
     return 0
   }
   try {
-    await pipeline(up.body, res)
+    await pipeBody(up.body, res)
   } catch {
     // Upstream body broke or the client left: the client must not take a short body for a complete one.
     res.destroy()

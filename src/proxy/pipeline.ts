@@ -16,6 +16,7 @@ import type {ObjectRecord} from '../storage/types.js'
 import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {commitGate} from './commit-gate.js'
+import {pipeBody} from './pipe-body.js'
 import {sendError} from './error-response.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
@@ -263,6 +264,8 @@ export class Pipeline {
     o: {stored?: ObjectRecord; variant?: string; fwd: Fwd},
   ): Promise<Outcome> {
     const fk = this.flightKey(ctx, key, o.variant)
+    // Recently not storable (and nothing stored to revalidate): relay it like any uncached request.
+    if (fk === undefined && !o.stored && this.passing(key, o.variant)) return this.bypass(ctx, key, {fwd: o.fwd, detail: 'recently not storable'})
     let fill = fk === undefined ? undefined : this.fills.get(fk)
     let leader = false
     // Requests that arrive while the origin has not answered yet share its answer. Once the answer is known,
@@ -306,6 +309,11 @@ export class Pipeline {
 
   private reusable(ctx: RequestContext, h: {policy: ObjectRecord['policy']; responseTime: number}): boolean {
     return decideReuse({headers: ctx.req.rawHeaders, method: ctx.req.method ?? 'GET'}, h, Date.now(), {honorRequestNoCache: true}).kind === 'fresh'
+  }
+
+  private passing(key: string, variant: string | undefined): boolean {
+    const until = this.passUntil.get(`${key}\u0000${variant ?? '?'}`)
+    return until !== undefined && until > Date.now()
   }
 
   /** Remember that this object's answers are not storable, so requests for it stop queueing behind each other. */
@@ -439,7 +447,7 @@ export class Pipeline {
     })
     try {
       if (committed) await pump(body, commitGate(committed), ctx.res)
-      else await pump(body, ctx.res)
+      else await pipeBody(body, ctx.res)
     } catch {
       ctx.res.destroy()
     }
