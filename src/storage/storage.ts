@@ -48,7 +48,7 @@ export interface StorageOptions {
 
 /** Keys per transaction for purge / eviction batches. */
 // Small enough that one batch holds the event loop for a few ms (hits keep flowing during a million-key purge).
-const PURGE_BATCH = 250
+export const PURGE_BATCH = 250
 const EVICT_BATCH = 500
 const GC_SLICE = 500
 const FOREACH_BATCH = 500
