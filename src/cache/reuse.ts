@@ -113,3 +113,8 @@ export function staleIfErrorAllowed(reqHeaders: RawHeaders, stored: StoredForReu
 export function onlyIfCached(reqHeaders: RawHeaders): boolean {
   return requestCc(reqHeaders).has('only-if-cached')
 }
+
+/** Request `no-store` (RFC 9111 §5.2.1.5): nothing of this exchange may be stored. */
+export function requestNoStore(reqHeaders: RawHeaders): boolean {
+  return requestCc(reqHeaders).has('no-store')
+}

@@ -1,5 +1,5 @@
 import type {ObjectRecord} from '../storage/types.js'
-import type {RawHeaders} from '../util/raw-headers.js'
+import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 
 /** Fields recomputed for every answer from cache rather than replayed. */
 const RECOMPUTED = new Set(['age', 'content-length', 'via', 'cache-status', 'x-cache', 'content-range'])
@@ -84,4 +84,9 @@ export function fullAnswerHeaders(rec: ObjectRecord, via: string, age: number, c
   }
   const cs = a.upstreamStatus ? `${a.upstreamStatus}, ${cacheStatus}` : cacheStatus
   return xCache ? a.headers.concat('Age', String(age), 'Cache-Status', cs, 'X-Cache', xCache) : a.headers.concat('Age', String(age), 'Cache-Status', cs)
+}
+
+/** Full 200 answers of stored (or being stored) responses advertise byte ranges (RFC 9110 §14.3), unless the origin said otherwise. */
+export function acceptRanges(status: number, base: RawHeaders, size: number | undefined): RawHeaders | undefined {
+  return status === 200 && size !== undefined && getHeader(base, 'accept-ranges') === undefined ? ['Accept-Ranges', 'bytes'] : undefined
 }

@@ -8,14 +8,15 @@ import {invalidationTargets} from '../cache/invalidation.js'
 import {createBoundary, multipartLayout, multipartStream} from '../cache/multipart.js'
 import type {PolicyOptions} from '../cache/policy.js'
 import {contentRangeHeader, evaluateIfRange, parseRange, unsatisfiedRangeHeader} from '../cache/range.js'
-import {decideReuse, onlyIfCached, staleIfErrorAllowed} from '../cache/reuse.js'
+import {decideReuse, onlyIfCached, requestNoStore, staleIfErrorAllowed} from '../cache/reuse.js'
 import {variantSelector} from '../cache/vary.js'
 import type {Daemon} from '../daemon/daemon.js'
 import {handlePurgeMethod} from '../ops/purge-method.js'
 import type {ObjectRecord} from '../storage/types.js'
 import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
-import {answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
+import {acceptRanges, answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {commitGate} from './commit-gate.js'
+import {limitStream} from './limit-stream.js'
 import {pipeBody} from './pipe-body.js'
 import {sendError} from './error-response.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
@@ -495,41 +496,5 @@ function withUpstream(o: Outcome, upstreamMs: number): Outcome {
   return o
 }
 
-/** Full 200 answers of stored (or being stored) responses advertise byte ranges (RFC 9110 §14.3), unless the origin said otherwise. */
-function acceptRanges(status: number, base: RawHeaders, size: number | undefined): RawHeaders | undefined {
-  return status === 200 && size !== undefined && getHeader(base, 'accept-ranges') === undefined ? ['Accept-Ranges', 'bytes'] : undefined
-}
 
-function requestNoStore(h: RawHeaders): boolean {
-  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === 'cache-control' && /(^|[\s,])no-store(\s*($|,))/i.test(h[i + 1]!)) return true
-  return false
-}
 
-/** A reader that ends after `n` bytes of `src` (and stops reading it). */
-function limitStream(src: Readable, n: number): Readable {
-  let left = n
-  const out = new Readable({
-    read() {
-      src.resume()
-    },
-    destroy(err, cb) {
-      src.destroy()
-      cb(err)
-    },
-  })
-  src.on('data', (c: Buffer) => {
-    if (left <= 0) return
-    const part = c.length > left ? c.subarray(0, left) : c
-    left -= part.length
-    if (!out.push(part)) src.pause()
-    if (left === 0) {
-      out.push(null)
-      src.destroy()
-    }
-  })
-  src.once('end', () => {
-    if (left > 0) out.destroy(new Error('body ended early'))
-  })
-  src.once('error', (e) => out.destroy(e))
-  return out
-}

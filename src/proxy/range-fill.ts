@@ -29,7 +29,7 @@ import {createBoundary, multipartLayout, multipartStream} from '../cache/multipa
 import {computePolicy, type PolicyOptions} from '../cache/policy.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
 import {contentRangeHeader, evaluateIfRange, parseContentRange, parseRange, unsatisfiedRangeHeader, type ByteRange} from '../cache/range.js'
-import {decideReuse, onlyIfCached} from '../cache/reuse.js'
+import {decideReuse, onlyIfCached, requestNoStore} from '../cache/reuse.js'
 import {storability} from '../cache/storability.js'
 import {parseVary, variantSelector} from '../cache/vary.js'
 import type {Daemon} from '../daemon/daemon.js'
@@ -37,10 +37,11 @@ import {indexKey} from '../storage/keys.js'
 import {allSlices, hasSlice, newBitmap, setSlice, sliceCount, sliceEnd, sliceOf, slicesFor, toBitmap, toRuns} from '../storage/partial-slices.js'
 import type {FillWriter, ObjectRecord, PartialHeadUpdate} from '../storage/types.js'
 import {getAll, getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
-import {answerHeaders, recordAgeSeconds} from './cache-headers.js'
+import {acceptRanges, answerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {commitGate} from './commit-gate.js'
 import {sendError} from './error-response.js'
 import {fillUpstreamHeaders} from './fill.js'
+import {limitStream} from './limit-stream.js'
 import {upstreamRequestHeaders} from './forward-headers.js'
 import {stripHopByHop} from './hop-by-hop.js'
 import {passThrough} from './pass-through.js'
@@ -344,7 +345,7 @@ export class RangeFills {
       const age = recordAgeSeconds({policy: w.policy, responseTime: w.responseTime}, Date.now())
       const pre = evaluatePreconditions(req.rawHeaders, {status: 200, etag: w.policy.etag, lastModified: w.policy.lastModified, date: getHeader(w.storedHeaders, 'date')}, 'HEAD')
       if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, w.storedHeaders, st, age, 'miss', obj.key)
-      res.writeHead(200, answerHeaders(w.storedHeaders, {...st, age, via, contentLength: w.contentLength}, acceptRanges(w.storedHeaders, w.contentLength)))
+      res.writeHead(200, answerHeaders(w.storedHeaders, {...st, age, via, contentLength: w.contentLength}, acceptRanges(200, w.storedHeaders, w.contentLength)))
       res.end()
       return {outcome: 'miss', status: 200, bytesOut: 0, key: obj.key}
     }
@@ -357,7 +358,7 @@ export class RangeFills {
     const pre = evaluatePreconditions(req.rawHeaders, {status: 200, etag: info.policy.etag, lastModified: info.policy.lastModified, date: getHeader(info.headers, 'date')}, 'HEAD')
     if (pre !== 'proceed') return this.answerPrecondition(ctx, pre, info.headers, st, age, 'hit', obj.key)
     // HEAD and GET agree: the total length, as a complete object would answer.
-    res.writeHead(200, info.statusText || undefined, answerHeaders(info.headers, {...st, age, via, contentLength: info.size}, acceptRanges(info.headers, info.size)))
+    res.writeHead(200, info.statusText || undefined, answerHeaders(info.headers, {...st, age, via, contentLength: info.size}, acceptRanges(200, info.headers, info.size)))
     res.end()
     return {outcome: 'hit', status: 200, bytesOut: 0, key: obj.key}
   }
@@ -755,7 +756,7 @@ export class RangeFills {
     }
     if (parsed.kind === 'unsatisfiable') return this.answer416(ctx, base, st, size!, outcome, obj.key)
     if (parsed.kind === 'ranges') return this.answerRanges(ctx, base, st, age, size!, parsed.ranges, (s, e) => limitStream(w.writer.tail(s), e - s + 1), outcome, obj.key, w.done)
-    res.writeHead(200, answerHeaders(base, {...st, age, via, contentLength: size}, acceptRanges(base, size)))
+    res.writeHead(200, answerHeaders(base, {...st, age, via, contentLength: size}, acceptRanges(200, base, size)))
     res.flushHeaders()
     const bytes = await this.send(ctx, w.writer.tail(0), w.done)
     return {outcome, status: 200, bytesOut: bytes, key: obj.key}
@@ -948,40 +949,5 @@ function freshForAnyone(s: {policy: StoredPolicy; responseTime: number}, now: nu
   return decideReuse({headers: [], method: 'GET'}, s, now, {honorRequestNoCache: false}).kind === 'fresh'
 }
 
-function acceptRanges(base: RawHeaders, size: number | undefined): RawHeaders | undefined {
-  return size !== undefined && getHeader(base, 'accept-ranges') === undefined ? ['Accept-Ranges', 'bytes'] : undefined
-}
 
-function requestNoStore(h: RawHeaders): boolean {
-  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === 'cache-control' && /(^|[\s,])no-store(\s*($|,))/i.test(h[i + 1]!)) return true
-  return false
-}
 
-/** A reader that ends after `n` bytes of `src` (and stops reading it). */
-function limitStream(src: Readable, n: number): Readable {
-  let left = n
-  const out = new Readable({
-    read() {
-      src.resume()
-    },
-    destroy(err, cb) {
-      src.destroy()
-      cb(err)
-    },
-  })
-  src.on('data', (c: Buffer) => {
-    if (left <= 0) return
-    const part = c.length > left ? c.subarray(0, left) : c
-    left -= part.length
-    if (!out.push(part)) src.pause()
-    if (left === 0) {
-      out.push(null)
-      src.destroy()
-    }
-  })
-  src.once('end', () => {
-    if (left > 0) out.destroy(new Error('body ended early'))
-  })
-  src.once('error', (e) => out.destroy(e))
-  return out
-}
