@@ -99,7 +99,16 @@ export class Pipeline {
     )
   }
 
+  /** Bookkeeping when a request is over. It runs after the socket may be gone, and must never throw. */
   private finished(ctx: RequestContext, o: Outcome): void {
+    try {
+      this.record(ctx, o)
+    } catch (error) {
+      this.d.log.error({err: error, reqId: ctx.id}, 'request bookkeeping failed')
+    }
+  }
+
+  private record(ctx: RequestContext, o: Outcome): void {
     const durationMs = performance.now() - ctx.startedAt
     this.d.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs, key: o.key, collapsed: o.collapsed})
     const log = this.d.accessLog
@@ -107,7 +116,7 @@ export class Pipeline {
       const {req} = ctx
       log.write({
         reqId: ctx.id,
-        client: req.socket.remoteAddress,
+        client: ctx.client,
         method: req.method,
         host: req.headers.host,
         path: req.url,

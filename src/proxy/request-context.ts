@@ -18,6 +18,8 @@ export interface RequestContext {
   /** From X-Request-ID when the client sent a sane one, else generated. */
   readonly id: string
   startedAt: number
+  /** The client's address, read when the request arrived (the socket may be gone by the time it is logged). */
+  readonly client: string | undefined
   flags: RequestFlags
   /** Aborted when the client goes away before the response is finished (created on first use). */
   readonly signal: AbortSignal
@@ -43,6 +45,7 @@ function scanFlags(h: readonly string[]): RequestFlags {
 class Context implements RequestContext {
   readonly startedAt = performance.now()
   readonly flags: RequestFlags
+  readonly client: string | undefined
   private _id: string | undefined
   private ac: AbortController | undefined
 
@@ -51,6 +54,7 @@ class Context implements RequestContext {
     readonly res: ServerResponse,
   ) {
     this.flags = scanFlags(req.rawHeaders)
+    this.client = req.socket.remoteAddress
   }
 
   get id(): string {

@@ -1,0 +1,543 @@
+#!/usr/bin/env node
+// Observability overhead on the hit path: the same build, a 1 KiB cached object, measured with
+//   (a) defaults       — stats always on, no metrics listener, access log off
+//   (b) observability  — `--metrics 127.0.0.1:0` + `--access-log <tmpfile>`, and a Prometheus-like scraper
+//                        fetching /metrics every second while (b) is under load
+// in interleaved rounds (a b, b a, a b, …: ≥ 3 per variant in full mode, 1 in --quick). Reports the median
+// req/s and p99 per variant and the req/s ratio b/a (goal ≥ 0.95).
+//
+//   node bench/overhead.mjs [--quick] [--json] [--b metrics,access-log]
+//   import {run} from './overhead.mjs'; const result = await run({quick: true})
+//
+// `--b metrics` or `--b access-log` (run({b: ['metrics']})) measures one feature alone, to attribute a regression.
+//
+// Needs a built tree (`npm run build`). Load generator: autocannon (programmatic API) when node_modules/autocannon
+// exists, else a built-in keep-alive node:http loop. Everything listens on 127.0.0.1; every process it starts is
+// killed (by pid) and every temp dir removed when it ends, fails, is interrupted or hits its time guard.
+import {spawn, spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import readline from 'node:readline'
+import {fileURLToPath, pathToFileURL} from 'node:url'
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const RUN_JS = path.join(REPO, 'bin', 'run.js')
+const SIZE = 1024
+const OBJ_PATH = '/obj/1k'
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// ---- processes and temp dirs we own ---------------------------------------------------------------
+
+const children = new Set()
+const tmpDirs = new Set()
+
+function killChildrenSync() {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL')
+    } catch {}
+  }
+  for (const d of tmpDirs) {
+    try {
+      fs.rmSync(d, {recursive: true, force: true})
+    } catch {}
+  }
+}
+process.on('exit', killChildrenSync)
+
+function stopChild(child, graceMs = 5000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      try {
+        child.kill('SIGKILL')
+      } catch {}
+    }, graceMs)
+    child.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    try {
+      child.kill('SIGTERM')
+    } catch {
+      clearTimeout(t)
+      resolve()
+    }
+  })
+}
+
+// ---- CPU pinning (servers on core 0, the load generator elsewhere) when taskset exists -------------
+
+let tasksetPath
+function taskset() {
+  if (tasksetPath === undefined) {
+    const r = spawnSync('sh', ['-c', 'command -v taskset'], {encoding: 'utf8'})
+    tasksetPath = r.status === 0 && os.cpus().length >= 2 ? r.stdout.trim() : null
+  }
+  return tasksetPath
+}
+
+function pinSelf() {
+  const ts = taskset()
+  if (!ts) return false
+  const cpus = os.cpus().length
+  // The load generator gets every core but 0, where the daemons run.
+  return spawnSync(ts, ['-a', '-p', '-c', cpus > 2 ? `1-${cpus - 1}` : '1', String(process.pid)]).status === 0
+}
+
+// ---- origin (in process: it serves one fill per daemon, then idles) --------------------------------
+
+async function startOrigin() {
+  const body = Buffer.alloc(SIZE, 'a')
+  let requests = 0
+  const server = http.createServer((req, res) => {
+    requests++
+    if (req.url !== OBJ_PATH) {
+      res.writeHead(404, {'cache-control': 'no-store', 'content-length': 0})
+      res.end()
+      return
+    }
+    res.writeHead(200, {'content-type': 'application/octet-stream', 'cache-control': 'max-age=86400', 'content-length': SIZE, etag: '"obj-1k"'})
+    res.end(body)
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests: () => requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+// ---- the daemon --------------------------------------------------------------------------------------
+
+async function startDaemon({name, upstream, extraArgs = (_dir) => [], readyTimeoutMs = 30_000}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tavern-overhead-${name}-`))
+  tmpDirs.add(dir)
+  const args = [RUN_JS, 'serve', '--listen', '127.0.0.1:0', '--upstream', upstream, '--storage', path.join(dir, 'storage'), '--socket', path.join(dir, 'admin.sock'), ...extraArgs(dir)]
+  const ts = taskset()
+  const [cmd, a] = ts ? [ts, ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
+  const child = spawn(cmd, a, {cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  let stderr = ''
+  child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-4000)))
+  const ready = await new Promise((resolve, reject) => {
+    const rl = readline.createInterface({input: child.stdout})
+    let done = false
+    const t = setTimeout(() => finish(new Error(`tavern serve (${name}) not ready within ${readyTimeoutMs} ms\n${stderr}`)), readyTimeoutMs)
+    function finish(err, v) {
+      if (done) return
+      done = true
+      clearTimeout(t)
+      if (err) reject(err)
+      else resolve(v)
+    }
+    // Keep draining stdout after the ready line so the daemon never blocks on a full pipe.
+    rl.on('line', (l) => {
+      if (!done && l.includes('"tavern ready"')) finish(null, JSON.parse(l))
+    })
+    child.once('exit', (code, sig) => finish(new Error(`tavern serve (${name}) exited (${code ?? sig}) before it was ready\n${stderr}`)))
+  }).catch(async (e) => {
+    await stopChild(child)
+    throw e
+  })
+  const port = Number(String(ready.listen).slice(String(ready.listen).lastIndexOf(':') + 1))
+  const metricsPort = ready.metrics ? Number(String(ready.metrics).slice(String(ready.metrics).lastIndexOf(':') + 1)) : undefined
+  return {
+    name,
+    child,
+    pid: child.pid,
+    port,
+    metricsPort,
+    dir,
+    url: `http://127.0.0.1:${port}`,
+    stderr: () => stderr,
+    async stop() {
+      await stopChild(child)
+      fs.rmSync(dir, {recursive: true, force: true})
+      tmpDirs.delete(dir)
+    },
+  }
+}
+
+function get(port, p, {timeoutMs = 10_000, agent = false} = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({host: '127.0.0.1', port, path: p, agent}, (res) => {
+      const parts = []
+      res.on('data', (c) => parts.push(c))
+      res.on('end', () => resolve({status: res.statusCode, headers: res.headers, body: Buffer.concat(parts)}))
+      res.on('error', reject)
+    })
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${p} timed out after ${timeoutMs} ms`)))
+    req.on('error', reject)
+  })
+}
+
+async function warmUntilHit(d) {
+  let last
+  for (let i = 0; i < 50; i++) {
+    last = await get(d.port, OBJ_PATH)
+    if (last.status === 200 && /hit/.test(String(last.headers['cache-status'])) && last.body.length === SIZE) return
+    await sleep(50)
+  }
+  throw new Error(`${d.name}: ${OBJ_PATH} is not a ${SIZE}-byte hit after 50 tries (cache-status: ${last?.headers['cache-status']})`)
+}
+
+// ---- /proc helpers ------------------------------------------------------------------------------------
+
+function cpuSeconds(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return null
+  }
+}
+
+function loadavg() {
+  try {
+    return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number)
+  } catch {
+    return null
+  }
+}
+
+// ---- statistics ---------------------------------------------------------------------------------------
+
+function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+}
+
+function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+function fmt(x, digits = 2) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '-'
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US')
+  return Number(x).toFixed(digits)
+}
+
+// ---- load generators ----------------------------------------------------------------------------------
+
+let autocannonMod
+async function loadAutocannon() {
+  if (autocannonMod !== undefined) return autocannonMod
+  autocannonMod = null
+  // TAVERN_BENCH_BUILTIN_LOAD=1 forces the built-in generator (to compare, or to test that path).
+  if (process.env.TAVERN_BENCH_BUILTIN_LOAD !== '1' && fs.existsSync(path.join(REPO, 'node_modules', 'autocannon'))) {
+    try {
+      autocannonMod = (await import('autocannon')).default
+    } catch {
+      autocannonMod = null
+    }
+  }
+  return autocannonMod
+}
+
+let stopCurrentLoad
+
+/** autocannon; per-response latencies from its 'response' event (its histogram rounds to whole ms). */
+function autocannonLoad(autocannon, {port, connections, durationS}) {
+  return new Promise((resolve, reject) => {
+    const lat = []
+    const inst = autocannon({url: `http://127.0.0.1:${port}${OBJ_PATH}`, connections, pipelining: 1, duration: durationS, timeout: 10}, (err, result) => {
+      stopCurrentLoad = undefined
+      if (err) return reject(err)
+      resolve({requests: result.requests.total, durationS: result.duration || durationS, latencies: lat, errors: result.errors + result.timeouts, non2xx: result.non2xx})
+    })
+    stopCurrentLoad = () => inst.stop()
+    inst.on('response', (_client, _status, _bytes, ms) => lat.push(ms))
+  })
+}
+
+/** Built-in: `connections` keep-alive workers doing back-to-back GETs until the deadline. */
+async function builtinLoad({port, connections, durationS}) {
+  const agent = new http.Agent({keepAlive: true, maxSockets: connections})
+  const lat = []
+  let requests = 0
+  let errors = 0
+  let non2xx = 0
+  let stopped = false
+  stopCurrentLoad = () => (stopped = true)
+  const t0 = performance.now()
+  const deadline = t0 + durationS * 1000
+  const one = () =>
+    new Promise((resolve) => {
+      const s = performance.now()
+      const req = http.get({host: '127.0.0.1', port, path: OBJ_PATH, agent}, (res) => {
+        res.on('data', () => {})
+        res.on('end', () => {
+          lat.push(performance.now() - s)
+          requests++
+          if (res.statusCode < 200 || res.statusCode > 299) non2xx++
+          resolve()
+        })
+        res.on('error', () => {
+          errors++
+          resolve()
+        })
+      })
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
+      req.on('error', () => {
+        errors++
+        resolve()
+      })
+    })
+  const worker = async () => {
+    while (!stopped && performance.now() < deadline) await one()
+  }
+  await Promise.all(Array.from({length: connections}, worker))
+  stopCurrentLoad = undefined
+  agent.destroy()
+  return {requests, durationS: (performance.now() - t0) / 1000, latencies: lat, errors, non2xx}
+}
+
+async function measure(d, {connections, durationS}) {
+  const ac = await loadAutocannon()
+  const cpu0 = cpuSeconds(d.pid)
+  const t0 = performance.now()
+  const r = ac ? await autocannonLoad(ac, {port: d.port, connections, durationS}) : await builtinLoad({port: d.port, connections, durationS})
+  const wall = (performance.now() - t0) / 1000
+  const cpu1 = cpuSeconds(d.pid)
+  const sorted = Float64Array.from(r.latencies).sort()
+  return {
+    rps: r.requests / r.durationS,
+    requests: r.requests,
+    durationS: r.durationS,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    errors: r.errors,
+    non2xx: r.non2xx,
+    serverCpu: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / wall : null,
+    cpuUsPerReq: cpu0 !== null && cpu1 !== null && r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : null,
+  }
+}
+
+/** A Prometheus-like scraper: GET /metrics every `everyMs` on a kept-alive connection. */
+function startScraper(port, everyMs = 1000) {
+  const agent = new http.Agent({keepAlive: true, maxSockets: 1})
+  const stats = {scrapes: 0, failures: 0, bytes: 0, maxMs: 0}
+  let busy = false
+  const tick = async () => {
+    if (busy) return
+    busy = true
+    const t0 = performance.now()
+    try {
+      const r = await get(port, '/metrics', {agent, timeoutMs: 5000})
+      if (r.status === 200 && r.body.includes('tavern_requests_total')) {
+        stats.scrapes++
+        stats.bytes = r.body.length
+      } else stats.failures++
+    } catch {
+      stats.failures++
+    }
+    stats.maxMs = Math.max(stats.maxMs, performance.now() - t0)
+    busy = false
+  }
+  void tick()
+  const t = setInterval(tick, everyMs)
+  return {
+    stop() {
+      clearInterval(t)
+      agent.destroy()
+      return stats
+    },
+  }
+}
+
+// ---- the benchmark ------------------------------------------------------------------------------------
+
+/**
+ * Run the comparison. Resolves a result object:
+ * {params, variants: {a: {rps, p99, ...}, b: {...}}, ratio, goal, met, rounds, scraper, accessLogLines}.
+ */
+export async function run({quick = false, log = (s) => process.stdout.write(s + '\n'), b: bParts = ['metrics', 'access-log']} = {}) {
+  const withMetrics = bParts.includes('metrics')
+  const withLog = bParts.includes('access-log')
+  if (!withMetrics && !withLog) throw new Error('variant b needs metrics and/or access-log')
+  if (!fs.existsSync(path.join(REPO, 'dist', 'commands', 'serve.js'))) throw new Error('dist/ is missing: run `npm run build` first')
+  const rounds = quick ? 1 : 3
+  const durationS = quick ? 2 : 5
+  const warmupS = quick ? 0.5 : 1
+  const connections = 32
+  const guardMs = quick ? 60_000 : 240_000
+  const generator = (await loadAutocannon()) ? 'autocannon' : 'built-in node:http'
+
+  let guard
+  const guardP = new Promise((_, reject) => {
+    guard = setTimeout(() => {
+      stopCurrentLoad?.()
+      reject(new Error(`overhead benchmark exceeded its ${guardMs / 1000} s time guard`))
+    }, guardMs)
+  })
+
+  const origin = await startOrigin()
+  const started = []
+  const body = async () => {
+    const a = await startDaemon({name: 'a', upstream: origin.url})
+    started.push(a)
+    const b = await startDaemon({
+      name: 'b',
+      upstream: origin.url,
+      extraArgs: (dir) => [...(withMetrics ? ['--metrics', '127.0.0.1:0'] : []), ...(withLog ? ['--access-log', path.join(dir, 'access.log')] : [])],
+    })
+    started.push(b)
+    if (withMetrics && !b.metricsPort) throw new Error('daemon b did not report a metrics listener in its ready line')
+    await warmUntilHit(a)
+    await warmUntilHit(b)
+    const originBefore = origin.requests()
+
+    log(`overhead: hit path, ${SIZE} B object, ${connections} connections, ${rounds} round(s) × ${durationS} s per variant (+${warmupS} s warm-up), load: ${generator}${taskset() ? ', daemons pinned to core 0' : ''}`)
+    const perRound = []
+    let scraper = {scrapes: 0, failures: 0, bytes: 0, maxMs: 0}
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? [a, b] : [b, a]
+      const row = {loadavg: loadavg()}
+      for (const d of order) {
+        const sc = d === b && withMetrics ? startScraper(b.metricsPort, 1000) : undefined
+        try {
+          await measure(d, {connections, durationS: warmupS})
+          row[d.name] = await measure(d, {connections, durationS})
+        } finally {
+          if (sc) {
+            const s = sc.stop()
+            scraper = {scrapes: scraper.scrapes + s.scrapes, failures: scraper.failures + s.failures, bytes: s.bytes || scraper.bytes, maxMs: Math.max(scraper.maxMs, s.maxMs)}
+          }
+        }
+        const x = row[d.name]
+        log(`  round ${r + 1}/${rounds} ${(d.name === 'a' ? 'a defaults' : `b ${bParts.join('+')}`).padEnd(22)} ${fmt(x.rps, 0).padStart(8)} req/s  p50 ${fmt(x.p50)} ms  p99 ${fmt(x.p99)} ms  cpu ${fmt(x.cpuUsPerReq ?? NaN, 1)} µs/req${x.errors || x.non2xx ? `  errors ${x.errors} non2xx ${x.non2xx}` : ''}`)
+      }
+      perRound.push(row)
+    }
+
+    // Sanity: everything was a hit, and (b) really logged and served metrics.
+    const originDuring = origin.requests() - originBefore
+    // Give the asynchronous access log a moment, then stop (b) so it flushes before counting lines.
+    const accessLog = path.join(b.dir, 'access.log')
+    await sleep(200)
+    const bChild = b.child
+    await stopChild(bChild)
+    let accessLogLines = null
+    if (withLog) try {
+      const buf = fs.readFileSync(accessLog)
+      let n = 0
+      for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++
+      accessLogLines = n
+    } catch {}
+    const bRequests = perRound.reduce((s, row) => s + row.b.requests, 0)
+
+    const pick = (name, k) => perRound.map((row) => row[name][k])
+    const variant = (name) => ({
+      rps: median(pick(name, 'rps')),
+      p50: median(pick(name, 'p50')),
+      p99: median(pick(name, 'p99')),
+      cpuUsPerReq: median(pick(name, 'cpuUsPerReq')),
+      requests: pick(name, 'requests').reduce((s, x) => s + x, 0),
+      errors: perRound.reduce((s, row) => s + row[name].errors + row[name].non2xx, 0),
+    })
+    const va = variant('a')
+    const vb = variant('b')
+    const ratio = vb.rps / va.rps
+    const pairedRatios = perRound.map((row) => row.b.rps / row.a.rps)
+    const goal = 0.95
+    return {
+      name: 'overhead',
+      title: 'Observability overhead on the hit path (metrics listener + access log vs defaults)',
+      params: {quick, rounds, durationS, warmupS, connections, sizeBytes: SIZE, generator, pinned: Boolean(taskset()), scrapeEveryMs: withMetrics ? 1000 : null, b: bParts},
+      variants: {a: {label: 'defaults', ...va}, b: {label: [withMetrics && '--metrics + 1 s scrapes', withLog && '--access-log'].filter(Boolean).join(' + '), ...vb}},
+      ratio,
+      pairedRatios,
+      p99Ratio: vb.p99 / va.p99,
+      cpuRatio: va.cpuUsPerReq / vb.cpuUsPerReq,
+      goal,
+      met: ratio >= goal,
+      rounds: perRound,
+      scraper,
+      originRequestsDuringRuns: originDuring,
+      accessLogLines,
+      accessLogExpectedAtLeast: bRequests,
+    }
+  }
+  try {
+    return await Promise.race([body(), guardP])
+  } finally {
+    clearTimeout(guard)
+    stopCurrentLoad?.()
+    for (const d of started) await d.stop()
+    await origin.close()
+  }
+}
+
+export function printTable(res, log = (s) => process.stdout.write(s + '\n')) {
+  const {a, b} = res.variants
+  const rows = [
+    ['variant', 'req/s (median)', 'p50 ms', 'p99 ms', 'µs CPU/req', 'requests', 'errors'],
+    ['a defaults', fmt(a.rps, 0), fmt(a.p50), fmt(a.p99), fmt(a.cpuUsPerReq, 1), String(a.requests), String(a.errors)],
+    [`b ${res.params.b.join('+')}`, fmt(b.rps, 0), fmt(b.p50), fmt(b.p99), fmt(b.cpuUsPerReq, 1), String(b.requests), String(b.errors)],
+  ]
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  for (const r of rows) log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '))
+  log(
+    `ratio b/a req/s ${fmt(res.ratio, 3)} (per round ${res.pairedRatios.map((x) => fmt(x, 3)).join(', ')}; goal ≥ ${res.goal}: ${res.met ? 'met' : 'NOT met'}) · p99 b/a ${fmt(res.p99Ratio, 3)} · CPU-cost ratio ${fmt(res.cpuRatio, 3)}`,
+  )
+  log(
+    `scrapes during b: ${res.scraper.scrapes} ok, ${res.scraper.failures} failed, ${res.scraper.bytes} B each, slowest ${fmt(res.scraper.maxMs)} ms · access log lines ${res.accessLogLines ?? '-'} (b served ≥ ${res.accessLogExpectedAtLeast}) · origin requests during runs ${res.originRequestsDuringRuns}`,
+  )
+}
+
+// ---- executed directly ---------------------------------------------------------------------------------
+
+const direct = process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url
+if (direct) {
+  const argv = process.argv.slice(2)
+  let bArg = ['metrics', 'access-log']
+  const bi = argv.indexOf('--b')
+  if (bi !== -1) {
+    bArg = String(argv[bi + 1] ?? '').split(',').filter(Boolean)
+    argv.splice(bi, 2)
+  }
+  const bad = argv.filter((x) => !['--quick', '--json'].includes(x))
+  if (bad.length || bArg.length === 0 || bArg.some((x) => !['metrics', 'access-log'].includes(x))) {
+    process.stderr.write(`usage: node bench/overhead.mjs [--quick] [--json] [--b metrics,access-log]\n`)
+    process.exit(2)
+  }
+  const quick = argv.includes('--quick')
+  const jsonOnly = argv.includes('--json')
+  const log = jsonOnly ? () => {} : (s) => process.stdout.write(s + '\n')
+  const onSignal = (sig) => {
+    process.stderr.write(`\noverhead: ${sig}; stopping everything it started\n`)
+    stopCurrentLoad?.()
+    killChildrenSync()
+    process.exit(130)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const pinned = pinSelf()
+  try {
+    const res = await run({quick, log, b: bArg})
+    res.params.loadGeneratorPinned = pinned
+    if (!jsonOnly) printTable(res, log)
+    process.stdout.write(JSON.stringify(res, null, jsonOnly ? 2 : 0) + '\n')
+    process.exit(0)
+  } catch (error) {
+    process.stderr.write(`overhead: ${error instanceof Error ? error.stack : String(error)}\n`)
+    killChildrenSync()
+    process.exit(1)
+  }
+}
