@@ -44,6 +44,7 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
       // A flag given as a relative path means relative to where the command ran, not to the config file.
       if (flags.storage) loaded.config.storage.dir = (await import('node:path')).resolve(flags.storage)
       if (flags.socket) loaded.config.socket = (await import('node:path')).resolve(flags.socket)
+      if (flags['access-log'] && flags['access-log'] !== 'stdout') loaded.config.accessLog.path = (await import('node:path')).resolve(flags['access-log'])
       return loaded
     }
     let loaded
@@ -67,6 +68,10 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
       daemon = await Daemon.start({loaded, socketPath, log, reloadConfig: load})
     } catch (error) {
       const e = error as NodeJS.ErrnoException
+      if (error instanceof ConfigError) {
+        process.stderr.write(`tavern: ${error.message}\n`)
+        this.exit(EXIT.usage)
+      }
       const msg = error instanceof SocketInUseError ? e.message : e.code === 'EADDRINUSE' ? `cannot listen on ${loaded.config.listen}: address in use` : e.message
       log.fatal({err: e}, msg)
       log.flush()

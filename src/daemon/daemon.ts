@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import http from 'node:http'
 
-import type {LoadedConfig} from '../config/load.js'
+import {ConfigError, type LoadedConfig} from '../config/load.js'
 import type {TavernConfig} from '../config/schema.js'
 import {Pipeline} from '../proxy/pipeline.js'
 import {UpstreamGroup, type UpstreamOptions} from '../proxy/upstream.js'
@@ -45,6 +45,19 @@ const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
   ['server', (c) => JSON.stringify(c.server)],
   ['metrics', (c) => c.metrics.listen],
 ]
+
+/** The access log a config asks for, opened (so an unwritable path is a config error, not a silent loss). */
+async function openAccessLog(c: TavernConfig, source: string | undefined): Promise<AccessLog | undefined> {
+  if (!c.accessLog.enabled) return undefined
+  const log = new AccessLog(c.accessLog.path)
+  try {
+    await log.ready()
+  } catch (error) {
+    await log.close().catch(() => {})
+    throw new ConfigError(source ?? 'flags', [`accessLog.path: cannot open ${c.accessLog.path} for appending (${(error as Error).message})`])
+  }
+  return log
+}
 
 /** The running daemon: data plane, admin API, storage and the request pipeline. */
 export class Daemon {
@@ -104,7 +117,7 @@ export class Daemon {
   private async startListeners(): Promise<void> {
     this.stats.setStorageProbe(() => this.storage.usage())
     this.stats.setUpstreamProbe(() => this.upstreams.health())
-    this.accessLog = this.config.accessLog.enabled ? new AccessLog(this.config.accessLog.path, process.cwd()) : undefined
+    this.accessLog = await openAccessLog(this.config, this.configSource)
     if (this.config.metrics.listen) {
       const {host, port} = parseHostPort(this.config.metrics.listen)!
       this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats))
@@ -135,15 +148,17 @@ export class Daemon {
   async reload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
     const next = await this.opts.reloadConfig() // throws ConfigError: nothing changes
     const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
+    // Everything that can fail comes first, so a failed reload leaves the running config untouched.
+    const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
+    const newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
     const oldUpstreams = this.upstreams
     this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
-    // Restart-only sections keep their running values so status tells the truth.
-    const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
     if (accessLogChanged) {
       const old = this.accessLog
-      this.accessLog = next.config.accessLog.enabled ? new AccessLog(next.config.accessLog.path, process.cwd()) : undefined
+      this.accessLog = newAccessLog
       void old?.close()
     }
+    // Restart-only sections keep their running values so status tells the truth.
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
     this.configSource = next.filepath
     this.pipeline.reconfigure()
@@ -152,6 +167,7 @@ export class Daemon {
     setTimeout(() => void oldUpstreams.close(), this.config.upstream.bodyTimeout).unref()
     return {applied: true, source: this.configSource, restartRequired}
   }
+
 
   /** Graceful stop: stop accepting, finish in-flight requests up to the deadline, close storage, remove the socket. */
   shutdown(): Promise<void> {

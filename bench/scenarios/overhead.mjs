@@ -1,0 +1,27 @@
+// Observability overhead: the hit path with the metrics listener (scraped every second) and the access log on,
+// against the same build with both off (stats are always on). Adapter around ../overhead.mjs for bench/run.mjs.
+import {fmt} from '../lib/common.mjs'
+import {run as runOverhead} from '../overhead.mjs'
+
+export const name = 'overhead'
+export const title = 'Hit path with metrics + access log vs without (goal ≥ 0.95)'
+
+export async function run({quick, log}) {
+  const r = await runOverhead({quick, log})
+  const a = r.variants.a
+  const b = r.variants.b
+  return {
+    result: r,
+    facts: [
+      {name: 'overhead: 1 KiB hits, defaults (req/s, p99 ms, µs CPU/req)', value: `${fmt(a.rps, 0)}, ${fmt(a.p99)}, ${fmt(a.cpuUsPerReq, 1)}`},
+      {name: 'overhead: with --metrics + scrapes + --access-log', value: `${fmt(b.rps, 0)}, ${fmt(b.p99)}, ${fmt(b.cpuUsPerReq, 1)}`},
+    ],
+    goals: [
+      {
+        goal: 'hit path with stats+metrics+log ≥ 0.95',
+        met: r.ratio >= r.goal,
+        text: `req/s ratio ${fmt(r.ratio, 3)} (rounds ${r.pairedRatios.map((x) => fmt(x, 2)).join(' / ')}); CPU-cost ratio ${fmt(r.cpuRatio, 3)}`,
+      },
+    ],
+  }
+}
