@@ -114,6 +114,7 @@ export function inspectKey(d: Daemon, url: string | null, headerParams: string[]
 function describeVariant(d: Daemon, r: ObjectRecord, now: number, selection: InspectReply['selection']): VariantInfo {
   const p = r.policy
   const age = recordAgeSeconds(r, now)
+  const access = d.storage.accessInfo(r)
   const ttl = p.lifetime - age
   const decision = decideReuse({headers: [], method: 'GET'}, r, now, {honorRequestNoCache: false})
   const headers: Array<[string, string]> = []
@@ -141,8 +142,8 @@ function describeVariant(d: Daemon, r: ObjectRecord, now: number, selection: Ins
     validators: {...(p.etag !== undefined ? {etag: p.etag} : {}), ...(p.lastModified !== undefined ? {lastModified: p.lastModified} : {})},
     crc32c: (r.crc32c >>> 0).toString(16).padStart(8, '0'),
     tier: d.storage.memoryBody(r) ? 'memory' : 'disk',
-    hits: r.hits,
-    lastAccess: iso(r.lastAccess),
+    hits: access.hits,
+    lastAccess: iso(access.lastAccess),
     file: r.file,
     bodyPath: d.storage.bodyPath(r),
   }

@@ -57,7 +57,15 @@ interface PendingTouch {
   file: string
   hits: number
   last: number
+  /** When this entry started collecting (an entry is written at least every TOUCH_PERSIST_MAX_MS). */
+  since: number
 }
+
+/**
+ * Access stats are written when a key's LRU minute bucket changes (eviction order needs that), else at least
+ * this often: a key hit thousands of times a second costs one record rewrite per minute, not one per flush.
+ */
+const TOUCH_PERSIST_MAX_MS = 5 * 60_000
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -106,7 +114,7 @@ export class Storage {
     const index = LmdbIndex.open(path.join(opts.dir, 'index'))
     const s = new Storage(opts, files, index, new MemoryTier(opts.maxMemoryBytes, opts.memoryMaxObjectBytes))
     if (swept > 0) opts.log?.info({swept}, 'storage: removed orphan temp files')
-    s.touchTimer = setInterval(() => void s.flushTouches(), opts.touchFlushIntervalMs ?? 1000)
+    s.touchTimer = setInterval(() => void s.flushTouches(false), opts.touchFlushIntervalMs ?? 1000)
     s.touchTimer.unref()
     if (opts.evictionIntervalMs > 0) {
       s.maintenanceTimer = setInterval(() => void s.maintain(), opts.evictionIntervalMs)
@@ -344,16 +352,34 @@ export class Storage {
       t.hits++
       t.last = now
     } else {
-      this.pendingTouches.set(ik, {file: rec.file, hits: 1, last: now})
+      this.pendingTouches.set(ik, {file: rec.file, hits: 1, last: now, since: now})
     }
   }
 
-  /** Write batched touches (hits, lastAccess; the lru entry only when its minute bucket changes). */
-  flushTouches(): Promise<void> {
-    if (this.touchFlushing) return this.touchFlushing.then(() => this.flushTouches())
+  /** Hits and last access of a record including touches not written yet (for inspect). */
+  accessInfo(rec: ObjectRecord): {hits: number; lastAccess: number} {
+    const t = this.pendingTouches.get(indexKey(rec.key, rec.variant))
+    return t && t.file === rec.file ? {hits: rec.hits + t.hits, lastAccess: Math.max(rec.lastAccess, t.last)} : {hits: rec.hits, lastAccess: rec.lastAccess}
+  }
+
+  /**
+   * Write batched touches (hits, lastAccess; the lru entry only when its minute bucket changes). With `all` false
+   * (the periodic flush) only keys whose LRU bucket moved or that waited TOUCH_PERSIST_MAX_MS are written.
+   */
+  flushTouches(all = true): Promise<void> {
+    if (this.touchFlushing) return this.touchFlushing.then(() => this.flushTouches(all))
     if (this.pendingTouches.size === 0 || this.closedIndex) return Promise.resolve()
-    const batch = [...this.pendingTouches]
-    this.pendingTouches.clear()
+    let batch = [...this.pendingTouches]
+    if (!all) {
+      const now = Date.now()
+      batch = batch.filter(([ik, t]) => {
+        const cur = this.index.objects.get(ik)
+        if (cur && cur.file === t.file && lruBucket(cur.lastAccess) === lruBucket(Math.max(cur.lastAccess, t.last)) && now - t.since < TOUCH_PERSIST_MAX_MS) return false
+        this.pendingTouches.delete(ik)
+        return true
+      })
+      if (batch.length === 0) return Promise.resolve()
+    } else this.pendingTouches.clear()
     const p = this.index
       .transaction(() => {
         for (const [ik, t] of batch) {
@@ -668,7 +694,7 @@ export class Storage {
   private async evictIfNeeded(): Promise<void> {
     const max = this.opts.maxDiskBytes
     if (max <= 0 || this.index.totals.diskBytes <= this.opts.diskHighWatermark * max) return
-    await this.flushTouches()
+    await this.flushTouches(false)
     const target = this.opts.diskLowWatermark * max
     let total = 0
     while (!this.closed && this.index.totals.diskBytes > target) {
