@@ -53,6 +53,9 @@ export default class Top extends AdminCommand {
     }
 
     // Ink (yoga wasm, ~400 ms) and React load only here, so other commands and --help stay fast.
+    // Ink draws only the final frame when it thinks it runs in CI (it reads $CI once, at import). Here a person is
+    // at a terminal, so the dashboard must be live even if their environment sets CI.
+    delete process.env.CI
     const [{render}, {createElement}, {TopView}] = await Promise.all([import('ink'), import('react'), import('../tui/top-view.js')])
     const app = render(createElement(TopView, {source: fetchSnapshot, intervalMs: flags.interval}), {exitOnCtrlC: true})
     await app.waitUntilExit()
