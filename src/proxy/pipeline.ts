@@ -1,24 +1,21 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {Readable} from 'node:stream'
-import {pipeline as pump} from 'node:stream/promises'
 
 import {formatCacheStatus, xCacheValue, type CacheOutcome} from '../cache/cache-status.js'
 import {evaluatePreconditions, notModifiedHeaders} from '../cache/conditional.js'
 import {invalidationTargets} from '../cache/invalidation.js'
-import {createBoundary, multipartLayout, multipartStream} from '../cache/multipart.js'
 import type {PolicyOptions} from '../cache/policy.js'
-import {contentRangeHeader, evaluateIfRange, parseRange, unsatisfiedRangeHeader} from '../cache/range.js'
+import {evaluateIfRange, parseRange, unsatisfiedRangeHeader} from '../cache/range.js'
 import {decideReuse, onlyIfCached, requestNoStore, staleIfErrorAllowed} from '../cache/reuse.js'
 import {variantSelector} from '../cache/vary.js'
 import type {Daemon} from '../daemon/daemon.js'
 import {handlePurgeMethod} from '../ops/purge-method.js'
 import type {ObjectRecord} from '../storage/types.js'
-import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
+import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
-import {commitGate} from './commit-gate.js'
 import {limitStream} from './limit-stream.js'
-import {pipeBody} from './pipe-body.js'
 import {sendError} from './error-response.js'
+import {sendBody, sendRanges} from './send-body.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {requestCacheKey, urlCacheKey} from './keys.js'
@@ -40,7 +37,6 @@ interface Outcome {
 
 /** How long a key whose response was not storable skips collapsing (so later requests don't queue behind each other). */
 const PASS_MEMORY_MS = 10_000
-const CONTENT_TYPE = new Set(['content-type'])
 
 /** RFC 9211 fwd reasons this pipeline produces when it goes to the origin for a GET. */
 type Fwd = 'stale' | 'request' | 'uri-miss' | 'vary-miss'
@@ -435,33 +431,12 @@ export class Pipeline {
     collapsed: boolean,
     committed?: Promise<unknown>,
   ): Promise<Outcome> {
-    const {res} = ctx
-    const via = this.d.config.server.via
-    if (ranges.length === 1) {
-      const r = ranges[0]!
-      res.writeHead(206, answerHeaders(base, {...st, age, via, contentLength: r.end - r.start + 1}, ['Content-Range', contentRangeHeader(r, size)]))
-      const bytes = await this.send(ctx, open(r.start, r.end), committed)
-      return {outcome, status: 206, bytesOut: bytes, key, collapsed}
-    }
-    const layout = multipartLayout(ranges, size, getHeader(base, 'content-type'), createBoundary())
-    res.writeHead(206, answerHeaders(withoutHeaders(base, CONTENT_TYPE), {...st, age, via, contentLength: layout.totalLength}, ['Content-Type', layout.contentType]))
-    const bytes = await this.send(ctx, multipartStream(layout, open), committed)
+    const bytes = await sendRanges(ctx, {base, cacheStatus: st.cacheStatus, xCache: st.xCache, age, via: this.d.config.server.via, size, ranges, open, committed})
     return {outcome, status: 206, bytesOut: bytes, key, collapsed}
   }
 
-  /** Body to the client with backpressure; a broken source cuts the connection (never a short body that looks complete). */
-  private async send(ctx: RequestContext, body: Readable, committed?: Promise<unknown>): Promise<number> {
-    let bytes = 0
-    body.on('data', (c: Buffer) => {
-      bytes += c.length
-    })
-    try {
-      if (committed) await pump(body, commitGate(committed), ctx.res)
-      else await pipeBody(body, ctx.res)
-    } catch {
-      ctx.res.destroy()
-    }
-    return bytes
+  private send(ctx: RequestContext, body: Readable, committed?: Promise<unknown>): Promise<number> {
+    return sendBody(ctx, body, committed)
   }
 
   /** Answer from a stored object: conditionals, ranges, HEAD, memory tier or body file. */

@@ -18,17 +18,15 @@ import {crc32c} from '@node-rs/crc32'
 import type {FileHandle} from 'node:fs/promises'
 import fsp from 'node:fs/promises'
 import {Readable} from 'node:stream'
-import {pipeline as pump} from 'node:stream/promises'
 
 import {parseCacheControl} from '../cache/cache-control.js'
 import {formatCacheStatus, xCacheValue, type CacheOutcome, type CacheStatusEntry} from '../cache/cache-status.js'
 import {evaluatePreconditions, notModifiedHeaders} from '../cache/conditional.js'
 import {storableHeaders} from '../cache/header-update.js'
 import {formatHttpDate} from '../cache/http-date.js'
-import {createBoundary, multipartLayout, multipartStream} from '../cache/multipart.js'
 import {computePolicy, type PolicyOptions} from '../cache/policy.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
-import {contentRangeHeader, evaluateIfRange, parseContentRange, parseRange, unsatisfiedRangeHeader, type ByteRange} from '../cache/range.js'
+import {evaluateIfRange, parseContentRange, parseRange, unsatisfiedRangeHeader, type ByteRange} from '../cache/range.js'
 import {decideReuse, onlyIfCached, requestNoStore} from '../cache/reuse.js'
 import {storability} from '../cache/storability.js'
 import {parseVary, variantSelector} from '../cache/vary.js'
@@ -38,8 +36,8 @@ import {allSlices, hasSlice, newBitmap, setSlice, sliceCount, sliceEnd, sliceOf,
 import type {FillWriter, ObjectRecord, PartialHeadUpdate} from '../storage/types.js'
 import {getAll, getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, recordAgeSeconds} from './cache-headers.js'
-import {commitGate} from './commit-gate.js'
 import {sendError} from './error-response.js'
+import {sendBody, sendRanges} from './send-body.js'
 import {fillUpstreamHeaders} from './fill.js'
 import {limitStream} from './limit-stream.js'
 import {upstreamRequestHeaders} from './forward-headers.js'
@@ -62,7 +60,6 @@ const PASS_MEMORY_MS = 10_000
 /** Restarts after the object changed under a request before it gives up and lets the pipeline fetch it whole. */
 const MAX_ATTEMPTS = 3
 const RANGE_FIELDS = new Set(['content-range', 'content-length'])
-const CONTENT_TYPE = new Set(['content-type'])
 
 /** What is known about the representation a partial object holds. */
 interface Info {
@@ -805,34 +802,12 @@ export class RangeFills {
     key: string,
     committed?: Promise<unknown>,
   ): Promise<RangeOutcome> {
-    const {res} = ctx
-    const via = this.d.config.server.via
-    if (ranges.length === 1) {
-      const r = ranges[0]!
-      res.writeHead(206, answerHeaders(base, {...st, age, via, contentLength: r.end - r.start + 1}, ['Content-Range', contentRangeHeader(r, size)]))
-      const bytes = await this.send(ctx, open(r.start, r.end), committed)
-      return {outcome, status: 206, bytesOut: bytes, key}
-    }
-    const layout = multipartLayout(ranges, size, getHeader(base, 'content-type'), createBoundary())
-    res.writeHead(206, answerHeaders(withoutHeaders(base, CONTENT_TYPE), {...st, age, via, contentLength: layout.totalLength}, ['Content-Type', layout.contentType]))
-    const bytes = await this.send(ctx, multipartStream(layout, open), committed)
+    const bytes = await sendRanges(ctx, {base, cacheStatus: st.cacheStatus, xCache: st.xCache, age, via: this.d.config.server.via, size, ranges, open, committed})
     return {outcome, status: 206, bytesOut: bytes, key}
   }
 
-  /** Body to the client with backpressure; a broken source cuts the connection (never a short body that looks complete). */
-  private async send(ctx: RequestContext, body: Readable, committed?: Promise<unknown>): Promise<number> {
-    let bytes = 0
-    body.on('data', (c: Buffer) => {
-      bytes += c.length
-    })
-    try {
-      if (committed) await pump(body, commitGate(committed), ctx.res)
-      else await pump(body, ctx.res)
-    } catch (error) {
-      if (!ctx.signal.aborted) this.d.log.debug({err: error, reqId: ctx.id}, 'range answer cut')
-      ctx.res.destroy()
-    }
-    return bytes
+  private send(ctx: RequestContext, body: Readable, committed?: Promise<unknown>): Promise<number> {
+    return sendBody(ctx, body, committed)
   }
 }
 

@@ -1,0 +1,57 @@
+import type {Readable} from 'node:stream'
+import {pipeline as pump} from 'node:stream/promises'
+
+import {createBoundary, multipartLayout, multipartStream} from '../cache/multipart.js'
+import {contentRangeHeader} from '../cache/range.js'
+import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
+import {answerHeaders} from './cache-headers.js'
+import {commitGate} from './commit-gate.js'
+import {pipeBody} from './pipe-body.js'
+import type {RequestContext} from './request-context.js'
+
+const CONTENT_TYPE = new Set(['content-type'])
+
+/**
+ * Body to the client with backpressure; a broken source cuts the connection (never a short body that looks
+ * complete). With `committed`, the final byte waits for the index commit (see commitGate). Resolves with bytes sent.
+ */
+export async function sendBody(ctx: RequestContext, body: Readable, committed?: Promise<unknown>): Promise<number> {
+  let bytes = 0
+  body.on('data', (c: Buffer) => {
+    bytes += c.length
+  })
+  try {
+    if (committed) await pump(body, commitGate(committed), ctx.res)
+    else await pipeBody(body, ctx.res)
+  } catch {
+    ctx.res.destroy()
+  }
+  return bytes
+}
+
+/** A 206 answer: one range with Content-Range, several as a streamed multipart/byteranges with exact Content-Length. */
+export async function sendRanges(
+  ctx: RequestContext,
+  a: {
+    base: RawHeaders
+    cacheStatus: string
+    xCache?: string
+    age: number | undefined
+    via: string
+    size: number
+    ranges: ReadonlyArray<{start: number; end: number}>
+    open: (start: number, endInclusive: number) => Readable
+    committed?: Promise<unknown>
+  },
+): Promise<number> {
+  const {res} = ctx
+  const meta = {cacheStatus: a.cacheStatus, xCache: a.xCache, age: a.age, via: a.via}
+  if (a.ranges.length === 1) {
+    const r = a.ranges[0]!
+    res.writeHead(206, answerHeaders(a.base, {...meta, contentLength: r.end - r.start + 1}, ['Content-Range', contentRangeHeader(r, a.size)]))
+    return sendBody(ctx, a.open(r.start, r.end), a.committed)
+  }
+  const layout = multipartLayout(a.ranges, a.size, getHeader(a.base, 'content-type'), createBoundary())
+  res.writeHead(206, answerHeaders(withoutHeaders(a.base, CONTENT_TYPE), {...meta, contentLength: layout.totalLength}, ['Content-Type', layout.contentType]))
+  return sendBody(ctx, multipartStream(layout, a.open), a.committed)
+}
