@@ -33,7 +33,7 @@ import {parseVary, variantSelector} from '../cache/vary.js'
 import type {Daemon} from '../daemon/daemon.js'
 import {indexKey} from '../storage/keys.js'
 import {allSlices, hasSlice, newBitmap, setSlice, sliceCount, sliceEnd, sliceOf, slicesFor, toBitmap, toRuns} from '../storage/partial-slices.js'
-import type {FillWriter, ObjectRecord, PartialHeadUpdate} from '../storage/types.js'
+import type {FillWriter, ObjectRecord, PartialHeadUpdate, PartialRecord} from '../storage/types.js'
 import {getAll, getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {sendError} from './error-response.js'
@@ -61,19 +61,8 @@ const PASS_MEMORY_MS = 10_000
 const MAX_ATTEMPTS = 3
 const RANGE_FIELDS = new Set(['content-range', 'content-length'])
 
-/** What is known about the representation a partial object holds. */
-interface Info {
-  url: string
-  statusText: string
-  /** As a 200's: no Content-Range, Content-Length = size. */
-  headers: RawHeaders
-  requestTime: number
-  responseTime: number
-  policy: StoredPolicy
-  vary: string[]
-  size: number
-  sliceSize: number
-}
+/** What is known about the representation a partial object holds (the descriptive part of its PartialRecord). */
+type Info = Pick<PartialRecord, 'url' | 'statusText' | 'headers' | 'requestTime' | 'responseTime' | 'policy' | 'vary' | 'size' | 'sliceSize'>
 
 /** What a slice fetch's response turned out to mean for the requests waiting on it. */
 type FetchHead =
