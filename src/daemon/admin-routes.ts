@@ -13,6 +13,8 @@ export interface StatusBody {
   config: {source: string}
   storage: {dir: string} & ReturnType<Daemon['storage']['usage']>
   counters: {requests: number; inFlight: number; hits: number; misses: number; originRequests: number; bytesOut: number}
+  /** Where the access log goes and how many lines a stalled disk made it drop (null when off). */
+  accessLog: {path: string; dropped: number} | null
 }
 
 export function statusBody(d: Daemon): StatusBody {
@@ -33,6 +35,7 @@ export function statusBody(d: Daemon): StatusBody {
       originRequests: s.origin.requests,
       bytesOut: s.requests.bytesOut,
     },
+    accessLog: d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLog.dropped} : null,
   }
 }
 

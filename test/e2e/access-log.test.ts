@@ -136,6 +136,14 @@ describe('access log', () => {
     expect((await d.status()).pid).toBe(d.pid)
   })
 
+  it('status reports where the access log goes and that nothing was dropped; without --access-log it is null', async () => {
+    const {d, file} = await daemonWithLog()
+    expect((await d.status()).accessLog).toEqual({path: file, dropped: 0})
+    const plain = await startDaemon({upstream: origin.url})
+    daemons.push(plain)
+    expect((await plain.status()).accessLog).toBeNull()
+  })
+
   it('the daemon survives logging a POST (request finished after the client connection went away)', async () => {
     const {d} = await daemonWithLog()
     const p = uniquePath('al-post-only')
