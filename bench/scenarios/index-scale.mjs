@@ -1,4 +1,4 @@
-// 6. Index scale: 1,000,000 objects' metadata in the LMDB index (quick: 50,000).
+// 6. Index scale: 1,000,000 objects' metadata in the LMDB index (quick: 25,000).
 //
 // The template record comes from a real fill through Storage (beginFill → write → commit); the bulk is
 // written with the index module Storage itself uses (LmdbIndex.putRecordInTxn in 10,000-record
@@ -16,7 +16,7 @@ import {runLoad} from '../lib/load.mjs'
 import {startDaemon, startOrigin} from '../lib/servers.mjs'
 
 export const name = 'index'
-export const title = 'Index scale (1,000,000 objects; quick: 50,000)'
+export const title = 'Index scale (1,000,000 objects; quick: 25,000)'
 
 const DIST = path.join(path.dirname(BENCH_DIR), 'dist')
 const HOST = 'synth.example'
@@ -81,7 +81,7 @@ async function purgeViaDaemon(daemon, dir) {
 }
 
 export async function run({quick, log}) {
-  const N = quick ? 50_000 : 1_000_000
+  const N = quick ? 25_000 : 1_000_000
   const perDir = N / DIRS
   const lookups = quick ? 50_000 : 200_000
   const startReps = quick ? 2 : 3
