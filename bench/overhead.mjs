@@ -22,6 +22,8 @@ import path from 'node:path'
 import readline from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
+import {stopChild} from './lib/common.mjs'
+
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RUN_JS = path.join(REPO, 'bin', 'run.js')
 const SIZE = 1024
@@ -48,26 +50,6 @@ function killChildrenSync() {
 }
 process.on('exit', killChildrenSync)
 
-function stopChild(child, graceMs = 5000) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      try {
-        child.kill('SIGKILL')
-      } catch {}
-    }, graceMs)
-    child.once('exit', () => {
-      clearTimeout(t)
-      resolve()
-    })
-    try {
-      child.kill('SIGTERM')
-    } catch {
-      clearTimeout(t)
-      resolve()
-    }
-  })
-}
 
 // ---- CPU pinning (servers on core 0, the load generator elsewhere) when taskset exists -------------
 
@@ -148,7 +130,7 @@ async function startDaemon({name, upstream, extraArgs = (_dir) => [], readyTimeo
     })
     child.once('exit', (code, sig) => finish(new Error(`tavern serve (${name}) exited (${code ?? sig}) before it was ready\n${stderr}`)))
   }).catch(async (e) => {
-    await stopChild(child)
+    await stopChild(child, 5000)
     throw e
   })
   const port = Number(String(ready.listen).slice(String(ready.listen).lastIndexOf(':') + 1))
@@ -163,7 +145,7 @@ async function startDaemon({name, upstream, extraArgs = (_dir) => [], readyTimeo
     url: `http://127.0.0.1:${port}`,
     stderr: () => stderr,
     async stop() {
-      await stopChild(child)
+      await stopChild(child, 5000)
       fs.rmSync(dir, {recursive: true, force: true})
       tmpDirs.delete(dir)
     },
