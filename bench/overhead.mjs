@@ -14,61 +14,27 @@
 // Needs a built tree (`npm run build`). Load generator: autocannon (programmatic API) when node_modules/autocannon
 // exists, else a built-in keep-alive node:http loop. Everything listens on 127.0.0.1; every process it starts is
 // killed (by pid) and every temp dir removed when it ends, fails, is interrupted or hits its time guard.
-import {spawn, spawnSync} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
-import {fileURLToPath, pathToFileURL} from 'node:url'
+import {pathToFileURL} from 'node:url'
 
-import {stopChild} from './lib/common.mjs'
+import {CORES, REPO, RUN_JS, cleanupSync, fmt, hasTaskset, loadavg, makeTmpDir, median, pinSelf, pinnedCommand, procCpuSeconds, quantile, removeTmpDir, sleep, stopChild, track} from './lib/common.mjs'
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const RUN_JS = path.join(REPO, 'bin', 'run.js')
+process.on('exit', cleanupSync)
+
 const SIZE = 1024
 const OBJ_PATH = '/obj/1k'
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 // ---- processes and temp dirs we own ---------------------------------------------------------------
 
-const children = new Set()
-const tmpDirs = new Set()
-
-function killChildrenSync() {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL')
-    } catch {}
-  }
-  for (const d of tmpDirs) {
-    try {
-      fs.rmSync(d, {recursive: true, force: true})
-    } catch {}
-  }
-}
-process.on('exit', killChildrenSync)
 
 
 // ---- CPU pinning (servers on core 0, the load generator elsewhere) when taskset exists -------------
 
-let tasksetPath
-function taskset() {
-  if (tasksetPath === undefined) {
-    const r = spawnSync('sh', ['-c', 'command -v taskset'], {encoding: 'utf8'})
-    tasksetPath = r.status === 0 && os.cpus().length >= 2 ? r.stdout.trim() : null
-  }
-  return tasksetPath
-}
-
-function pinSelf() {
-  const ts = taskset()
-  if (!ts) return false
-  const cpus = os.cpus().length
-  // The load generator gets every core but 0, where the daemons run.
-  return spawnSync(ts, ['-a', '-p', '-c', cpus > 2 ? `1-${cpus - 1}` : '1', String(process.pid)]).status === 0
-}
 
 // ---- origin (in process: it serves one fill per daemon, then idles) --------------------------------
 
@@ -103,14 +69,10 @@ async function startOrigin() {
 // ---- the daemon --------------------------------------------------------------------------------------
 
 async function startDaemon({name, upstream, extraArgs = (_dir) => [], readyTimeoutMs = 30_000}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tavern-overhead-${name}-`))
-  tmpDirs.add(dir)
+  const dir = makeTmpDir(`overhead-${name}`)
   const args = [RUN_JS, 'serve', '--listen', '127.0.0.1:0', '--upstream', upstream, '--storage', path.join(dir, 'storage'), '--socket', path.join(dir, 'admin.sock'), ...extraArgs(dir)]
-  const ts = taskset()
-  const [cmd, a] = ts ? [ts, ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
-  const child = spawn(cmd, a, {cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
-  children.add(child)
-  child.once('exit', () => children.delete(child))
+  const [cmd, a] = pinnedCommand(CORES.server, process.execPath, args)
+  const child = track(spawn(cmd, a, {cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}}))
   let stderr = ''
   child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-4000)))
   const ready = await new Promise((resolve, reject) => {
@@ -146,8 +108,7 @@ async function startDaemon({name, upstream, extraArgs = (_dir) => [], readyTimeo
     stderr: () => stderr,
     async stop() {
       await stopChild(child, 5000)
-      fs.rmSync(dir, {recursive: true, force: true})
-      tmpDirs.delete(dir)
+      removeTmpDir(dir)
     },
   }
 }
@@ -177,43 +138,12 @@ async function warmUntilHit(d) {
 
 // ---- /proc helpers ------------------------------------------------------------------------------------
 
-function cpuSeconds(pid) {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return null
-  }
-}
 
-function loadavg() {
-  try {
-    return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number)
-  } catch {
-    return null
-  }
-}
 
 // ---- statistics ---------------------------------------------------------------------------------------
 
-function quantile(sorted, q) {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
-}
 
-function median(xs) {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
-function fmt(x, digits = 2) {
-  if (x === null || x === undefined || Number.isNaN(x)) return '-'
-  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US')
-  return Number(x).toFixed(digits)
-}
 
 // ---- load generators ----------------------------------------------------------------------------------
 
@@ -292,11 +222,11 @@ async function builtinLoad({port, connections, durationS}) {
 
 async function measure(d, {connections, durationS}) {
   const ac = await loadAutocannon()
-  const cpu0 = cpuSeconds(d.pid)
+  const cpu0 = procCpuSeconds(d.pid)
   const t0 = performance.now()
   const r = ac ? await autocannonLoad(ac, {port: d.port, connections, durationS}) : await builtinLoad({port: d.port, connections, durationS})
   const wall = (performance.now() - t0) / 1000
-  const cpu1 = cpuSeconds(d.pid)
+  const cpu1 = procCpuSeconds(d.pid)
   const sorted = Float64Array.from(r.latencies).sort()
   return {
     rps: r.requests / r.durationS,
@@ -385,7 +315,7 @@ export async function run({quick = false, log = (s) => process.stdout.write(s + 
     await warmUntilHit(b)
     const originBefore = origin.requests()
 
-    log(`overhead: hit path, ${SIZE} B object, ${connections} connections, ${rounds} round(s) × ${durationS} s per variant (+${warmupS} s warm-up), load: ${generator}${taskset() ? ', daemons pinned to core 0' : ''}`)
+    log(`overhead: hit path, ${SIZE} B object, ${connections} connections, ${rounds} round(s) × ${durationS} s per variant (+${warmupS} s warm-up), load: ${generator}${hasTaskset() ? ', daemons pinned to core 0' : ''}`)
     const perRound = []
     let scraper = {scrapes: 0, failures: 0, bytes: 0, maxMs: 0}
     for (let r = 0; r < rounds; r++) {
@@ -441,7 +371,7 @@ export async function run({quick = false, log = (s) => process.stdout.write(s + 
     return {
       name: 'overhead',
       title: 'Observability overhead on the hit path (metrics listener + access log vs defaults)',
-      params: {quick, rounds, durationS, warmupS, connections, sizeBytes: SIZE, generator, pinned: Boolean(taskset()), scrapeEveryMs: withMetrics ? 1000 : null, b: bParts},
+      params: {quick, rounds, durationS, warmupS, connections, sizeBytes: SIZE, generator, pinned: hasTaskset(), scrapeEveryMs: withMetrics ? 1000 : null, b: bParts},
       variants: {a: {label: 'defaults', ...va}, b: {label: [withMetrics && '--metrics + 1 s scrapes', withLog && '--access-log'].filter(Boolean).join(' + '), ...vb}},
       ratio,
       pairedRatios,
@@ -505,7 +435,7 @@ if (direct) {
   const onSignal = (sig) => {
     process.stderr.write(`\noverhead: ${sig}; stopping everything it started\n`)
     stopCurrentLoad?.()
-    killChildrenSync()
+    cleanupSync()
     process.exit(130)
   }
   process.once('SIGINT', onSignal)
@@ -519,7 +449,7 @@ if (direct) {
     process.exit(0)
   } catch (error) {
     process.stderr.write(`overhead: ${error instanceof Error ? error.stack : String(error)}\n`)
-    killChildrenSync()
+    cleanupSync()
     process.exit(1)
   }
 }
