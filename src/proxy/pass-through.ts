@@ -63,8 +63,17 @@ export async function relayResponse(ctx: RequestContext, up: UpstreamResponse, h
   return bytes
 }
 
-/** The plain reverse-proxy path: no cache involvement. */
-export async function passThrough(ctx: RequestContext, upstreams: UpstreamGroup, via: string, extraHeaders: RawHeaders = []): Promise<ForwardResult> {
+/**
+ * The plain reverse-proxy path: no cache involvement. `beforeAnswer` runs once the origin's response head is in and
+ * before the client sees anything (used to invalidate what an unsafe method changed).
+ */
+export async function passThrough(
+  ctx: RequestContext,
+  upstreams: UpstreamGroup,
+  via: string,
+  extraHeaders: RawHeaders = [],
+  beforeAnswer?: (up: UpstreamResponse) => Promise<void>,
+): Promise<ForwardResult> {
   const t0 = performance.now()
   let up: UpstreamResponse
   try {
@@ -75,6 +84,7 @@ export async function passThrough(ctx: RequestContext, upstreams: UpstreamGroup,
     return {status: e.status, bytesOut: 0, upstreamError: e.message}
   }
   const ttfbMs = performance.now() - t0
+  if (beforeAnswer) await beforeAnswer(up)
   const headers = downstreamResponseHeaders(up.headers, via)
   headers.push(...extraHeaders)
   const bytesOut = await relayResponse(ctx, up, headers)

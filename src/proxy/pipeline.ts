@@ -20,9 +20,9 @@ import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {requestCacheKey, urlCacheKey} from './keys.js'
 import {RangeFills} from './range-fill.js'
-import {forwardRequest, passThrough, relayInfo, relayResponse} from './pass-through.js'
+import {passThrough, relayInfo, relayResponse} from './pass-through.js'
 import {createContext, type RequestContext} from './request-context.js'
-import {classifyUpstreamError, type UpstreamResponse} from './upstream.js'
+import type {UpstreamResponse} from './upstream.js'
 
 /** What one request ended as, for stats and the access log. */
 interface Outcome {
@@ -152,26 +152,15 @@ export class Pipeline {
   /** Any method we do not cache: forward it; a successful unsafe method invalidates what it names (RFC 9111 §4.4). */
   private async unsafe(ctx: RequestContext, key: string): Promise<Outcome> {
     const method = ctx.req.method ?? ''
-    const via = this.d.config.server.via
-    const extra = this.statusHeaders({fwd: 'method'}, 'bypass')
-    let up: UpstreamResponse
-    const t0 = performance.now()
-    try {
-      up = await forwardRequest(ctx, this.d.upstreams, via)
-    } catch (error) {
-      const e = classifyUpstreamError(error)
-      if (e.kind !== 'aborted') sendError(ctx.res, e.status, e.message, extra)
-      return {outcome: 'error', status: e.status, bytesOut: 0, key}
-    }
     // Invalidate before answering, so the client's next request cannot see what its own write replaced.
-    for (const target of invalidationTargets(method, up.status, new URL(key), up.headers)) {
-      const k = urlCacheKey(target, this.d.config.cache)
-      if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
+    const invalidate = async (up: UpstreamResponse): Promise<void> => {
+      for (const target of invalidationTargets(method, up.status, new URL(key), up.headers)) {
+        const k = urlCacheKey(target, this.d.config.cache)
+        if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
+      }
     }
-    const headers = downstreamResponseHeaders(up.headers, via)
-    headers.push(...extra)
-    const bytesOut = await relayResponse(ctx, up, headers)
-    return {outcome: 'bypass', status: up.status, bytesOut, key, upstreamMs: performance.now() - t0}
+    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'method'}, 'bypass'), invalidate)
+    return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key, upstreamMs: r.ttfbMs}
   }
 
   private async bypass(ctx: RequestContext, key: string, e: Parameters<typeof formatCacheStatus>[0]): Promise<Outcome> {
