@@ -81,7 +81,6 @@ export class Fill {
   private resolveDone!: (r: ObjectRecord | null) => void
   /** The head once known (synchronously readable, for deciding whether a newcomer may still join). */
   settled?: FillHead
-  followers = 0
 
   constructor(
     readonly req: FillRequest,

@@ -225,16 +225,12 @@ export class Pipeline {
     return {outcome: 'miss', status: 504, bytesOut: 0, key}
   }
 
-  /** Requests that may share one origin response: same object, and nothing that makes the answer personal. */
-  private flightKey(ctx: RequestContext, key: string, variant: string | undefined): string | undefined {
-    if (!this.d.config.cache.collapse) return undefined
-    if (ctx.flags.authorization) return undefined
-    const fk = `${key}\u0000${variant ?? '?'}`
-    const until = this.passUntil.get(fk)
-    if (until !== undefined) {
-      if (until > Date.now()) return undefined
-      this.passUntil.delete(fk)
-    }
+  /**
+   * Requests that may share one origin response: same object, and nothing that makes the answer personal.
+   * `passing` is set when the object's answers were recently not storable: nobody waits on anybody then.
+   */
+  private flightKey(ctx: RequestContext, fk: string, passing: boolean): string | undefined {
+    if (passing || !this.d.config.cache.collapse || ctx.flags.authorization) return undefined
     return fk
   }
 
@@ -258,9 +254,11 @@ export class Pipeline {
     head: boolean,
     o: {stored?: ObjectRecord; variant?: string; fwd: Fwd},
   ): Promise<Outcome> {
-    const fk = this.flightKey(ctx, key, o.variant)
+    const objectKey = `${key}\u0000${o.variant ?? '?'}`
+    const passing = this.passing(objectKey)
     // Recently not storable (and nothing stored to revalidate): relay it like any uncached request.
-    if (fk === undefined && !o.stored && this.passing(key, o.variant)) return this.bypass(ctx, key, {fwd: o.fwd, detail: 'recently not storable'})
+    if (passing && !o.stored) return this.bypass(ctx, key, {fwd: o.fwd, detail: 'recently not storable'})
+    const fk = this.flightKey(ctx, objectKey, passing)
     let fill = fk === undefined ? undefined : this.fills.get(fk)
     let leader = false
     // Requests that arrive while the origin has not answered yet share its answer. Once the answer is known,
@@ -270,8 +268,7 @@ export class Pipeline {
       if (fill.settled.kind === 'stream' && !o.stored && (await fill.done)) return this.lookup(ctx, key, head)
       fill = undefined
     }
-    if (fill) fill.followers++
-    else {
+    if (!fill) {
       // A request with no-store must not cause storing, so it never leads a fill.
       if (requestNoStore(ctx.req.rawHeaders)) return this.bypass(ctx, key, {fwd: 'request', detail: 'no-store'})
       fill = this.fills.start(fk, this.fillRequest(ctx, key, o.stored), this.deps)
@@ -306,9 +303,13 @@ export class Pipeline {
     return decideReuse({headers: ctx.req.rawHeaders, method: ctx.req.method ?? 'GET'}, h, Date.now(), {honorRequestNoCache: true}).kind === 'fresh'
   }
 
-  private passing(key: string, variant: string | undefined): boolean {
-    const until = this.passUntil.get(`${key}\u0000${variant ?? '?'}`)
-    return until !== undefined && until > Date.now()
+  /** Whether this object's answers were recently not storable (an expired mark is dropped). */
+  private passing(objectKey: string): boolean {
+    const until = this.passUntil.get(objectKey)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.passUntil.delete(objectKey)
+    return false
   }
 
   /** Remember that this object's answers are not storable, so requests for it stop queueing behind each other. */
