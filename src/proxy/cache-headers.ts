@@ -4,6 +4,34 @@ import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 /** Fields recomputed for every answer from cache rather than replayed. */
 const RECOMPUTED = new Set(['age', 'content-length', 'via', 'cache-status', 'x-cache', 'content-range'])
 
+/** Stored header lines split into what is replayed as is and what each answer recomputes from them. */
+interface SplitHeaders {
+  kept: RawHeaders
+  /** Via of the hops before us, to which ours is appended. */
+  via: string | undefined
+  /** RFC 9211 §2: Cache-Status of caches nearer the origin; each cache appends its member, so theirs stay first. */
+  upstreamStatus: string | undefined
+  acceptRanges: boolean
+}
+
+function splitStored(stored: readonly string[]): SplitHeaders {
+  const kept: RawHeaders = []
+  let via: string | undefined
+  let upstreamStatus: string | undefined
+  let acceptRanges = false
+  for (let i = 0; i < stored.length; i += 2) {
+    const n = stored[i]!.toLowerCase()
+    if (n === 'via') via = via === undefined ? stored[i + 1] : `${via}, ${stored[i + 1]}`
+    else if (n === 'cache-status') upstreamStatus = upstreamStatus === undefined ? stored[i + 1] : `${upstreamStatus}, ${stored[i + 1]}`
+    else if (n === 'accept-ranges') acceptRanges = true
+    if (!RECOMPUTED.has(n)) kept.push(stored[i]!, stored[i + 1]!)
+  }
+  return {kept, via, upstreamStatus, acceptRanges}
+}
+
+const viaLine = (before: string | undefined, pseudonym: string): string => (before ? `${before}, 1.1 ${pseudonym}` : `1.1 ${pseudonym}`)
+const statusLine = (upstream: string | undefined, ours: string): string => (upstream ? `${upstream}, ${ours}` : ours)
+
 export interface AnswerMeta {
   /** Age in whole seconds (omitted when undefined). */
   age?: number
@@ -19,21 +47,11 @@ export interface AnswerMeta {
  * Via is added per hop rather than stored, so a replay names us once.
  */
 export function answerHeaders(stored: readonly string[], m: AnswerMeta, extra?: RawHeaders): RawHeaders {
-  const out: RawHeaders = []
-  let via: string | undefined
-  let upstreamStatus: string | undefined
-  for (let i = 0; i < stored.length; i += 2) {
-    const n = stored[i]!.toLowerCase()
-    if (n === 'via') via = via === undefined ? stored[i + 1] : `${via}, ${stored[i + 1]}`
-    // RFC 9211 §2: each cache appends its member; caches nearer the origin stay first.
-    else if (n === 'cache-status') upstreamStatus = upstreamStatus === undefined ? stored[i + 1] : `${upstreamStatus}, ${stored[i + 1]}`
-    if (RECOMPUTED.has(n)) continue
-    out.push(stored[i]!, stored[i + 1]!)
-  }
+  const {kept: out, via, upstreamStatus} = splitStored(stored)
   if (m.contentLength !== undefined) out.push('Content-Length', String(m.contentLength))
   if (m.age !== undefined) out.push('Age', String(m.age))
-  out.push('Via', via ? `${via}, 1.1 ${m.via}` : `1.1 ${m.via}`)
-  out.push('Cache-Status', upstreamStatus ? `${upstreamStatus}, ${m.cacheStatus}` : m.cacheStatus)
+  out.push('Via', viaLine(via, m.via))
+  out.push('Cache-Status', statusLine(upstreamStatus, m.cacheStatus))
   if (m.xCache) out.push('X-Cache', m.xCache)
   if (extra) out.push(...extra)
   return out
@@ -62,27 +80,16 @@ export function fullAnswerHeaders(rec: ObjectRecord, via: string, age: number, c
   let a = storedAnswers.get(rec)
   if (a === undefined || a.via !== via) {
     const bodyless = rec.status === 204 || rec.status === 304 || rec.status < 200
-    const stored = rec.headers
-    const headers: RawHeaders = []
-    let viaIn: string | undefined
-    let upstreamStatus: string | undefined
-    let acceptRanges = false
-    for (let i = 0; i < stored.length; i += 2) {
-      const n = stored[i]!.toLowerCase()
-      if (n === 'via') viaIn = viaIn === undefined ? stored[i + 1] : `${viaIn}, ${stored[i + 1]}`
-      else if (n === 'cache-status') upstreamStatus = upstreamStatus === undefined ? stored[i + 1] : `${upstreamStatus}, ${stored[i + 1]}`
-      else if (n === 'accept-ranges') acceptRanges = true
-      if (RECOMPUTED.has(n)) continue
-      headers.push(stored[i]!, stored[i + 1]!)
-    }
+    const split = splitStored(rec.headers)
+    const headers = split.kept
     if (!bodyless) headers.push('Content-Length', String(rec.size))
     // Full 200 answers of stored responses advertise byte ranges (RFC 9110 §14.3), unless the origin said otherwise.
-    if (rec.status === 200 && !acceptRanges) headers.push('Accept-Ranges', 'bytes')
-    headers.push('Via', viaIn ? `${viaIn}, 1.1 ${via}` : `1.1 ${via}`)
-    a = {via, headers, upstreamStatus}
+    if (rec.status === 200 && !split.acceptRanges) headers.push('Accept-Ranges', 'bytes')
+    headers.push('Via', viaLine(split.via, via))
+    a = {via, headers, upstreamStatus: split.upstreamStatus}
     storedAnswers.set(rec, a)
   }
-  const cs = a.upstreamStatus ? `${a.upstreamStatus}, ${cacheStatus}` : cacheStatus
+  const cs = statusLine(a.upstreamStatus, cacheStatus)
   return xCache ? a.headers.concat('Age', String(age), 'Cache-Status', cs, 'X-Cache', xCache) : a.headers.concat('Age', String(age), 'Cache-Status', cs)
 }
 
