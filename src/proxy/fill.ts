@@ -9,7 +9,7 @@ import {parseVary, variantSelector} from '../cache/vary.js'
 import type {Stats} from '../stats/stats.js'
 import type {Storage} from '../storage/storage.js'
 import type {FillWriter, ObjectRecord} from '../storage/types.js'
-import {getAll, getHeader, type RawHeaders} from '../util/raw-headers.js'
+import {getAll, getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {stripHopByHop} from './hop-by-hop.js'
 import {classifyUpstreamError, type UpstreamError, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
 
@@ -63,6 +63,35 @@ export interface FillDeps {
 /** Client conditionals and Range are answered by us from the full response, so they never go upstream on a fill. */
 const CLIENT_ONLY = new Set(['range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'])
 
+/**
+ * An origin response's header lines as the cache works with them: hop-by-hop fields removed and, per RFC 9110
+ * §6.6.1, a Date added when the origin sent none (so replays carry the time it was received).
+ */
+export function originHeaders(up: UpstreamResponse, responseTime: number): RawHeaders {
+  const headers = stripHopByHop(up.headers)
+  if (getHeader(headers, 'date') === undefined) headers.push('Date', formatHttpDate(responseTime))
+  return headers
+}
+
+/** The stored form of a response (no-cache="f"/private="f" fields left out, minus `drop`) and its freshness policy. */
+export function storedForm(
+  headers: RawHeaders,
+  status: number,
+  times: {requestTime: number; responseTime: number},
+  opts: PolicyOptions,
+  drop?: ReadonlySet<string>,
+): {headers: RawHeaders; policy: StoredPolicy} {
+  let stored = storableHeaders(headers, parseCacheControl(getAll(headers, 'cache-control')))
+  if (drop) stored = withoutHeaders(stored, drop)
+  return {headers: stored, policy: computePolicy({status, headers: stored, ...times}, opts)}
+}
+
+/** A Content-Length header's value when it is a valid length. */
+export function declaredLength(headers: RawHeaders): number | undefined {
+  const cl = getHeader(headers, 'content-length')?.trim()
+  return cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined
+}
+
 export function fillUpstreamHeaders(upstreamHeaders: RawHeaders, stored?: ObjectRecord): RawHeaders {
   const out = stripHopByHop(upstreamHeaders, CLIENT_ONLY)
   if (stored) out.push(...buildValidationHeaders({etag: stored.policy.etag, lastModified: stored.policy.lastModified}))
@@ -113,9 +142,7 @@ export class Fill {
       bytesIn += c.length
     })
     up.body.once('close', () => deps.stats.originRequest({ttfbMs, bytesIn, status: up.status}))
-    const headers = stripHopByHop(up.headers)
-    // RFC 9110 §6.6.1: a cache adds Date when the origin sent none, so replays carry the time it was received.
-    if (getHeader(headers, 'date') === undefined) headers.push('Date', formatHttpDate(responseTime))
+    const headers = originHeaders(up, responseTime)
 
     if (req.stored && up.status === 304) {
       up.body.resume()
@@ -136,11 +163,8 @@ export class Fill {
       this.finish(null, false)
       return {kind: 'uncacheable', response: up, reason: 'Vary: * never matches'}
     }
-    const cl = getHeader(headers, 'content-length')
-    const contentLength = cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined
-    const cc = parseCacheControl(getAll(headers, 'cache-control'))
-    const storedHeaders = storableHeaders(headers, cc)
-    const policy = computePolicy({status: up.status, headers: storedHeaders, requestTime, responseTime}, deps.policy)
+    const contentLength = declaredLength(headers)
+    const {headers: storedHeaders, policy} = storedForm(headers, up.status, {requestTime, responseTime}, deps.policy)
     const writer = deps.storage.beginFill(req.cacheKey, variant)
     void this.pump(up, writer, {url: req.url, status: up.status, statusText: up.statusText, headers: storedHeaders, requestTime, responseTime, policy, vary: varyNames, expectedLength: contentLength})
     return {kind: 'stream', status: up.status, statusText: up.statusText, originHeaders: headers, storedHeaders, policy, variant, varyNames, contentLength, writer, responseTime, ttfbMs}

@@ -19,12 +19,10 @@ import type {FileHandle} from 'node:fs/promises'
 import fsp from 'node:fs/promises'
 import {Readable} from 'node:stream'
 
-import {parseCacheControl} from '../cache/cache-control.js'
 import {formatCacheStatus, xCacheValue, type CacheOutcome, type CacheStatusEntry} from '../cache/cache-status.js'
 import {evaluatePreconditions, notModifiedHeaders} from '../cache/conditional.js'
-import {storableHeaders} from '../cache/header-update.js'
 import {formatHttpDate} from '../cache/http-date.js'
-import {computePolicy, type PolicyOptions} from '../cache/policy.js'
+import type {PolicyOptions} from '../cache/policy.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
 import {evaluateIfRange, parseContentRange, parseRange, unsatisfiedRangeHeader, type ByteRange} from '../cache/range.js'
 import {decideReuse, onlyIfCached, requestNoStore} from '../cache/reuse.js'
@@ -34,14 +32,13 @@ import type {Daemon} from '../daemon/daemon.js'
 import {indexKey} from '../storage/keys.js'
 import {allSlices, hasSlice, newBitmap, setSlice, sliceCount, sliceEnd, sliceOf, slicesFor, toBitmap, toRuns} from '../storage/partial-slices.js'
 import type {FillWriter, ObjectRecord, PartialHeadUpdate, PartialRecord} from '../storage/types.js'
-import {getAll, getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
+import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {sendError} from './error-response.js'
 import {sendBody, sendRanges} from './send-body.js'
-import {fillUpstreamHeaders} from './fill.js'
+import {declaredLength, fillUpstreamHeaders, originHeaders, storedForm} from './fill.js'
 import {limitStream} from './limit-stream.js'
 import {upstreamRequestHeaders} from './forward-headers.js'
-import {stripHopByHop} from './hop-by-hop.js'
 import {passThrough} from './pass-through.js'
 import type {RequestContext} from './request-context.js'
 import {classifyUpstreamError, type UpstreamError, type UpstreamResponse} from './upstream.js'
@@ -509,8 +506,7 @@ export class RangeFills {
       up.body.destroy()
       return h
     }
-    const headers = stripHopByHop(up.headers)
-    if (getHeader(headers, 'date') === undefined) headers.push('Date', formatHttpDate(responseTime))
+    const headers = originHeaders(up, responseTime)
     const opts = {targetedFields: this.policy.targetedFields, defaultTtlSeconds: this.policy.defaultTtlSeconds}
 
     if (up.status === 416) {
@@ -547,10 +543,9 @@ export class RangeFills {
       if (obj.info && obj.info.size !== size) return drop(this.giveUp(obj, {kind: 'restart'}))
       return drop(this.giveUp(obj, {kind: 'fallback'}))
     }
-    const cc = parseCacheControl(getAll(headers, 'cache-control'))
-    const stored = withoutHeaders(storableHeaders(headers, cc), RANGE_FIELDS)
+    // Stored as the 200 it is part of: no Content-Range, Content-Length the total (freshness does not depend on it).
+    const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, this.policy, RANGE_FIELDS)
     stored.push('Content-Length', String(size))
-    const policy = computePolicy({status: 200, headers: stored, requestTime, responseTime}, this.policy)
     // Parts may only be combined under a strong validator (RFC 9111 §3.4).
     if (!(policy.etag !== undefined && !policy.etag.startsWith('W/')) && policy.lastModified === undefined) return drop(this.giveUp(obj, {kind: 'fallback'}))
 
@@ -692,11 +687,8 @@ export class RangeFills {
     this.discard(old)
     const obj = new PartialObject(old.ik, old.key, old.variant)
     obj.refs++
-    const cc = parseCacheControl(getAll(headers, 'cache-control'))
-    const stored = storableHeaders(headers, cc)
-    const policy = computePolicy({status: 200, headers: stored, requestTime, responseTime}, this.policy)
-    const cl = getHeader(headers, 'content-length')
-    const contentLength = cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined
+    const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, this.policy)
+    const contentLength = declaredLength(headers)
     const writer = this.d.storage.beginFill(obj.key, obj.variant)
     this.d.stats.fillStarted()
     this.bodies.delete(up.body)
