@@ -13,6 +13,7 @@ import {mountAdminRoutes} from './admin-routes.js'
 import {parseHostPort} from '../config/sizes.js'
 import {createMetrics} from '../stats/metrics.js'
 import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js'
+import {formatRequestId} from '../proxy/request-context.js'
 import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
@@ -49,7 +50,7 @@ const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
 /** The access log a config asks for, opened (so an unwritable path is a config error, not a silent loss). */
 async function openAccessLog(c: TavernConfig, source: string | undefined): Promise<AccessLog | undefined> {
   if (!c.accessLog.enabled) return undefined
-  const log = new AccessLog(c.accessLog.path)
+  const log = new AccessLog(c.accessLog.path, formatRequestId)
   try {
     await log.ready()
   } catch (error) {
@@ -71,6 +72,8 @@ export class Daemon {
   admin!: http.Server
   listenAddress = ''
   accessLog: AccessLog | undefined
+  /** Lines dropped by access logs replaced on reload (the metric counts since start). */
+  private accessLogDroppedBefore = 0
   metricsServer: MetricsServer | undefined
   private closing: Promise<void> | undefined
 
@@ -120,7 +123,7 @@ export class Daemon {
     this.accessLog = await openAccessLog(this.config, this.configSource)
     if (this.config.metrics.listen) {
       const {host, port} = parseHostPort(this.config.metrics.listen)!
-      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats))
+      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
     }
     this.pipeline = new Pipeline(this)
     this.dataPlane = new DataPlane((req, res) => this.pipeline.handle(req, res), this.config.server)
@@ -144,6 +147,11 @@ export class Daemon {
     this.log.info({listen: this.listenAddress, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
+  /** Access log lines dropped since start (a stalled log disk), across reloads. */
+  accessLogDropped(): number {
+    return this.accessLogDroppedBefore + (this.accessLog?.dropped ?? 0)
+  }
+
   /** Re-read and validate the config; apply it, or keep the running one and report why not. */
   async reload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
     const next = await this.opts.reloadConfig() // throws ConfigError: nothing changes
@@ -155,6 +163,7 @@ export class Daemon {
     this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
     if (accessLogChanged) {
       const old = this.accessLog
+      this.accessLogDroppedBefore += old?.dropped ?? 0
       this.accessLog = newAccessLog
       void old?.close()
     }

@@ -1,5 +1,3 @@
-import type {IncomingMessage} from 'node:http'
-
 import {cacheKey} from '../cache/cache-key.js'
 import type {TavernConfig} from '../config/schema.js'
 
@@ -21,10 +19,11 @@ const MEMO_MAX = 16_384
 let memo = new Map<string, string | undefined>()
 let memoConfig: CacheConfig | undefined
 
-/** The cache key of a client request (scheme + Host + path + normalized query), or undefined when Host is unusable. */
-export function requestCacheKey(req: IncomingMessage, c: CacheConfig): string | undefined {
-  const target = req.url ?? '/'
-  const host = req.headers.host
+/**
+ * The cache key of a client request (scheme + Host + path + normalized query), or undefined when Host is unusable.
+ * `target` is the request target as received (`req.url`), `host` its first Host field.
+ */
+export function requestCacheKey(host: string | undefined, target: string, c: CacheConfig): string | undefined {
   if (memoConfig !== c) {
     memo = new Map()
     memoConfig = c

@@ -35,6 +35,9 @@ interface Outcome {
   upstreamMs?: number
 }
 
+/** The access log's `cache` value of a request that shared another's origin fetch (no string built per request). */
+const COLLAPSED: Record<CacheOutcome, string> = {hit: 'hit-collapsed', stale: 'stale-collapsed', revalidated: 'revalidated-collapsed', miss: 'miss-collapsed', bypass: 'bypass-collapsed', error: 'error-collapsed'}
+
 /** How long a key whose response was not storable skips collapsing (so later requests don't queue behind each other). */
 const PASS_MEMORY_MS = 10_000
 
@@ -105,23 +108,14 @@ export class Pipeline {
   }
 
   private record(ctx: RequestContext, o: Outcome): void {
-    const durationMs = performance.now() - ctx.startedAt
+    const endedAt = performance.now()
+    const durationMs = endedAt - ctx.startedAt
     this.d.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs, key: o.key, collapsed: o.collapsed})
     const log = this.d.accessLog
     if (log) {
       const {req} = ctx
-      log.write({
-        reqId: ctx.id,
-        client: ctx.client,
-        method: req.method,
-        host: req.headers.host,
-        path: req.url,
-        status: o.status,
-        bytes: o.bytesOut,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        cache: o.collapsed ? `${o.outcome}-collapsed` : o.outcome,
-        upstreamMs: o.upstreamMs === undefined ? undefined : Math.round(o.upstreamMs * 1000) / 1000,
-      })
+      const cache = o.collapsed ? COLLAPSED[o.outcome] : o.outcome
+      log.record(ctx.logId, ctx.client, req.method, ctx.flags.host, req.url, o.status, o.bytesOut, durationMs, cache, o.upstreamMs, endedAt)
     }
   }
 
@@ -138,7 +132,7 @@ export class Pipeline {
   private route(ctx: RequestContext): Outcome | Promise<Outcome> {
     const {req} = ctx
     const method = req.method ?? 'GET'
-    const key = requestCacheKey(req, this.d.config.cache)
+    const key = requestCacheKey(ctx.flags.host, req.url ?? '/', this.d.config.cache)
     if (key === undefined) {
       sendError(ctx.res, 400, 'missing or invalid Host header')
       return {outcome: 'error', status: 400, bytesOut: 0}
