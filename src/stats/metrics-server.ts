@@ -1,7 +1,9 @@
-import http from 'node:http'
-import type {AddressInfo} from 'node:net'
+import fs from 'node:fs'
+import {fileURLToPath} from 'node:url'
+import {Worker} from 'node:worker_threads'
 
 import type {Metrics} from './metrics.js'
+import type {FromMetricsWorker, MetricsWorkerData, ToMetricsWorker} from './metrics-protocol.js'
 
 export interface MetricsServer {
   close(): Promise<void>
@@ -9,42 +11,70 @@ export interface MetricsServer {
   address: {host: string; port: number}
 }
 
-/** A separate node:http listener for Prometheus: `GET /metrics`, 404 for anything else. */
-export async function startMetricsServer(host: string, port: number, metrics: Pick<Metrics, 'render' | 'contentType'>): Promise<MetricsServer> {
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0]
-    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, {'content-type': 'text/plain; charset=utf-8'})
-      res.end('not found\n')
-      return
+/**
+ * The compiled worker next to this module. Running from the TypeScript sources (vitest, bin/dev.js), a worker
+ * cannot load .ts, so the build's copy in dist/ is used.
+ */
+function workerUrl(): URL {
+  const here = import.meta.url
+  return here.endsWith('.ts') ? new URL('../../dist/stats/metrics-worker.js', here) : new URL('./metrics-worker.js', here)
+}
+
+/**
+ * A separate listener for Prometheus: `GET /metrics` (and HEAD), 404 for anything else. The HTTP side runs in a
+ * worker thread (see metrics-worker.ts for why); each scrape asks this thread for `metrics.render()`.
+ * `onError` hears of a worker that died after it started listening.
+ */
+export async function startMetricsServer(host: string, port: number, metrics: Pick<Metrics, 'render' | 'contentType'>, onError: (error: Error) => void = () => {}): Promise<MetricsServer> {
+  const url = workerUrl()
+  if (!fs.existsSync(fileURLToPath(url))) throw new Error(`metrics listener: ${fileURLToPath(url)} is missing (run \`npm run build\`)`)
+  const data: MetricsWorkerData = {host, port, contentType: metrics.contentType}
+  const worker = new Worker(url, {workerData: data})
+  const send = (m: ToMetricsWorker): void => worker.postMessage(m)
+  let closing = false
+  let exited = false
+
+  const address = await new Promise<{host: string; port: number}>((resolve, reject) => {
+    const onExit = (code: number): void => reject(new Error(`metrics listener on ${host}:${port}: worker exited (${code}) before listening`))
+    const onStartError = (error: Error): void => reject(error)
+    worker.once('exit', onExit)
+    worker.once('error', onStartError)
+    const onMessage = (m: FromMetricsWorker): void => {
+      if (m.type === 'scrape') return
+      worker.off('message', onMessage)
+      worker.off('exit', onExit)
+      worker.off('error', onStartError)
+      if (m.type === 'listening') resolve({host: m.host, port: m.port})
+      else {
+        const error: NodeJS.ErrnoException = new Error(`metrics listener on ${host}:${port}: ${m.message}`)
+        error.code = m.code
+        reject(error)
+      }
     }
+    worker.on('message', onMessage)
+  })
+
+  worker.on('message', (m: FromMetricsWorker) => {
+    if (m.type !== 'scrape') return
     metrics.render().then(
-      (text) => {
-        res.writeHead(200, {'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store'})
-        res.end(req.method === 'HEAD' ? undefined : text)
-      },
-      (error: unknown) => {
-        res.writeHead(500, {'content-type': 'text/plain; charset=utf-8'})
-        res.end(`metrics collection failed: ${error instanceof Error ? error.message : String(error)}\n`)
-      },
+      (text) => send({type: 'text', id: m.id, text}),
+      (error: unknown) => send({type: 'error', id: m.id, error: error instanceof Error ? error.message : String(error)}),
     )
   })
-  // Scrapers keep connections alive; don't let an idle one hold close() up.
-  server.keepAliveTimeout = 5000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
+  worker.on('error', (error) => onError(error))
+  worker.on('exit', (code) => {
+    exited = true
+    if (!closing) onError(new Error(`metrics listener worker exited (${code}); /metrics is no longer served`))
   })
-  const addr = server.address() as AddressInfo
+
   return {
-    address: {host: addr.address, port: addr.port},
+    address,
     close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()))
-        server.closeAllConnections()
+      new Promise<void>((resolve) => {
+        closing = true
+        if (exited) return resolve()
+        worker.once('exit', () => resolve())
+        send({type: 'close'})
       }),
   }
 }
