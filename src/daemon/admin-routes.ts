@@ -35,7 +35,7 @@ export function statusBody(d: Daemon): StatusBody {
       originRequests: s.origin.requests,
       bytesOut: s.requests.bytesOut,
     },
-    accessLog: d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLog.dropped} : null,
+    accessLog: d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null,
   }
 }
 

@@ -71,8 +71,14 @@ function memo<T>(fn: () => T, ttlMs: number): {get: () => T; invalidate: () => v
   }
 }
 
+/** Readers for daemon parts that live outside Stats. */
+export interface MetricsSources {
+  /** Access log lines dropped since start (a stalled log disk); 0 without an access log. */
+  accessLogDropped?: () => number
+}
+
 /** Prometheus metrics derived from `stats` at scrape time, in a dedicated registry. */
-export function createMetrics(stats: Stats): Metrics {
+export function createMetrics(stats: Stats, sources: MetricsSources = {}): Metrics {
   const registry = new Registry()
   const registers = [registry]
   const probeCache = memo(() => stats.probes(), 250)
@@ -212,6 +218,16 @@ export function createMetrics(stats: Stats): Metrics {
     collect() {
       this.reset()
       for (const u of upstreams()) this.set({upstream: u.name}, u.inFlight)
+    },
+  })
+
+  new Counter({
+    name: 'tavern_access_log_dropped_total',
+    help: 'Access log lines dropped because the log could not keep up (more than 32 MiB waiting)',
+    registers,
+    collect() {
+      this.reset()
+      this.inc(sources.accessLogDropped?.() ?? 0)
     },
   })
 

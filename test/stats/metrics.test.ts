@@ -137,6 +137,15 @@ describe('createMetrics', () => {
     expect(value(samples, 'tavern_inflight_requests')).toBe(1)
   })
 
+  it('exports the access log drop count it is given (0 without a source)', async () => {
+    let dropped = 7
+    const metrics = createMetrics(new Stats(), {accessLogDropped: () => dropped})
+    expect(value(parseProm(await metrics.render()).samples, 'tavern_access_log_dropped_total')).toBe(7)
+    dropped = 9
+    expect(value(parseProm(await metrics.render()).samples, 'tavern_access_log_dropped_total')).toBe(9)
+    expect(value(parseProm(await createMetrics(new Stats()).render()).samples, 'tavern_access_log_dropped_total')).toBe(0)
+  })
+
   it('uses its own registry, so two instances do not collide', async () => {
     const a = createMetrics(new Stats())
     const b = createMetrics(new Stats())
