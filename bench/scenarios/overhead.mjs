@@ -15,12 +15,14 @@ export async function run({quick, log}) {
     facts: [
       {name: 'overhead: 1 KiB hits, defaults (req/s, p99 ms, µs CPU/req)', value: `${fmt(a.rps, 0)}, ${fmt(a.p99)}, ${fmt(a.cpuUsPerReq, 1)}`},
       {name: 'overhead: with --metrics + scrapes + --access-log', value: `${fmt(b.rps, 0)}, ${fmt(b.p99)}, ${fmt(b.cpuUsPerReq, 1)}`},
+      {name: 'overhead: interleaved rounds b/a req/s (CPU-cost)', value: `${fmt(r.ratio, 3)} (rounds ${r.pairedRatios.map((x) => fmt(x, 2)).join(' / ')}) (${fmt(r.cpuRatio, 3)})`},
     ],
     goals: [
       {
         goal: 'hit path with stats+metrics+log ≥ 0.95',
-        met: r.ratio >= r.goal,
-        text: `req/s ratio ${fmt(r.ratio, 3)} (rounds ${r.pairedRatios.map((x) => fmt(x, 2)).join(' / ')}); CPU-cost ratio ${fmt(r.cpuRatio, 3)}`,
+        met: r.met,
+        // Judged side by side (both daemons on one core at once); see ../overhead.mjs for why.
+        text: `side-by-side req/s ratio ${fmt(r.sideBySide.ratio, 3)} (rounds ${r.sideBySide.rounds.map((x) => fmt(x.ratio, 3)).join(' / ')}); CPU-cost ratio ${fmt(r.sideBySide.cpuRatio, 3)}`,
       },
     ],
   }
