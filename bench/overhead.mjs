@@ -5,8 +5,9 @@
 //                        fetching /metrics every second while (b) is under load
 // first in interleaved rounds (a b, b a, a b, …: 3 per variant in full mode, 1 in --quick), reporting the median
 // req/s and p99 per variant, then side by side: a and b pinned to the same core and loaded at the same time
-// (5 × 4 s, 2 × 2 s in --quick), so whatever else the machine does hits both alike. The goal (b/a req/s ≥ 0.95)
-// is judged on the side-by-side median: on this shared box, interleaved rounds seconds apart drift by ±10 %.
+// (4 pairs of daemon processes × 2 rounds × 4 s; 1 × 2 × 2 s in --quick), so whatever else the machine does hits
+// both alike. The goal (b/a req/s ≥ 0.95) is judged on the side-by-side median over pairs: on this shared box,
+// interleaved rounds seconds apart drift by ±10 %.
 //
 //   node bench/overhead.mjs [--quick] [--json] [--b metrics,access-log|none]
 //   import {run} from './overhead.mjs'; const result = await run({quick: true})
@@ -354,39 +355,79 @@ export async function run({quick = false, log = (s) => process.stdout.write(s + 
       perRound.push(row)
     }
 
+    // Origin requests during the interleaved rounds (0: all hits); fresh pairs below each fill their object once.
+    const originDuring = origin.requests() - originBefore
+
     // Side by side: both daemons on the same core at once, each under its own load generator. Whatever else this
     // shared machine does hits both alike, so the ratio of their throughputs is the ratio of their per-request
-    // costs; the interleaved rounds above compare runs seconds apart and drift with the machine's load.
-    const sideRounds = quick ? 2 : 5
+    // costs; the interleaved rounds above compare runs seconds apart and drift with the machine's load. One pair of
+    // processes is not enough: identical daemons (the `--b none` null comparison) differed by 1–4 %, the same way in
+    // every round of a pair, so each pair after the first is a fresh one (spawn order alternating) and the result is
+    // the median over pairs.
+    const pairs = quick ? 1 : 4
+    const roundsPerPair = 2
     const sideS = quick ? 2 : 4
-    log(`side by side (a and b on the same core at the same time): ${sideRounds} × ${sideS} s`)
+    const bArgs = (dir) => [...(withMetrics ? ['--metrics', '127.0.0.1:0'] : []), ...(withLog ? ['--access-log', path.join(dir, 'access.log')] : [])]
+    log(`side by side (a and b on the same core at the same time): ${pairs} pair(s) of daemons × ${roundsPerPair} rounds × ${sideS} s`)
     const side = []
-    for (let r = 0; r < sideRounds; r++) {
-      const order = r % 2 === 0 ? [a, b] : [b, a]
-      const sc = withMetrics ? startScraper(b.metricsPort, 1000) : undefined
-      let res
-      try {
-        res = await measureTogether(order, {connections, durationS: sideS})
-      } finally {
-        if (sc) addScrapes(sc.stop())
+    const pairRatios = []
+    for (let p = 0; p < pairs; p++) {
+      let pa = a
+      let pb = b
+      if (p > 0) {
+        const makeA = () => startDaemon({name: `a${p}`, upstream: origin.url})
+        const makeB = () => startDaemon({name: `b${p}`, upstream: origin.url, extraArgs: bArgs})
+        if (p % 2 === 1) {
+          pb = await makeB()
+          started.push(pb)
+          pa = await makeA()
+          started.push(pa)
+        } else {
+          pa = await makeA()
+          started.push(pa)
+          pb = await makeB()
+          started.push(pb)
+        }
+        await warmUntilHit(pa)
+        await warmUntilHit(pb)
+        await measureTogether([pa, pb], {connections, durationS: warmupS})
       }
-      const x = {a: res[order.indexOf(a)], b: res[order.indexOf(b)]}
-      x.ratio = x.b.rps / x.a.rps
-      x.cpuRatio = x.a.cpuUsPerReq / x.b.cpuUsPerReq
-      x.coreBusy = x.a.serverCpu + x.b.serverCpu
-      log(`  round ${r + 1}/${sideRounds}  a ${fmt(x.a.rps, 0).padStart(7)} req/s  b ${fmt(x.b.rps, 0).padStart(7)} req/s  b/a ${fmt(x.ratio, 3)}  CPU-cost ratio ${fmt(x.cpuRatio, 3)}  core busy ${fmt(x.coreBusy * 100, 0)}%`)
-      side.push(x)
+      const ratios = []
+      for (let r = 0; r < roundsPerPair; r++) {
+        const order = r % 2 === 0 ? [pa, pb] : [pb, pa]
+        const sc = withMetrics ? startScraper(pb.metricsPort, 1000) : undefined
+        let res
+        try {
+          res = await measureTogether(order, {connections, durationS: sideS})
+        } finally {
+          if (sc) addScrapes(sc.stop())
+        }
+        const x = {pair: p, a: res[order.indexOf(pa)], b: res[order.indexOf(pb)]}
+        x.ratio = x.b.rps / x.a.rps
+        x.cpuRatio = x.a.cpuUsPerReq / x.b.cpuUsPerReq
+        x.coreBusy = x.a.serverCpu + x.b.serverCpu
+        log(`  pair ${p + 1}/${pairs} round ${r + 1}/${roundsPerPair}  a ${fmt(x.a.rps, 0).padStart(7)} req/s  b ${fmt(x.b.rps, 0).padStart(7)} req/s  b/a ${fmt(x.ratio, 3)}  CPU-cost ratio ${fmt(x.cpuRatio, 3)}  core busy ${fmt(x.coreBusy * 100, 0)}%`)
+        side.push(x)
+        ratios.push(x.ratio)
+      }
+      pairRatios.push(median(ratios))
+      if (p > 0) {
+        for (const d of [pa, pb]) {
+          await d.stop()
+          started.splice(started.indexOf(d), 1)
+        }
+      }
     }
     const sideBySide = {
       rounds: side,
       durationS: sideS,
-      ratio: median(side.map((x) => x.ratio)),
+      pairRatios,
+      ratio: median(pairRatios),
       cpuRatio: median(side.map((x) => x.cpuRatio)),
       coreBusy: median(side.map((x) => x.coreBusy)),
     }
 
     // Sanity: everything was a hit, and (b) really logged and served metrics.
-    const originDuring = origin.requests() - originBefore
     // Give the asynchronous access log a moment, then stop (b) so it flushes before counting lines.
     const accessLog = path.join(b.dir, 'access.log')
     await sleep(200)
@@ -399,7 +440,7 @@ export async function run({quick = false, log = (s) => process.stdout.write(s + 
       for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++
       accessLogLines = n
     } catch {}
-    const bRequests = perRound.reduce((s, row) => s + row.b.requests, 0) + sideBySide.rounds.reduce((s, x) => s + x.b.requests, 0)
+    const bRequests = perRound.reduce((s, row) => s + row.b.requests, 0) + sideBySide.rounds.filter((x) => x.pair === 0).reduce((s, x) => s + x.b.requests, 0)
 
     const pick = (name, k) => perRound.map((row) => row[name][k])
     const variant = (name) => ({
@@ -457,7 +498,7 @@ export function printTable(res, log = (s) => process.stdout.write(s + '\n')) {
   log(`interleaved: ratio b/a req/s ${fmt(res.ratio, 3)} (per round ${res.pairedRatios.map((x) => fmt(x, 3)).join(', ')}) · p99 b/a ${fmt(res.p99Ratio, 3)} · CPU-cost ratio ${fmt(res.cpuRatio, 3)}`)
   const sb = res.sideBySide
   log(
-    `side by side: ratio b/a req/s ${fmt(sb.ratio, 3)} (per round ${sb.rounds.map((x) => fmt(x.ratio, 3)).join(', ')}) · CPU-cost ratio ${fmt(sb.cpuRatio, 3)} · core busy ${fmt(sb.coreBusy * 100, 0)}% · goal ≥ ${res.goal}: ${res.met ? 'met' : 'NOT met'}`,
+    `side by side: ratio b/a req/s ${fmt(sb.ratio, 3)} (median of ${sb.pairRatios.length} daemon pairs: ${sb.pairRatios.map((x) => fmt(x, 3)).join(', ')}) · CPU-cost ratio ${fmt(sb.cpuRatio, 3)} · core busy ${fmt(sb.coreBusy * 100, 0)}% · goal ≥ ${res.goal}: ${res.met ? 'met' : 'NOT met'}`,
   )
   log(
     `scrapes during b: ${res.scraper.scrapes} ok, ${res.scraper.failures} failed, ${res.scraper.bytes} B each, slowest ${fmt(res.scraper.maxMs)} ms · access log lines ${res.accessLogLines ?? '-'} (b served ≥ ${res.accessLogExpectedAtLeast}) · origin requests during runs ${res.originRequestsDuringRuns}`,

@@ -38,3 +38,43 @@ export async function abRounds({variants, rounds, duration, warmup, connections,
   const cpuRatio = summary(out.map((r) => (r[b.name].cpuUsPerReq ?? NaN) / (r[a.name].cpuUsPerReq ?? NaN)))
   return {rounds: out, byVariant, ratio, cpuRatio}
 }
+
+/**
+ * Side by side: both variants' servers on the same core, loaded at the same time (one autocannon each, the start
+ * order alternating per round). Whatever else the shared machine does then hits both alike, and with the core
+ * saturated the throughput ratio is the ratio of per-request costs. `coreBusy` (the servers' summed share of the
+ * core) below ~0.9 means the load generator, not the servers, set the pace.
+ * Returns {rounds: [{[name]: result, ratio, cpuRatio, coreBusy}], ratio, cpuRatio, coreBusy} (summaries).
+ */
+export async function sideBySide({variants, rounds, duration, connections, log, label}) {
+  const [a, b] = variants
+  const out = []
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? variants : [...variants].reverse()
+    const res = await Promise.all(order.map((v) => runLoad({url: v.url, path: v.path, paths: v.paths, connections, duration, serverPid: v.serverPid})))
+    const round = {loadavg: loadavg()}
+    order.forEach((v, i) => (round[v.name] = res[i]))
+    round.ratio = round[a.name].rps / round[b.name].rps
+    round.cpuRatio = (round[b.name].cpuUsPerReq ?? NaN) / (round[a.name].cpuUsPerReq ?? NaN)
+    round.coreBusy = (round[a.name].serverCpu ?? NaN) + (round[b.name].serverCpu ?? NaN)
+    log(`  ${label} side by side ${r + 1}/${rounds}  ${a.name} ${fmt(round[a.name].rps, 0).padStart(7)} req/s  ${b.name} ${fmt(round[b.name].rps, 0).padStart(7)} req/s  ratio ${fmt(round.ratio, 3)}  CPU-cost ratio ${fmt(round.cpuRatio, 3)}  core busy ${fmt(round.coreBusy * 100, 0)}%`)
+    out.push(round)
+  }
+  return {rounds: out, ratio: summary(out.map((x) => x.ratio)), cpuRatio: summary(out.map((x) => x.cpuRatio)), coreBusy: summary(out.map((x) => x.coreBusy))}
+}
+
+/** A "tested ≥ target × reference" goal, judged on the side-by-side ratio, with the interleaved figures alongside. */
+export function ratioGoal({id, goal, target, side, interleaved}) {
+  const m = side.ratio.median
+  const range = (x) => `${fmt(x.median, 3)} (${fmt(x.min, 3)}–${fmt(x.max, 3)})`
+  return {
+    id,
+    goal,
+    target,
+    value: m,
+    met: m >= target,
+    cpuRatio: side.cpuRatio.median,
+    interleaved: interleaved.ratio.median,
+    text: `side by side ${range(side.ratio)}, core busy ${fmt(side.coreBusy.median * 100, 0)}%; interleaved ${range(interleaved.ratio)}, CPU-cost ratio ${fmt(interleaved.cpuRatio.median, 3)}`,
+  }
+}

@@ -5,11 +5,12 @@ import autocannon from 'autocannon'
 
 import {latencyStats, procCpuSeconds} from './common.mjs'
 
-let current
+/** Loads under way (two at once when servers are measured side by side). */
+const running = new Set()
 
-/** Stop a running load (used by cleanup on Ctrl-C). */
+/** Stop every running load (used by cleanup on Ctrl-C). */
 export function stopLoad() {
-  current?.stop()
+  for (const inst of running) inst.stop()
 }
 
 /**
@@ -41,7 +42,7 @@ export function runLoad({url, path = '/', paths, connections = 32, duration, amo
   let inst
   const p = new Promise((resolve, reject) => {
     inst = autocannon(opts, (err, result) => {
-      current = undefined
+      running.delete(inst)
       if (err) return reject(err)
       const wall = (performance.now() - t0) / 1000
       const cpu1 = cpuOf()
@@ -61,7 +62,7 @@ export function runLoad({url, path = '/', paths, connections = 32, duration, amo
         cpuUsPerReq: cpu0 !== null && cpu1 !== null && result.requests.total > 0 ? ((cpu1 - cpu0) * 1e6) / result.requests.total : null,
       })
     })
-    current = inst
+    running.add(inst)
     inst.on('response', (_client, status, _bytes, ms) => {
       lat.push(ms)
       onSample?.(performance.now(), ms, status)

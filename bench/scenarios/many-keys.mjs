@@ -1,7 +1,7 @@
 // 2. Many keys: hits cycling over 10,000 distinct warm keys, against a bare server answering the same
 // 10,000 paths from a Map.
 import {fmt, getUntilHit, pool, request} from '../lib/common.mjs'
-import {abRounds} from '../lib/ab.mjs'
+import {abRounds, ratioGoal, sideBySide} from '../lib/ab.mjs'
 import {startDaemon, startOrigin} from '../lib/servers.mjs'
 
 export const name = 'many'
@@ -24,6 +24,8 @@ export async function run({quick, log}) {
   const keys = quick ? 1_000 : 10_000
   const rounds = quick ? 2 : 3
   const duration = quick ? 1.5 : 5
+  const sideRounds = quick ? 2 : 5
+  const sideDuration = quick ? 1.5 : 4
   const warmup = quick ? 0.3 : 1
   const connections = 32
   const origin = await startOrigin('origin')
@@ -43,29 +45,24 @@ export async function run({quick, log}) {
     }
     for (const i of [0, 1, 4999, 9999]) await getUntilHit(daemon.port, `/many/${i}`, {size: 1024})
     const s0 = await daemon.status()
-    const res = await abRounds({
-      label: `${keys / 1000}k keys`,
-      variants: [
-        {name: 'tavern', url: daemon.url, paths, serverPid: daemon.pid},
-        {name: 'bare', url: bare.url, paths, serverPid: bare.pid},
-      ],
-      rounds,
-      duration,
-      warmup,
-      connections,
-      log,
-    })
+    const variants = [
+      {name: 'tavern', url: daemon.url, paths, serverPid: daemon.pid},
+      {name: 'bare', url: bare.url, paths, serverPid: bare.pid},
+    ]
+    const label = `${keys / 1000}k keys`
+    const res = await abRounds({label, variants, rounds, duration, warmup, connections, log})
+    const side = await sideBySide({label, variants, rounds: sideRounds, duration: sideDuration, connections, log})
     const s1 = await daemon.status()
     const dReq = s1.counters.requests - s0.counters.requests
     const hitRatio = (s1.counters.hits - s0.counters.hits) / dReq
     log(`  daemon hit ratio during the runs: ${fmt(hitRatio * 100, 3)}% of ${dReq} requests; objects ${s1.storage.objects}, memory tier ${s1.storage.memoryObjects} objects`)
-    const m = res.ratio.median
     return {
-      params: {keys, rounds, duration, warmup, connections},
+      params: {keys, rounds, duration, warmup, connections, sideRounds, sideDuration},
       warmSeconds: warmS,
       result: res,
+      sideBySide: side,
       hitRatio,
-      goals: [{id: 'many-keys', goal: `${keys.toLocaleString('en-US')}-key hits ≥ 0.85 of bare`, target: 0.85, value: m, met: m >= 0.85, cpuRatio: res.cpuRatio.median, text: `req/s ratio ${fmt(m, 3)} (${fmt(res.ratio.min, 3)}–${fmt(res.ratio.max, 3)}); CPU-cost ratio ${fmt(res.cpuRatio.median, 3)} (${fmt(res.cpuRatio.min, 3)}–${fmt(res.cpuRatio.max, 3)})`}],
+      goals: [ratioGoal({id: 'many-keys', goal: `${keys.toLocaleString('en-US')}-key hits ≥ 0.85 of bare`, target: 0.85, side, interleaved: res})],
       rows: ['tavern', 'bare'].map((v) => ({scenario: `hits, ${keys / 1000}k keys`, variant: v, rps: res.byVariant[v].rps, p50: res.byVariant[v].p50, p99: res.byVariant[v].p99, cpu: res.byVariant[v].serverCpu, us: res.byVariant[v].cpuUsPerReq})),
     }
   } finally {
