@@ -1,7 +1,6 @@
-import fs from 'node:fs'
-import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
+import {workerScriptUrl} from '../util/worker-url.js'
 import type {Metrics} from './metrics.js'
 import type {FromMetricsWorker, MetricsWorkerData, ToMetricsWorker} from './metrics-protocol.js'
 
@@ -12,22 +11,12 @@ export interface MetricsServer {
 }
 
 /**
- * The compiled worker next to this module. Running from the TypeScript sources (vitest, bin/dev.js), a worker
- * cannot load .ts, so the build's copy in dist/ is used.
- */
-function workerUrl(): URL {
-  const here = import.meta.url
-  return here.endsWith('.ts') ? new URL('../../dist/stats/metrics-worker.js', here) : new URL('./metrics-worker.js', here)
-}
-
-/**
  * A separate listener for Prometheus: `GET /metrics` (and HEAD), 404 for anything else. The HTTP side runs in a
  * worker thread (see metrics-worker.ts for why); each scrape asks this thread for `metrics.render()`.
  * `onError` hears of a worker that died after it started listening.
  */
 export async function startMetricsServer(host: string, port: number, metrics: Pick<Metrics, 'render' | 'contentType'>, onError: (error: Error) => void = () => {}): Promise<MetricsServer> {
-  const url = workerUrl()
-  if (!fs.existsSync(fileURLToPath(url))) throw new Error(`metrics listener: ${fileURLToPath(url)} is missing (run \`npm run build\`)`)
+  const url = workerScriptUrl(import.meta.url, './metrics-worker.js')
   const data: MetricsWorkerData = {host, port, contentType: metrics.contentType}
   const worker = new Worker(url, {workerData: data})
   const send = (m: ToMetricsWorker): void => worker.postMessage(m)
