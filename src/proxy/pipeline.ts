@@ -5,7 +5,7 @@ import {formatCacheStatus, xCacheValue, type CacheOutcome} from '../cache/cache-
 import {evaluatePreconditions, notModifiedHeaders} from '../cache/conditional.js'
 import {invalidationTargets} from '../cache/invalidation.js'
 import type {PolicyOptions} from '../cache/policy.js'
-import {evaluateIfRange, parseRange, unsatisfiedRangeHeader} from '../cache/range.js'
+import {evaluateIfRange, parseRange} from '../cache/range.js'
 import {decideReuse, onlyIfCached, requestNoStore, staleIfErrorAllowed} from '../cache/reuse.js'
 import {variantSelector} from '../cache/vary.js'
 import type {Daemon} from '../daemon/daemon.js'
@@ -15,7 +15,7 @@ import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {limitStream} from './limit-stream.js'
 import {sendError} from './error-response.js'
-import {sendBody, sendRanges} from './send-body.js'
+import {sendBody, sendRanges, sendUnsatisfiable} from './send-body.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {requestCacheKey, urlCacheKey} from './keys.js'
@@ -395,10 +395,7 @@ export class Pipeline {
   }
 
   private answer416(ctx: RequestContext, base: RawHeaders, st: {cacheStatus: string; xCache?: string}, size: number, outcome: CacheOutcome, key: string, collapsed: boolean): Outcome {
-    const body = `416 Range Not Satisfiable\n`
-    const keep = base.filter((_, i, a) => i % 2 === 0 && ['etag', 'last-modified', 'date'].includes(a[i]!.toLowerCase())).flatMap((n) => [n, getHeader(base, n)!])
-    ctx.res.writeHead(416, answerHeaders(keep, {...st, via: this.d.config.server.via, contentLength: Buffer.byteLength(body)}, ['Content-Range', unsatisfiedRangeHeader(size), 'Content-Type', 'text/plain']))
-    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body)
+    sendUnsatisfiable(ctx, base, st, this.d.config.server.via, size)
     return {outcome, status: 416, bytesOut: 0, key, collapsed}
   }
 

@@ -24,7 +24,7 @@ import {evaluatePreconditions, notModifiedHeaders} from '../cache/conditional.js
 import {formatHttpDate} from '../cache/http-date.js'
 import type {PolicyOptions} from '../cache/policy.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
-import {evaluateIfRange, parseContentRange, parseRange, unsatisfiedRangeHeader, type ByteRange} from '../cache/range.js'
+import {evaluateIfRange, parseContentRange, parseRange, type ByteRange} from '../cache/range.js'
 import {decideReuse, onlyIfCached, requestNoStore} from '../cache/reuse.js'
 import {storability} from '../cache/storability.js'
 import {parseVary, variantSelector} from '../cache/vary.js'
@@ -35,7 +35,7 @@ import type {FillWriter, ObjectRecord, PartialHeadUpdate, PartialRecord} from '.
 import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {sendError} from './error-response.js'
-import {sendBody, sendRanges} from './send-body.js'
+import {sendBody, sendRanges, sendUnsatisfiable} from './send-body.js'
 import {declaredLength, fillUpstreamHeaders, originHeaders, storedForm} from './fill.js'
 import {limitStream} from './limit-stream.js'
 import {upstreamRequestHeaders} from './forward-headers.js'
@@ -763,11 +763,7 @@ export class RangeFills {
   }
 
   private answer416(ctx: RequestContext, base: RawHeaders, st: {cacheStatus: string; xCache?: string}, size: number, outcome: CacheOutcome, key: string): RangeOutcome {
-    const body = `416 Range Not Satisfiable\n`
-    const keep: RawHeaders = []
-    for (let i = 0; i < base.length; i += 2) if (['etag', 'last-modified', 'date'].includes(base[i]!.toLowerCase())) keep.push(base[i]!, base[i + 1]!)
-    ctx.res.writeHead(416, answerHeaders(keep, {...st, via: this.d.config.server.via, contentLength: Buffer.byteLength(body)}, ['Content-Range', unsatisfiedRangeHeader(size), 'Content-Type', 'text/plain']))
-    ctx.res.end(body)
+    sendUnsatisfiable(ctx, base, st, this.d.config.server.via, size)
     return {outcome, status: 416, bytesOut: 0, key}
   }
 

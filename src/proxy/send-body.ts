@@ -2,7 +2,7 @@ import type {Readable} from 'node:stream'
 import {pipeline as pump} from 'node:stream/promises'
 
 import {createBoundary, multipartLayout, multipartStream} from '../cache/multipart.js'
-import {contentRangeHeader} from '../cache/range.js'
+import {contentRangeHeader, unsatisfiedRangeHeader} from '../cache/range.js'
 import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {answerHeaders} from './cache-headers.js'
 import {commitGate} from './commit-gate.js'
@@ -10,6 +10,17 @@ import {pipeBody} from './pipe-body.js'
 import type {RequestContext} from './request-context.js'
 
 const CONTENT_TYPE = new Set(['content-type'])
+/** What a 416 keeps of the stored header lines: the validators and the Date. */
+const KEPT_ON_416 = new Set(['etag', 'last-modified', 'date'])
+
+/** 416 for a range outside a `size`-byte representation (RFC 9110 §15.5.17), keeping `base`'s validators and Date. */
+export function sendUnsatisfiable(ctx: RequestContext, base: RawHeaders, st: {cacheStatus: string; xCache?: string}, via: string, size: number): void {
+  const body = `416 Range Not Satisfiable\n`
+  const keep: RawHeaders = []
+  for (let i = 0; i < base.length; i += 2) if (KEPT_ON_416.has(base[i]!.toLowerCase())) keep.push(base[i]!, base[i + 1]!)
+  ctx.res.writeHead(416, answerHeaders(keep, {...st, via, contentLength: Buffer.byteLength(body)}, ['Content-Range', unsatisfiedRangeHeader(size), 'Content-Type', 'text/plain']))
+  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body)
+}
 
 /**
  * Body to the client with backpressure; a broken source cuts the connection (never a short body that looks
