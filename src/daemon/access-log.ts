@@ -23,7 +23,7 @@ function millis(ms: number): string {
   return `${Math.floor(us / 1000)}.${PAD3[us % 1000]!}`
 }
 
-/** Remembers the last string → literal pair: method, host and client repeat from one request to the next. */
+/** Remembers the last string → literal pair: method, host, client and cache outcome repeat from one request to the next. */
 class LiteralCache {
   private raw: string | undefined
   private lit = ''
@@ -64,8 +64,7 @@ export class AccessLog {
   private readonly clientLit = new LiteralCache()
   private readonly methodLit = new LiteralCache()
   private readonly hostLit = new LiteralCache()
-  /** `cache` values come from a small fixed set: their literals, once each. */
-  private readonly cacheLits = new Map<string, string>()
+  private readonly cacheLit = new LiteralCache()
   /** The ISO time up to the seconds' dot ("2026-11-22T05:22:06."), for the second in `isoSecond`. */
   private isoSecond = Number.NaN
   private isoPrefix = ''
@@ -158,7 +157,7 @@ export class AccessLog {
       if (host !== undefined) out += `,"host":${this.hostLit.get(host)}`
       const path = this.paths[i]
       if (path !== undefined) out += `,"path":${jsonString(path)}`
-      out += `,"status":${this.status[i]!},"bytes":${this.bytes[i]!},"durationMs":${millis(this.duration[i]!)},"cache":${this.cacheLiteral(this.caches[i]!)}`
+      out += `,"status":${this.status[i]!},"bytes":${this.bytes[i]!},"durationMs":${millis(this.duration[i]!)},"cache":${this.cacheLit.get(this.caches[i]!)}`
       const up = this.upstream[i]!
       out += Number.isNaN(up) ? '}\n' : `,"upstreamMs":${millis(up)}}\n`
       // Drop references so logged strings (paths, client ids) are not kept alive by the columns.
@@ -167,12 +166,6 @@ export class AccessLog {
     }
     this.n = 0
     return out
-  }
-
-  private cacheLiteral(cache: string): string {
-    let lit = this.cacheLits.get(cache)
-    if (lit === undefined) this.cacheLits.set(cache, (lit = jsonString(cache)))
-    return lit
   }
 
   /** Format what is gathered and start writing unless a write is already under way (it continues when done). */
