@@ -16,7 +16,8 @@ const {host, port: listenPort, contentType} = workerData as MetricsWorkerData
 const send = (m: FromMetricsWorker): void => port.postMessage(m)
 
 let nextId = 0
-const waiting = new Map<number, (r: {text: string} | {error: string}) => void>()
+/** Scrapes waiting for the daemon thread's answer, by id. */
+const waiting = new Map<number, {res: http.ServerResponse; head: boolean}>()
 
 const server = http.createServer((req, res) => {
   const path = (req.url ?? '/').split('?', 1)[0]
@@ -26,15 +27,7 @@ const server = http.createServer((req, res) => {
     return
   }
   const id = ++nextId
-  waiting.set(id, (r) => {
-    if ('text' in r) {
-      res.writeHead(200, {'content-type': contentType, 'content-length': Buffer.byteLength(r.text), 'cache-control': 'no-store'})
-      res.end(req.method === 'HEAD' ? undefined : r.text)
-    } else {
-      res.writeHead(500, {'content-type': 'text/plain; charset=utf-8'})
-      res.end(`metrics collection failed: ${r.error}\n`)
-    }
-  })
+  waiting.set(id, {res, head: req.method === 'HEAD'})
   send({type: 'scrape', id})
 })
 // Scrapers keep connections alive; don't let an idle one hold close() up.
@@ -46,9 +39,16 @@ port.on('message', (m: ToMetricsWorker) => {
     server.closeAllConnections()
     return
   }
-  const done = waiting.get(m.id)
+  const w = waiting.get(m.id)
   waiting.delete(m.id)
-  done?.(m.type === 'text' ? {text: m.text} : {error: m.error})
+  if (!w) return
+  if (m.type === 'text') {
+    w.res.writeHead(200, {'content-type': contentType, 'content-length': Buffer.byteLength(m.text), 'cache-control': 'no-store'})
+    w.res.end(w.head ? undefined : m.text)
+  } else {
+    w.res.writeHead(500, {'content-type': 'text/plain; charset=utf-8'})
+    w.res.end(`metrics collection failed: ${m.error}\n`)
+  }
 })
 
 server.once('error', (error: NodeJS.ErrnoException) => {
