@@ -175,7 +175,8 @@ export function createMetrics(stats: Stats, sources: MetricsSources = {}): Metri
       registers,
       collect() {
         const s = storage()
-        // No probe (yet): export nothing rather than a misleading 0.
+        // No probe (yet): 0 (prom-client prints an unlabelled metric after reset() either way; the daemon sets the
+        // probe before the metrics listener starts, so a scrape always has one).
         this.reset()
         if (s) this.set(pick(s))
       },
