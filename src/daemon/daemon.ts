@@ -18,6 +18,7 @@ import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath} from './socket-guard.js'
+import {BackgroundRunner} from '../core/background.js'
 
 export interface DaemonOptions {
   loaded: LoadedConfig
@@ -80,6 +81,8 @@ export class Daemon {
   private constructor(
     readonly opts: DaemonOptions,
     readonly storage: Storage,
+    /** Every background task of this daemon runs here (caught, logged, counted). */
+    readonly background: BackgroundRunner,
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
@@ -92,6 +95,7 @@ export class Daemon {
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const c = opts.loaded.config
+    const background = new BackgroundRunner(opts.log)
     await claimSocketPath(opts.socketPath)
     await fs.mkdir(c.storage.dir, {recursive: true})
     const storage = await Storage.open({
@@ -105,8 +109,9 @@ export class Daemon {
       evictionIntervalMs: c.storage.evictionInterval,
       gcGraceSeconds: c.storage.gcGrace / 1000,
       log: opts.log,
+      background,
     })
-    const d = new Daemon(opts, storage)
+    const d = new Daemon(opts, storage, background)
     try {
       await d.startListeners()
     } catch (error) {

@@ -14,6 +14,7 @@ import {LmdbIndex} from './lmdb-index.js'
 import {MemoryTier} from './memory-tier.js'
 import {createPartialInTxn, evictPartialsInTxn, isPartialGarbage, markPartialInTxn, partialKeys, removePartialInTxn} from './partial-index.js'
 import {PurgeLog} from './purge-log.js'
+import {BackgroundRunner} from '../core/background.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from './types.js'
 
 export interface StorageLog {
@@ -42,6 +43,8 @@ export interface StorageOptions {
   /** Objects stale for longer than this, with no validator, are removed in the background. */
   gcGraceSeconds: number
   log?: StorageLog
+  /** Runner for background work (eviction, GC, cleanup); one is made when not given. */
+  background?: BackgroundRunner
   /** How often batched touches (hits, last access) are written; default 1000 ms. */
   touchFlushIntervalMs?: number
 }
@@ -88,6 +91,8 @@ export class Storage {
   private gcCursor = ''
   private touchFlushing: Promise<void> | undefined
   private readonly host: FillHost
+  /** Background work of the store (eviction, GC, cleanup after purges), caught and counted. */
+  readonly background: BackgroundRunner
 
   private constructor(
     private readonly opts: StorageOptions,
@@ -95,6 +100,7 @@ export class Storage {
     private readonly index: LmdbIndex,
     private readonly memory: MemoryTier,
   ) {
+    this.background = opts.background ?? new BackgroundRunner(opts.log)
     const self = this
     this.host = {
       get closed() {
