@@ -29,9 +29,12 @@ const DEFAULT_PORT: Record<KeyInput['scheme'], string> = {http: '80', https: '44
 /** A usable Host / authority: reg-name (letters, digits, `-._`) or a bracketed IP literal, optional port. */
 const AUTHORITY = /^[\w.-]+(:\d{0,5})?$|^\[[\da-fA-F:.]+\](:\d{0,5})?$/
 
-/** Whether a Host field value or URI authority (no userinfo) is one Tavern accepts. */
+/** Whether a Host field value or URI authority (no userinfo) is one Tavern accepts (a port, if any, up to 65535). */
 export function isValidAuthority(host: string): boolean {
-  return AUTHORITY.test(host)
+  const m = AUTHORITY.exec(host)
+  if (!m) return false
+  const port = m[1] ?? m[2]
+  return port === undefined || port.length < 6 || Number(port.slice(1)) <= 65_535
 }
 
 /** Lower-case the host and drop the scheme's default port; keeps IPv6 brackets. */

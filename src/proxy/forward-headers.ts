@@ -65,7 +65,7 @@ export function sanitizeRequestHeaders(raw: string[], policy: RequestPolicy, pee
   let sawHost = false
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!
-    const isHost = n.length === 4 && n.toLowerCase() === 'host'
+    const isHost = n.length === 4 && (n === 'Host' || n === 'host' || n.toLowerCase() === 'host')
     const dropIt = !isHost && drop.has(n)
     const rewrite = isHost && raw[i + 1] !== authority
     if (isHost) sawHost = true
