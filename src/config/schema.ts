@@ -155,7 +155,8 @@ export const ConfigSchema = z.strictObject({
       /** Per-Host overrides of the key rules. */
       sites: z
         .record(
-          z.string().min(1).transform((s) => s.toLowerCase()),
+          // Named like the keys' authorities: lower case, no default port (every key is http://).
+          z.string().min(1).transform((s) => s.toLowerCase().replace(/:0*80$/, '')),
           z.strictObject({query: z.enum(['keep', 'sort', 'ignore']).optional(), ignoreParams: z.array(z.string().min(1)).optional()}),
         )
         .default({}),

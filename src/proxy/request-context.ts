@@ -75,8 +75,7 @@ function scanFlags(h: readonly string[]): RequestFlags {
       if (hostSeen) f.duplicateHost = true
       else f.host = h[i + 1]
       hostSeen = true
-    }
-    else if (c === 0x69 /* i */ && n.length > 3 && (n.charCodeAt(1) | 0x20) === 0x66 /* f */ && n.charCodeAt(2) === 0x2d) f.conditional = true
+    } else if (c === 0x69 /* i */ && n.length > 3 && (n.charCodeAt(1) | 0x20) === 0x66 /* f */ && n.charCodeAt(2) === 0x2d) f.conditional = true
     else if (c === 0x78 /* x */ && n.length === 12 && f.requestId === undefined && n.toLowerCase() === 'x-request-id') f.requestId = h[i + 1]
     else if (c === 0x72 /* r */ && n.length === 5 && n.toLowerCase() === 'range') f.range = true
     else if (c === 0x61 /* a */ && n.length === 13 && n.toLowerCase() === 'authorization') f.authorization = true

@@ -146,7 +146,7 @@ describe('request targets and operator URLs resolve to the same key', () => {
   })
 
   it('with cache.sites, an absolute-form authority no site claims is 421 (origin-form is not affected)', () => {
-    const sited = ConfigSchema.parse({cache: {sites: {'a.test': {}, 'b.test:8080': {query: 'ignore'}}}}).cache
+    const sited = ConfigSchema.parse({cache: {sites: {'A.test:80': {}, 'b.test:8080': {query: 'ignore'}}}}).cache
     expect(resolveRequestTarget('x', 'http://c.test/', 'GET', sited)).toMatchObject({ok: false, status: 421})
     expect(resolveRequestTarget('x', 'http://A.test:80/', 'GET', sited)).toMatchObject({ok: true, key: 'http://a.test/'})
     expect(resolveRequestTarget('x', 'http://b.test:8080/p?q=1', 'GET', sited)).toMatchObject({ok: true, key: 'http://b.test:8080/p', target: '/p?q=1'})
