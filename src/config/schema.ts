@@ -53,6 +53,37 @@ const httpUrl = z.string().refine(
   {message: 'expected an absolute http:// or https:// URL'},
 )
 
+/**
+ * Request fields that let a client override the URL, method, host or scheme an origin acts on, without being part of
+ * the cache key: an origin (or framework) that honours one serves a response for something other than the key names,
+ * and the cache stores it. Removed from every request, whoever sent it (README "Security" gives each one's reason).
+ */
+export const DEFAULT_STRIP_REQUEST_HEADERS: readonly string[] = [
+  'X-Original-URL',
+  'X-Rewrite-URL',
+  'X-Override-URL',
+  'X-Original-URI',
+  'X-Forwarded-URI',
+  'X-Forwarded-Path',
+  'X-Forwarded-Prefix',
+  'X-HTTP-Method-Override',
+  'X-HTTP-Method',
+  'X-Method-Override',
+  'X-Host',
+  'X-Forwarded-Server',
+  'X-Original-Host',
+  'X-HTTP-Host-Override',
+  'X-Forwarded-Scheme',
+  'X-Forwarded-SSL',
+  'Front-End-Https',
+]
+
+const UNSTRIPPABLE = new Set(['host', 'content-length', 'transfer-encoding'])
+
+const fieldName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be a header field name')
+
+const cidr = z.string().refine((v) => isCidr(v), {message: 'expected an IP address or CIDR, e.g. 127.0.0.1/32 or ::1'})
+
 const Upstream = z.strictObject({
   url: httpUrl,
   name: z.string().min(1).optional(),
@@ -86,6 +117,13 @@ export const ConfigSchema = z.strictObject({
       maxHeaderSize: bytes(16384),
       /** Pseudonym used in Via. */
       via: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be an HTTP token').default('tavern'),
+      /** Peers (IP or CIDR) whose Forwarded / X-Forwarded-* / client-IP fields are believed and extended; default none. */
+      trustedProxies: z.array(cidr).default([]),
+      /** Request fields removed before anything else sees the request (routing overrides); replaces the default list. */
+      stripRequestHeaders: z
+        .array(fieldName)
+        .default([...DEFAULT_STRIP_REQUEST_HEADERS])
+        .refine((names) => !names.some((n) => UNSTRIPPABLE.has(n.toLowerCase())), {message: 'Host, Content-Length and Transfer-Encoding cannot be stripped (they name the resource and frame the body)'}),
     })
     .prefault({}),
   cache: z
@@ -117,7 +155,8 @@ export const ConfigSchema = z.strictObject({
       /** Per-Host overrides of the key rules. */
       sites: z
         .record(
-          z.string().min(1).transform((s) => s.toLowerCase()),
+          // Named like the keys' authorities: lower case, no default port (every key is http://).
+          z.string().min(1).transform((s) => s.toLowerCase().replace(/:0*80$/, '')),
           z.strictObject({query: z.enum(['keep', 'sort', 'ignore']).optional(), ignoreParams: z.array(z.string().min(1)).optional()}),
         )
         .default({}),

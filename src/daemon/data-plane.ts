@@ -1,8 +1,9 @@
 import http from 'node:http'
-import type {AddressInfo} from 'node:net'
+import type {AddressInfo, Socket} from 'node:net'
 
 import type {TavernConfig} from '../config/schema.js'
 import {parseHostPort} from '../config/sizes.js'
+import {refuseConnect} from '../proxy/admission.js'
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
@@ -34,6 +35,8 @@ export class DataPlane {
         this.handler(req, res)
       },
     )
+    // Node never hands CONNECT to the request handler; without a listener it drops the connection unanswered.
+    this.server.on('connect', (_req, socket: Socket) => refuseConnect(socket))
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (socket.writable && !socket.writableEnded) {
         const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'

@@ -1,7 +1,7 @@
-import {keyPrefixForDir} from '../cache/cache-key.js'
+import {isValidAuthority, keyPrefixForDir} from '../cache/cache-key.js'
 import {AdminError} from '../daemon/admin-router.js'
 import type {Daemon} from '../daemon/daemon.js'
-import {operatorCacheKey, toListenerScheme} from '../proxy/keys.js'
+import {operatorCacheKey, operatorDirPrefix} from '../proxy/keys.js'
 
 /** What a purge / verify request names: single URLs and/or one directory. */
 export interface TargetInput {
@@ -23,8 +23,6 @@ export interface DirTarget {
   /** Key-range prefix; always ends in '/', so `/static/` never matches `/static-old/`. */
   prefix: string
 }
-
-const HOST = /^[\w.-]+(:\d{1,5})?$|^\[[\da-fA-F:.]+\](:\d{1,5})?$/
 
 /** Resolve `{urls, dir, host}` to cache keys / a key prefix; AdminError 400 with a clear message when something is malformed. */
 export function resolveTargets(d: Daemon, body: TargetInput): {urls: UrlTarget[]; dir?: DirTarget} {
@@ -52,7 +50,8 @@ export function resolveTargets(d: Daemon, body: TargetInput): {urls: UrlTarget[]
 }
 
 function validHost(host: unknown): string {
-  if (typeof host !== 'string' || !HOST.test(host.trim())) throw new AdminError(400, 'bad_host', `not a valid host[:port]: ${JSON.stringify(host)}`)
+  // The same rule as a request's Host, so an operator can name every host a client can.
+  if (typeof host !== 'string' || !isValidAuthority(host.trim())) throw new AdminError(400, 'bad_host', `not a valid host[:port]: ${JSON.stringify(host)}`)
   return host.trim()
 }
 
@@ -73,11 +72,9 @@ function keyOf(d: Daemon, absolute: string, given: string): string {
 /** The key prefix of a directory: a full URL (`http://host/static/`) or a path with a host. */
 export function dirPrefix(dir: string, host: unknown): string {
   if (/^https?:\/\//i.test(dir)) {
-    try {
-      return keyPrefixForDir(toListenerScheme(dir))
-    } catch (error) {
-      throw new AdminError(400, 'bad_prefix', (error as Error).message)
-    }
+    const prefix = operatorDirPrefix(dir)
+    if (prefix === undefined) throw new AdminError(400, 'bad_prefix', `directory must be an absolute http(s) URL with a valid host: ${JSON.stringify(dir)}`)
+    return prefix
   }
   if (!dir.startsWith('/')) throw new AdminError(400, 'bad_prefix', `directory must be a full http(s) URL or a path starting with "/": ${JSON.stringify(dir)}`)
   if (host === undefined || host === null || host === '') throw new AdminError(400, 'bad_prefix', `directory ${JSON.stringify(dir)} needs a host (or give a full URL prefix)`)

@@ -1,70 +1,152 @@
-import {cacheKey} from '../cache/cache-key.js'
+import {domainToASCII} from 'node:url'
+
+import {isValidAuthority, keyOf, normalizeAuthority, type NormalizedTarget, normalizeTarget, originForm, parseAbsoluteUri} from '../cache/cache-key.js'
 import type {TavernConfig} from '../config/schema.js'
 
 type CacheConfig = TavernConfig['cache']
 
-function keyOptions(c: CacheConfig, host: string): {query: 'keep' | 'sort' | 'ignore'; ignoreParams: string[]} {
-  const h = host.toLowerCase()
-  const site = c.sites[h] ?? c.sites[h.replace(/:\d+$/, '')]
+function siteOf(c: CacheConfig, authority: string): CacheConfig['sites'][string] | undefined {
+  return c.sites[authority] ?? c.sites[authority.replace(/:\d*$/, '')]
+}
+
+function keyOptions(c: CacheConfig, authority: string): {query: 'keep' | 'sort' | 'ignore'; ignoreParams: string[]} {
+  const site = siteOf(c, authority)
   return {query: site?.query ?? c.query, ignoreParams: site?.ignoreParams ?? c.ignoreParams}
 }
 
-const HOST = /^[\w.-]+(:\d{1,5})?$|^\[[\da-fA-F:.]+\](:\d{1,5})?$/
+/** A request target that may be served: the key, and the origin-form target and Host that go upstream. */
+export interface AdmittedTarget {
+  ok: true
+  key: string
+  /** Normalised authority (lower case, no default port): the Host sent upstream. */
+  authority: string
+  /** Normalised origin-form target (RFC 3986 §6.2.2): what the origin is asked for. */
+  target: string
+}
+
+/** A request target that is refused before anything else happens. */
+export interface RefusedTarget {
+  ok: false
+  status: 400 | 421
+  message: string
+}
+
+/** What the data plane does with `OPTIONS *`: answered by Tavern (it is about the server, not a resource). */
+export interface AsteriskTarget {
+  ok: 'asterisk'
+}
+
+export type TargetResolution = AdmittedTarget | RefusedTarget | AsteriskTarget
 
 /**
- * Normalizing a key costs more than looking it up again, and hot keys repeat: remember recent (host, target) → key
- * pairs. Bounded: cleared when full. Tied to one cache config object, so a reload starts afresh.
+ * Resolving a target costs more than looking it up again, and hot targets repeat: remember recent (host, target) →
+ * resolution pairs. Bounded: cleared when full. Tied to one cache config object, so a reload starts afresh.
  */
 const MEMO_MAX = 16_384
-let memo = new Map<string, string | undefined>()
+let memo = new Map<string, TargetResolution>()
 let memoConfig: CacheConfig | undefined
 
 /**
- * The cache key of a client request (scheme + Host + path + normalized query), or undefined when Host is unusable.
- * `target` is the request target as received (`req.url`), `host` its first Host field.
+ * Resolve a client request's target and Host (its one Host field value, undefined when absent) to the cache key and
+ * what the origin is asked for, or a refusal. `OPTIONS *` resolves to 'asterisk'; any other method with `*` is refused
+ * here, so `method` only matters for that form.
+ *
+ * - origin-form (`/path?q`): keyed under Host, which must be valid.
+ * - absolute-form (`http://host/path`, RFC 9112 §3.2.2): the target's authority replaces Host (which must still be
+ *   valid if sent); userinfo is refused; `https://` is keyed and forwarded as the listener's scheme (http: this is
+ *   no forward proxy); when `cache.sites` names hosts, an authority none of them claims is 421.
  */
-export function requestCacheKey(host: string | undefined, target: string, c: CacheConfig): string | undefined {
+export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig): TargetResolution {
+  if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
   if (memoConfig !== c) {
     memo = new Map()
     memoConfig = c
   }
-  const mk = `${host}\u0000${target}`
-  let key = memo.get(mk)
-  if (key === undefined && !memo.has(mk)) {
-    key = computeRequestKey(target, host, c)
+  const mk = host === undefined ? target : `${host}\u0000${target}`
+  let r = memo.get(mk)
+  if (r === undefined) {
+    r = computeResolution(host, target, c)
     if (memo.size >= MEMO_MAX) memo.clear()
-    memo.set(mk, key)
+    memo.set(mk, r)
   }
-  return key
+  return r
 }
 
-function computeRequestKey(target: string, host: string | undefined, c: CacheConfig): string | undefined {
-  if (/^https?:\/\//i.test(target)) return urlCacheKey(target, c)
-  if (!host || !HOST.test(host) || !target.startsWith('/')) return undefined
-  return cacheKey({scheme: 'http', host, path: target}, keyOptions(c, host))
+const ASTERISK: AsteriskTarget = {ok: 'asterisk'}
+
+function refuse(status: 400 | 421, message: string): RefusedTarget {
+  return {ok: false, status, message}
 }
 
-/** The cache key of an absolute URL (invalidation targets, purge and prefetch arguments). */
+function computeResolution(host: string | undefined, target: string, c: CacheConfig): TargetResolution {
+  if (host !== undefined && !isValidAuthority(host)) return refuse(400, `invalid Host header: ${JSON.stringify(host)}`)
+  if (target.startsWith('/')) {
+    if (host === undefined) return refuse(400, 'missing Host header')
+    return admit('http', host, target, c)
+  }
+  const abs = parseAbsoluteUri(target)
+  if (!abs) return refuse(400, `unsupported request target (origin-form "/path" or absolute "http://host/path" expected): ${JSON.stringify(target.slice(0, 200))}`)
+  if (abs.userinfo) return refuse(400, 'userinfo ("user@") in the request target is not allowed')
+  if (abs.authority === '' || !isValidAuthority(abs.authority)) return refuse(400, `invalid authority in the request target: ${JSON.stringify(abs.authority)}`)
+  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as http.
+  const authority = normalizeAuthority(abs.scheme, abs.authority)
+  if (Object.keys(c.sites).length > 0 && siteOf(c, normalizeAuthority('http', authority)) === undefined) {
+    return refuse(421, `no site is configured for ${authority} (cache.sites)`)
+  }
+  return admit('http', authority, abs.rest, c)
+}
+
+function admit(scheme: 'http', host: string, rawTarget: string, c: CacheConfig): AdmittedTarget {
+  const authority = normalizeAuthority(scheme, host)
+  const t = normalizeTarget(rawTarget)
+  return {ok: true, key: keyOf(scheme, authority, t, keyOptions(c, authority)), authority, target: originForm(t)}
+}
+
+/**
+ * The cache key of an absolute URL (invalidation targets, purge and prefetch arguments), normalised exactly like a
+ * request target (not by WHATWG URL parsing, which would map e.g. `\` to `/` and disagree with request keys).
+ * Userinfo is ignored; an internationalised host name is converted to its ASCII (punycode) form.
+ */
 export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
-  let u: URL
-  try {
-    u = new URL(url)
-  } catch {
-    return undefined
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined
-  return cacheKey({scheme: u.protocol === 'https:' ? 'https' : 'http', host: u.host, path: `${u.pathname}${u.search}`}, keyOptions(c, u.host))
+  return absoluteKey(url, c, false)
 }
 
 /**
  * The key of a URL an operator names (purge, inspect, prefetch, verify). The data plane listens on plain HTTP,
- * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object.
+ * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object
+ * (as an absolute-form `https://` request target does: its port is read as https's, then it is keyed as http).
  */
 export function operatorCacheKey(url: string, c: CacheConfig): string | undefined {
-  return urlCacheKey(toListenerScheme(url), c)
+  return absoluteKey(url, c, true)
 }
 
-/** `https://…` → `http://…` (see operatorCacheKey). */
-export function toListenerScheme(url: string): string {
-  return /^https:\/\//i.test(url) ? `http://${url.slice(8)}` : url
+function absoluteKey(url: string, c: CacheConfig, asListener: boolean): string | undefined {
+  const u = absoluteParts(url, asListener)
+  return u && keyOf(u.scheme, u.authority, u.target, keyOptions(c, u.authority))
+}
+
+/**
+ * The key prefix of a directory an operator names as a URL (`purge --dir http://host/static/`): normalised like
+ * operatorCacheKey, query dropped, always ending in '/' (so `/static` never matches `/static-old`).
+ */
+export function operatorDirPrefix(url: string): string | undefined {
+  const u = absoluteParts(url, true)
+  if (!u) return undefined
+  const key = keyOf(u.scheme, u.authority, u.target, {query: 'ignore'})
+  return key.endsWith('/') ? key : key + '/'
+}
+
+function absoluteParts(url: string, asListener: boolean): {scheme: 'http' | 'https'; authority: string; target: NormalizedTarget} | undefined {
+  const u = parseAbsoluteUri(url.trim())
+  if (!u) return undefined
+  let host = u.authority
+  if (!isValidAuthority(host)) {
+    const m = /^([^:[\]]+)(:\d*)?$/.exec(host)
+    const ascii = m ? domainToASCII(m[1]!) : ''
+    if (!ascii) return undefined
+    host = ascii + (m![2] ?? '')
+    if (!isValidAuthority(host)) return undefined
+  }
+  const scheme = asListener ? 'http' : u.scheme
+  return {scheme, authority: normalizeAuthority(scheme, normalizeAuthority(u.scheme, host)), target: normalizeTarget(u.rest)}
 }

@@ -12,13 +12,14 @@ import type {Daemon} from '../daemon/daemon.js'
 import {handlePurgeMethod} from '../ops/purge-method.js'
 import type {ObjectRecord} from '../storage/types.js'
 import {getHeader, type RawHeaders} from '../util/raw-headers.js'
+import {admitRequest} from './admission.js'
 import {acceptRanges, answerHeaders, fullAnswerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {limitStream} from './limit-stream.js'
 import {sendError} from './error-response.js'
 import {sendBody, sendRanges, sendUnsatisfiable} from './send-body.js'
 import {Fill, type FillDeps, type FillHead, FillRegistry, type FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
-import {requestCacheKey, urlCacheKey} from './keys.js'
+import {urlCacheKey} from './keys.js'
 import {RangeFills} from './range-fill.js'
 import {passThrough, relayInfo, relayResponse} from './pass-through.js'
 import {createContext, type RequestContext} from './request-context.js'
@@ -130,13 +131,9 @@ export class Pipeline {
   }
 
   private route(ctx: RequestContext): Outcome | Promise<Outcome> {
-    const {req} = ctx
-    const method = req.method ?? 'GET'
-    const key = requestCacheKey(ctx.flags.host, req.url ?? '/', this.d.config.cache)
-    if (key === undefined) {
-      sendError(ctx.res, 400, 'missing or invalid Host header')
-      return {outcome: 'error', status: 400, bytesOut: 0}
-    }
+    const key = admitRequest(ctx, this.d.config)
+    if (typeof key !== 'string') return {outcome: key.answered === 200 ? 'bypass' : 'error', status: key.answered, bytesOut: 0}
+    const method = ctx.req.method ?? 'GET'
     if (method === 'PURGE') return handlePurgeMethod(this.d, ctx, key).then((r) => ({outcome: 'bypass', status: r.status, bytesOut: 0, key}))
     if (!this.d.config.cache.enabled) return this.bypass(ctx, key, {fwd: 'bypass'})
     if (method !== 'GET' && method !== 'HEAD') return this.unsafe(ctx, key)
@@ -148,8 +145,10 @@ export class Pipeline {
     const method = ctx.req.method ?? ''
     // Invalidate before answering, so the client's next request cannot see what its own write replaced.
     const invalidate = async (up: UpstreamResponse): Promise<void> => {
-      for (const target of invalidationTargets(method, up.status, new URL(key), up.headers)) {
-        const k = urlCacheKey(target, this.d.config.cache)
+      const targets = invalidationTargets(method, up.status, new URL(key), up.headers)
+      // The target URI's own key is `key` itself (a WHATWG round trip would rewrite e.g. `\` in its path).
+      const keys = new Set(targets.length ? [key, ...targets.slice(1).map((t) => urlCacheKey(t, this.d.config.cache))] : [])
+      for (const k of keys) {
         if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
       }
     }
@@ -232,7 +231,7 @@ export class Pipeline {
     const {req} = ctx
     return {
       cacheKey: key,
-      path: req.url ?? '/',
+      path: req.url ?? '/', // admitted: the normalised origin-form target the key names
       clientHeaders: req.rawHeaders,
       upstreamHeaders: upstreamRequestHeaders(req, this.d.config.server.via),
       url: key,

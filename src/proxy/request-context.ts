@@ -1,5 +1,9 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {randomBytes} from 'node:crypto'
+import {isIP} from 'node:net'
+
+import {type AllowList, normalizeAddress} from '../ops/cidr.js'
+import {getAll} from '../util/raw-headers.js'
 
 /** Request fields the pipeline branches on, found in one pass over the raw headers. */
 export interface RequestFlags {
@@ -7,13 +11,25 @@ export interface RequestFlags {
   conditional: boolean
   range: boolean
   authorization: boolean
-  /** The first Host field (what `req.headers.host` gives, without building Node's header object). */
+  /**
+   * The first Host field (what `req.headers.host` gives, without building Node's header object). Once the request is
+   * admitted: the authority it is keyed and forwarded under.
+   */
   host: string | undefined
+  /** More than one Host field line (RFC 9112 §3.2: 400). */
+  duplicateHost: boolean
   /** X-Request-ID as sent (validated when used). */
   requestId: string | undefined
 }
 
-/** Per-request state shared by the pipeline stages. */
+/**
+ * Per-request state shared by the pipeline stages.
+ *
+ * Once the request is admitted (src/proxy/admission.ts), `req.url` is the normalised origin-form target the cache key
+ * was computed from and `req.rawHeaders` the sanitised field list (routing overrides and untrusted forwarding fields
+ * removed, Host = the key's authority): every stage, and everything sent upstream, sees that request. Node's own
+ * `req.headers` object may have been built before and must not be read for those fields.
+ */
 export interface RequestContext {
   req: IncomingMessage
   res: ServerResponse
@@ -27,6 +43,16 @@ export interface RequestContext {
   flags: RequestFlags
   /** Aborted when the client goes away before the response is finished (created on first use). */
   readonly signal: AbortSignal
+  /** `server.trustedProxies`, set when the request is admitted. */
+  trustedProxies: AllowList | undefined
+  /** Whether the peer is a trusted proxy (so its forwarding fields are believed). */
+  readonly peerTrusted: boolean
+  /**
+   * The client's IP address for per-client policy (rate limits, ACLs): the peer's, or, when the peer is a trusted
+   * proxy, the nearest address in its X-Forwarded-For chain (else Forwarded `for=`) that is not itself a trusted proxy.
+   * Plain form (`::ffff:` and brackets removed). The access log keeps the real peer (`client`).
+   */
+  readonly clientIp: string | undefined
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -40,12 +66,16 @@ export function formatRequestId(n: number): string {
 }
 
 function scanFlags(h: readonly string[]): RequestFlags {
-  const f: RequestFlags = {conditional: false, range: false, authorization: false, host: undefined, requestId: undefined}
+  const f: RequestFlags = {conditional: false, range: false, authorization: false, host: undefined, duplicateHost: false, requestId: undefined}
+  let hostSeen = false
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i]!
     const c = n.charCodeAt(0) | 0x20
-    if (c === 0x68 /* h */ && n.length === 4 && f.host === undefined && n.toLowerCase() === 'host') f.host = h[i + 1]
-    else if (c === 0x69 /* i */ && n.length > 3 && (n.charCodeAt(1) | 0x20) === 0x66 /* f */ && n.charCodeAt(2) === 0x2d) f.conditional = true
+    if (c === 0x68 /* h */ && n.length === 4 && n.toLowerCase() === 'host') {
+      if (hostSeen) f.duplicateHost = true
+      else f.host = h[i + 1]
+      hostSeen = true
+    } else if (c === 0x69 /* i */ && n.length > 3 && (n.charCodeAt(1) | 0x20) === 0x66 /* f */ && n.charCodeAt(2) === 0x2d) f.conditional = true
     else if (c === 0x78 /* x */ && n.length === 12 && f.requestId === undefined && n.toLowerCase() === 'x-request-id') f.requestId = h[i + 1]
     else if (c === 0x72 /* r */ && n.length === 5 && n.toLowerCase() === 'range') f.range = true
     else if (c === 0x61 /* a */ && n.length === 13 && n.toLowerCase() === 'authorization') f.authorization = true
@@ -60,6 +90,9 @@ class Context implements RequestContext {
   private _id: string | undefined
   private seq = 0
   private ac: AbortController | undefined
+  trustedProxies: AllowList | undefined
+  private _trusted: boolean | undefined
+  private _clientIp: string | undefined | null = null
 
   constructor(
     readonly req: IncomingMessage,
@@ -85,6 +118,19 @@ class Context implements RequestContext {
     return this.seq || (this.seq = ++idCounter)
   }
 
+  get peerTrusted(): boolean {
+    const list = this.trustedProxies
+    if (list === undefined || list.entries.length === 0) return false
+    return (this._trusted ??= list.allows(this.client))
+  }
+
+  get clientIp(): string | undefined {
+    const peer = this.client === undefined ? undefined : normalizeAddress(this.client)
+    if (!this.peerTrusted) return peer
+    if (this._clientIp === null) this._clientIp = clientFromChain(this.req.rawHeaders, this.trustedProxies!, peer)
+    return this._clientIp
+  }
+
   get signal(): AbortSignal {
     if (!this.ac) {
       const ac = new AbortController()
@@ -98,6 +144,43 @@ class Context implements RequestContext {
     }
     return this.ac.signal
   }
+}
+
+/** One X-Forwarded-For member or Forwarded `for=` node as a plain IP, or undefined (`unknown`, obfuscated, garbage). */
+function chainAddress(v: string): string | undefined {
+  let a = v.trim().replace(/^"(.*)"$/, '$1')
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(a)
+  if (v6) a = v6[1]!
+  else if (/^[\d.]+:\d+$/.test(a)) a = a.slice(0, a.lastIndexOf(':'))
+  a = normalizeAddress(a)
+  return isIP(a) ? a : undefined
+}
+
+/** The addresses a trusted peer says the request passed through, nearest last (X-Forwarded-For, else Forwarded). */
+function forwardedChain(h: readonly string[]): string[] {
+  const xff = getAll(h, 'x-forwarded-for')
+  if (xff.length) return xff.flatMap((v) => v.split(','))
+  const out: string[] = []
+  for (const v of getAll(h, 'forwarded'))
+    for (const element of v.split(',')) {
+      const m = /(?:^|;)\s*for\s*=\s*("[^"]*"|[^;,\s]*)/i.exec(element)
+      if (m) out.push(m[1]!)
+    }
+  return out
+}
+
+/** Walk the chain from the nearest hop: the first address that is not a trusted proxy is the client. */
+function clientFromChain(h: readonly string[], trusted: AllowList, peer: string | undefined): string | undefined {
+  let client = peer
+  const chain = forwardedChain(h)
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const a = chainAddress(chain[i]!)
+    // An unparsable member cannot be vouched for: stop at the last address that can.
+    if (a === undefined) break
+    client = a
+    if (!trusted.allows(a)) break
+  }
+  return client
 }
 
 export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
