@@ -72,6 +72,8 @@ export interface RecordedRequest {
   remoteAddress?: string
   /** The peer's port: requests with the same one came over the same connection. */
   remotePort?: number
+  /** Response body bytes written so far (grows while a body streams). */
+  bytesSent: number
 }
 
 export type RouteHandler = (req: RecordedRequest, n: number) => ResponseSpec | Promise<ResponseSpec>
@@ -200,6 +202,7 @@ export async function startOrigin(opts: OriginOptions = {}): Promise<Origin> {
       receivedAt: Date.now(),
       remoteAddress: req.socket.remoteAddress,
       remotePort: req.socket.remotePort,
+      bytesSent: 0,
     }
     requests.push(rec)
     res.once('close', () => {
@@ -304,6 +307,7 @@ export async function startOrigin(opts: OriginOptions = {}): Promise<Origin> {
       if (!first && spec.chunkDelayMs) await sleep(spec.chunkDelayMs)
       first = false
       if (res.destroyed) return
+      rec.bytesSent += c.length
       if (!res.write(c)) {
         await new Promise<void>((r) => {
           const done = () => {
