@@ -107,7 +107,8 @@ async function startBlackhole(): Promise<{port: number; child: ChildProcess; fil
       `const s = require('node:net').createServer()
        s.listen({port: 0, host: '127.0.0.1', backlog: 1}, () => {
          process.stdout.write(s.address().port + '\\n')
-         setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 20)
+         // Blocked, it cannot be signalled gracefully; it ends itself after 60 s should the test's kill never come.
+         setTimeout(() => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); process.exit(0) }, 20)
        })`,
     ],
     {stdio: ['ignore', 'pipe', 'inherit']},
