@@ -3,9 +3,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {afterEach, describe, expect, it} from 'vitest'
+import {afterEach, describe, expect, it, vi} from 'vitest'
 
 import {AccessLog} from '../../src/daemon/access-log.js'
+import {waitFor} from '../helpers/wait.js'
 
 const dirs: string[] = []
 function tempFile(): string {
@@ -75,13 +76,19 @@ describe('AccessLog', () => {
 
   it('writes a full batch without waiting for the timer, and everything on close', async () => {
     const file = tempFile()
-    const log = new AccessLog(file)
-    await log.ready()
-    for (let i = 0; i < 256; i++) log.record(`r${i}`, '10.0.0.1', 'GET', 'h', `/k${i}`, 200, i, 0.5, 'hit', undefined, performance.now())
-    // 256 entries make a batch; it is written at once, well before the 200 ms flush timer.
-    const end = Date.now() + 150
-    while (Date.now() < end && (!fs.existsSync(file) || lines(file).length < 256)) await new Promise((r) => setTimeout(r, 5))
-    expect(lines(file)).toHaveLength(256)
+    // The flush timer is frozen (fake setInterval), so lines that reach the file came from the full batch itself.
+    vi.useFakeTimers({toFake: ['setInterval', 'clearInterval']})
+    let log: AccessLog
+    try {
+      log = new AccessLog(file)
+      await log.ready()
+      for (let i = 0; i < 256; i++) log.record(`r${i}`, '10.0.0.1', 'GET', 'h', `/k${i}`, 200, i, 0.5, 'hit', undefined, performance.now())
+      // 256 entries make a batch; it is written at once, without the timer.
+      await waitFor(() => fs.existsSync(file) && lines(file).length >= 256, {message: 'the full batch written without the flush timer'})
+      expect(lines(file)).toHaveLength(256)
+    } finally {
+      vi.useRealTimers()
+    }
     for (let i = 0; i < 10; i++) log.record(`s${i}`, '10.0.0.1', 'GET', 'h', `/s${i}`, 200, i, 0.5, 'hit', undefined, performance.now())
     await log.close()
     const all = lines(file)
@@ -95,7 +102,7 @@ describe('AccessLog', () => {
     const log = new AccessLog(file)
     await log.ready()
     log.record('before', undefined, 'GET', undefined, '/1', 200, 0, 0, 'hit', undefined, performance.now())
-    await new Promise((r) => setTimeout(r, 300))
+    await waitFor(() => fs.existsSync(file) && lines(file).length === 1, {message: 'the flush timer writing "before"'})
     fs.renameSync(file, `${file}.1`)
     log.reopen()
     log.record('after', undefined, 'GET', undefined, '/2', 200, 0, 0, 'hit', undefined, performance.now())

@@ -107,6 +107,8 @@ export interface RequestOptions {
   socketPath?: string
   host?: string
   port?: number
+  /** Local address to connect from (any of 127.0.0.0/8 works on loopback), e.g. to test address allow-lists. */
+  localAddress?: string
 }
 
 function rawGet(raw: readonly string[], name: string): string | undefined {
@@ -138,7 +140,7 @@ export function httpRequest(pathname: string, opts: RequestOptions): Promise<Htt
       path: pathname,
       agent: false,
       headers: headers as http.OutgoingHttpHeaders,
-      ...(opts.socketPath ? {socketPath: opts.socketPath} : {host: opts.host ?? '127.0.0.1', port: opts.port}),
+      ...(opts.socketPath ? {socketPath: opts.socketPath} : {host: opts.host ?? '127.0.0.1', port: opts.port, localAddress: opts.localAddress}),
     })
     const timer = setTimeout(() => req.destroy(new Error(`request ${method} ${pathname} timed out after ${timeoutMs} ms`)), timeoutMs)
     let settled = false
@@ -236,8 +238,8 @@ export function runCli(args: string[], opts: {timeoutMs?: number; env?: NodeJS.P
 }
 
 export interface StartDaemonOptions {
-  /** Origin URL (passed as --upstream). */
-  upstream: string
+  /** Origin URL (passed as --upstream); omit to use the config's `upstreams`. */
+  upstream?: string
   /** Config object, written to a temp JSON file and passed with --config. */
   config?: Record<string, unknown>
   /** Extra CLI arguments. */
@@ -249,6 +251,12 @@ export interface StartDaemonOptions {
   logLevel?: string
   readyTimeoutMs?: number
   env?: NodeJS.ProcessEnv
+  /**
+   * Pass nothing but --config, so every setting (listen, socket, storage.dir, log.level, upstreams…) comes from the
+   * config file. The config must then set `socket`; readiness is a polled GET /status on it (the "tavern ready" log
+   * line may be filtered out by log.level).
+   */
+  bare?: boolean
 }
 
 export interface DaemonHandle {
@@ -293,7 +301,10 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<DaemonHandl
   const dir = makeTempDir()
   const storageDir = opts.storageDir ?? path.join(dir, 'storage')
   const socket = opts.socket ?? path.join(dir, 'admin.sock')
-  const args = [BIN, 'serve', '--listen', '127.0.0.1:0', '--upstream', opts.upstream, '--storage', storageDir, '--socket', socket, '--log-level', opts.logLevel ?? 'info']
+  const args = opts.bare
+    ? [BIN, 'serve']
+    : [BIN, 'serve', '--listen', '127.0.0.1:0', ...(opts.upstream ? ['--upstream', opts.upstream] : []), '--storage', storageDir, '--socket', socket, '--log-level', opts.logLevel ?? 'info']
+  if (opts.bare && (typeof opts.config?.socket !== 'string' || !opts.config)) throw new Error('startDaemon({bare: true}) needs config.socket')
   if (opts.config) {
     const file = path.join(dir, 'tavern.config.json')
     fs.writeFileSync(file, JSON.stringify(opts.config, null, 2))
@@ -330,23 +341,40 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<DaemonHandl
 
   const timeoutMs = opts.readyTimeoutMs ?? 15_000
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let settled = false
+    const finish = (e: Error | undefined, line?: Record<string, unknown>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      child.stdout!.off('data', check)
+      if (e) reject(e)
+      else resolve(line!)
+    }
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`tavern did not log "tavern ready" within ${timeoutMs} ms\n--- logs ---\n${all}`))
+      finish(new Error(`tavern did not ${opts.bare ? 'answer GET /status on its admin socket' : 'log "tavern ready"'} within ${timeoutMs} ms\n--- logs ---\n${all}`))
     }, timeoutMs)
     const check = () => {
       const line = logLines().find((l) => l.msg === 'tavern ready')
-      if (line) {
-        clearTimeout(timer)
-        child.stdout!.off('data', check)
-        resolve(line)
-      }
+      if (line) finish(undefined, line)
     }
-    child.stdout!.on('data', check)
-    void exited.then(({code, signal}) => {
-      clearTimeout(timer)
-      reject(new Error(`tavern exited (code ${code}, signal ${signal}) before it was ready\n--- logs ---\n${all}`))
-    })
+    if (opts.bare) {
+      // The config names the socket; poll it (the ready line may be below log.level).
+      const adminSocket = String(opts.config!.socket)
+      const poll = () => {
+        if (settled) return
+        httpRequest('/status', {socketPath: adminSocket, timeoutMs: 2000}).then(
+          (r) => {
+            if (r.status !== 200) return void setTimeout(poll, 25)
+            const st = JSON.parse(r.text) as StatusBody
+            finish(undefined, {listen: st.listeners.http, socket: adminSocket, storage: st.storage.dir})
+          },
+          () => void setTimeout(poll, 25),
+        )
+      }
+      poll()
+    } else child.stdout!.on('data', check)
+    void exited.then(({code, signal}) => finish(new Error(`tavern exited (code ${code}, signal ${signal}) before it was ready\n--- logs ---\n${all}`)))
   })
   const listen = String(ready.listen)
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1))
@@ -357,7 +385,7 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<DaemonHandl
     port,
     host,
     socket: typeof ready.socket === 'string' ? ready.socket : socket,
-    storageDir,
+    storageDir: typeof ready.storage === 'string' && opts.bare ? ready.storage : storageDir,
     pid: child.pid!,
     process: child,
     exited,

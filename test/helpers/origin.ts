@@ -70,6 +70,10 @@ export interface RecordedRequest {
   /** Time the response was finished (or destroyed); undefined while in progress. */
   finishedAt?: number
   remoteAddress?: string
+  /** The peer's port: requests with the same one came over the same connection. */
+  remotePort?: number
+  /** Response body bytes written so far (grows while a body streams). */
+  bytesSent: number
 }
 
 export type RouteHandler = (req: RecordedRequest, n: number) => ResponseSpec | Promise<ResponseSpec>
@@ -166,7 +170,15 @@ function bodyless(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)
 }
 
-export async function startOrigin(): Promise<Origin> {
+export interface OriginOptions {
+  /**
+   * Idle keep-alive timeout of the origin's connections (default 10 s). 0 turns it off, and with it the
+   * `Keep-Alive: timeout=` hint, so the client's own keep-alive setting decides when idle connections close.
+   */
+  keepAliveTimeoutMs?: number
+}
+
+export async function startOrigin(opts: OriginOptions = {}): Promise<Origin> {
   const routes = new Map<string, RouteHandler>()
   const requests: RecordedRequest[] = []
   const perPath = new Map<string, number>()
@@ -189,6 +201,8 @@ export async function startOrigin(): Promise<Origin> {
       body: Buffer.alloc(0),
       receivedAt: Date.now(),
       remoteAddress: req.socket.remoteAddress,
+      remotePort: req.socket.remotePort,
+      bytesSent: 0,
     }
     requests.push(rec)
     res.once('close', () => {
@@ -293,6 +307,7 @@ export async function startOrigin(): Promise<Origin> {
       if (!first && spec.chunkDelayMs) await sleep(spec.chunkDelayMs)
       first = false
       if (res.destroyed) return
+      rec.bytesSent += c.length
       if (!res.write(c)) {
         await new Promise<void>((r) => {
           const done = () => {
@@ -310,7 +325,7 @@ export async function startOrigin(): Promise<Origin> {
     rec.finishedAt = Date.now()
   }
 
-  const server = http.createServer({joinDuplicateHeaders: false, keepAliveTimeout: 10_000}, (req, res) => {
+  const server = http.createServer({joinDuplicateHeaders: false, keepAliveTimeout: opts.keepAliveTimeoutMs ?? 10_000}, (req, res) => {
     handle(req, res).catch(() => {
       res.destroy()
     })

@@ -9,6 +9,7 @@ import {describe, expect, it} from 'vitest'
 import type {HttpResult} from '../helpers/daemon.js'
 import {tavernStatus, useProxy} from '../helpers/fixture.js'
 import {type RecordedRequest, type ResponseSpec, sleep, uniquePath} from '../helpers/origin.js'
+import {waitFor} from '../helpers/wait.js'
 
 const SLICE = 256 * 1024
 const SIZE = 3 * 1024 * 1024 + 1234 // 13 slices, the last one short
@@ -231,7 +232,9 @@ describe('partial objects: range forms and slice fills', () => {
     await t.get(p, {headers: {range: 'bytes=0-0'}})
     const slow = t.get(p, {headers: {range: `bytes=${SLICE}-${4 * SLICE - 1}`}})
     await t.origin.waitForCount(p, 2)
-    await sleep(50)
+    // Join while the slow fill is streaming (its response head is in), not before the daemon has seen it.
+    const fetching = t.origin.requestsFor(p)[1]!
+    await waitFor(() => fetching.bytesSent > 0 && fetching.finishedAt === undefined, {message: 'the slow slice fill streaming'})
     const joiner = await t.get(p, {headers: {range: `bytes=${2 * SLICE + 7}-${5 * SLICE + 3}`}})
     expectSlice(joiner, BODY_A, 2 * SLICE + 7, 5 * SLICE + 3)
     expectSlice(await slow, BODY_A, SLICE, 4 * SLICE - 1)

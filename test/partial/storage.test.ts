@@ -5,6 +5,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {Storage} from '../../src/storage/storage.js'
 import type {NewPartial} from '../../src/storage/types.js'
 import {options, policy, tempDir} from '../storage/helpers.js'
+import {waitFor} from '../helpers/wait.js'
 
 const opened: Storage[] = []
 afterEach(async () => {
@@ -55,8 +56,7 @@ describe('partial records in storage', () => {
     const r = await s.purgePrefix('http://h/dir/', 'delete')
     expect(r).toMatchObject({matched: 1, purged: 1, bytesFreed: 100})
     expect(s.getPartial(a.key, '')).toBeUndefined()
-    await new Promise((res) => setTimeout(res, 50))
-    expect(fs.existsSync(a.path)).toBe(false)
+    await waitFor(() => !fs.existsSync(a.path), {message: 'the purged partial body file deleted'})
     expect(s.usage()).toMatchObject({partials: 0, diskBytes: 0})
 
     const b = await newPartial(s, 'http://h/b')

@@ -5,6 +5,7 @@ import {crc32c} from '@node-rs/crc32'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {Storage} from '../../src/storage/storage.js'
+import {waitFor} from '../helpers/wait.js'
 import {meta, options, put, randomBody, readAll, sleep, tempDir} from './helpers.js'
 
 let dir: string
@@ -62,8 +63,7 @@ describe('fill + commit', () => {
     const b = (await put(s, 'http://h/r', 'two!'))!
     expect(b.file).not.toBe(a.file)
     expect(s.get('http://h/r', '')!.file).toBe(b.file)
-    await sleep(50)
-    expect(fs.existsSync(s.bodyPath(a))).toBe(false)
+    await waitFor(() => !fs.existsSync(s.bodyPath(a)), {message: 'the replaced body file deleted'})
     expect(s.memoryBody(a)).toBeUndefined()
     expect(s.memoryBody(b)!.toString()).toBe('two!')
     expect(s.usage()).toMatchObject({objects: 1, diskBytes: 4})
@@ -98,9 +98,8 @@ describe('fill + commit', () => {
     w.abort(new Error('twice is fine'))
     expect((await err)?.message).toBe('upstream reset')
     expect(await w.commit(meta('http://h/abort'))).toBeNull()
-    await sleep(20)
     expect(s.get('http://h/abort', '')).toBeUndefined()
-    expect(tmpFiles()).toEqual([])
+    await waitFor(() => tmpFiles().length === 0, {message: 'the aborted temp file deleted'})
   })
 
   it('a tail reader on a slow fill gets every byte in order and ends at commit', async () => {

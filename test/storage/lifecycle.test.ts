@@ -5,6 +5,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {Storage} from '../../src/storage/storage.js'
 import type {StorageOptions} from '../../src/storage/storage.js'
+import {waitFor as waitForValue} from '../helpers/wait.js'
 import {options, policy, put, randomBody, readAll, sleep, tempDir} from './helpers.js'
 
 const dirs: string[] = []
@@ -23,11 +24,7 @@ afterEach(async () => {
 })
 
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out')
-    await sleep(10)
-  }
+  await waitForValue(cond, {timeoutMs: ms})
 }
 
 describe('vary', () => {
@@ -35,15 +32,25 @@ describe('vary', () => {
     const {s} = await openStorage({maxVariants: 3})
     const key = 'http://h/v'
     const vary = ['accept-language']
-    const a = (await put(s, key, 'a', {variant: 'al=a', vary}))!
-    await sleep(5)
-    await put(s, key, 'b', {variant: 'al=b', vary})
-    await sleep(5)
-    await put(s, key, 'c', {variant: 'al=c', vary})
-    expect(s.getVary(key)!.variants).toEqual(['al=c', 'al=b', 'al=a'])
-    await sleep(5)
-    s.touch(a) // 'a' is now the most recently used: 'b' is the LRU one
-    await put(s, key, 'd', {variant: 'al=d', vary})
+    // A stepped clock orders the access times (no sleeps): each action happens one second after the previous one.
+    const realNow = Date.now
+    let now = realNow()
+    const step = () => (now += 1000)
+    Date.now = () => now
+    try {
+      const a = (await put(s, key, 'a', {variant: 'al=a', vary}))!
+      step()
+      await put(s, key, 'b', {variant: 'al=b', vary})
+      step()
+      await put(s, key, 'c', {variant: 'al=c', vary})
+      expect(s.getVary(key)!.variants).toEqual(['al=c', 'al=b', 'al=a'])
+      step()
+      s.touch(a) // 'a' is now the most recently used: 'b' is the LRU one
+      step()
+      await put(s, key, 'd', {variant: 'al=d', vary})
+    } finally {
+      Date.now = realNow
+    }
     expect(s.getVary(key)!.variants).toEqual(['al=d', 'al=a', 'al=c'])
     expect(s.get(key, 'al=b')).toBeUndefined()
     expect(s.variants(key).map((r) => r.variant).sort()).toEqual(['al=a', 'al=c', 'al=d'])
@@ -76,9 +83,9 @@ describe('eviction', () => {
     const left = recs.filter((r) => s.get(r.key, '') !== undefined).map((r) => r.key)
     expect(left).toEqual(['http://h/e/5', 'http://h/e/6', 'http://h/e/7', 'http://h/e/8', 'http://h/e/9'])
     expect(s.getVary('http://h/e/0')).toBeUndefined()
-    await sleep(50)
-    const files = fs.readdirSync(path.join(dir, 'objects'), {recursive: true, withFileTypes: true}).filter((d) => d.isFile())
-    expect(files.length).toBe(5)
+    const bodyFiles = () => fs.readdirSync(path.join(dir, 'objects'), {recursive: true, withFileTypes: true}).filter((d) => d.isFile()).length
+    await waitFor(() => bodyFiles() === 5)
+    expect(bodyFiles()).toBe(5)
   })
 
   it('least recently used is evicted first across LRU buckets', async () => {
@@ -168,7 +175,7 @@ describe('restart and crash safety', () => {
     s.touch(r)
     const inflight = s.beginFill('http://h/inflight', '')
     inflight.write(Buffer.from('never committed'))
-    await sleep(20)
+    await waitFor(() => fs.readdirSync(path.join(dir, 'tmp')).length > 0) // the temp file of the open fill exists
     await s.close()
     fs.writeFileSync(path.join(dir, 'tmp', 'orphan-from-crash'), 'junk')
     ;({s} = await openStorage({}, dir))

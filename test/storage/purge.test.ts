@@ -4,7 +4,8 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {PURGE_BATCH, Storage} from '../../src/storage/storage.js'
 import type {PurgeResult} from '../../src/storage/types.js'
-import {forRange, meta, options, put, readAll, sleep, tempDir} from './helpers.js'
+import {waitFor} from '../helpers/wait.js'
+import {forRange, meta, options, put, readAll, tempDir} from './helpers.js'
 
 let dir: string
 let s: Storage
@@ -29,8 +30,7 @@ describe('purge racing a fill', () => {
     expect(s.get('http://h/x', '')).toBeUndefined()
     expect(s.getVary('http://h/x')).toBeUndefined()
     expect(s.usage()).toMatchObject({objects: 0, diskBytes: 0})
-    await sleep(20)
-    expect(fs.readdirSync(`${dir}/tmp`)).toEqual([])
+    await waitFor(() => fs.readdirSync(`${dir}/tmp`).length === 0, {message: 'the refused fill\'s temp file deleted'})
   })
 
   it('a delete purge of a covering prefix during the fill also refuses the commit', async () => {
