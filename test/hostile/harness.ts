@@ -5,6 +5,9 @@
  * A case that kills or wedges the daemon fails; the next case gets a fresh daemon (new storage), so one crash does
  * not hide the results of the cases after it.
  */
+import fs from 'node:fs'
+import path from 'node:path'
+
 import {afterAll, beforeAll, expect} from 'vitest'
 
 import {type DaemonHandle, startDaemon} from '../helpers/daemon.js'
@@ -127,4 +130,40 @@ export function payload(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n)
   for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >> 8) * 7 + seed * 13) & 0xff
   return b
+}
+
+/** Regular files under `<storage>/objects` (body files of complete and partial objects, and any orphans). */
+export function objectFiles(storageDir: string): string[] {
+  const out: string[] = []
+  const walk = (d: string) => {
+    let entries: fs.Dirent[]
+    try {
+      entries = fs.readdirSync(d, {withFileTypes: true})
+    } catch {
+      return
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) walk(p)
+      else if (e.isFile()) out.push(p)
+    }
+  }
+  walk(path.join(storageDir, 'objects'))
+  return out
+}
+
+/**
+ * Poll until every file under objects/ belongs to an index record (files = objects + partials per /status), or the
+ * time is up. Returns the last counts seen.
+ */
+export async function waitNoOrphans(d: DaemonHandle, timeoutMs: number): Promise<{files: number; objects: number; partials: number}> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const s = await d.status()
+    const files = objectFiles(d.storageDir).length
+    const objects = s.storage.objects
+    const partials = Number(s.storage.partials ?? 0)
+    if (files === objects + partials || Date.now() > end) return {files, objects, partials}
+    await new Promise((r) => setTimeout(r, 250))
+  }
 }
