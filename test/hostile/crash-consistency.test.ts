@@ -83,7 +83,7 @@ it('kill -9 during concurrent fills: verify-crc --all is clean, every URL is byt
       expectBytesOf(part, o.body, `${o.path} (range)`)
     }
 
-    const seen = await waitNoOrphans(second, 20_000)
+    const seen = await waitNoOrphans(second, 15_000)
     expect(seen.files, `files under objects/ (${filesAfterKill} right after kill -9) vs index records: ${JSON.stringify(seen)}`).toBe(seen.objects + seen.partials)
   } finally {
     await second.stop()

@@ -266,6 +266,11 @@ const cases: Case[] = [
 
   // ---- interim responses -------------------------------------------------------------------------------------------
   {
+    name: 'one 100 Continue before the final response (to a GET without Expect)',
+    rfc: 'RFC 9110 §15.2 (a client must parse a 1xx it did not expect)',
+    exchange: {origin: [{write: Buffer.concat([head(100), resp(200, ['Cache-Control', 'no-store'], 'after one')])}], expect: {status: 200, body: 'after one'}},
+  },
+  {
     name: '300 × 100 Continue before the final response',
     rfc: 'RFC 9110 §15.2 (a client must be able to parse any number of 1xx before the final response)',
     exchange: {origin: [{write: Buffer.concat([...Array.from({length: 300}, () => head(100)), resp(200, ['Cache-Control', 'no-store'], 'after the flood')])}], expect: {status: 200, body: 'after the flood'}},

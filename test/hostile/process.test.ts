@@ -46,13 +46,14 @@ describe('[item 2] a crash with fills in flight ends the process', () => {
   it('after each crash-inducing request the daemon either answers or has exited within 10 s — never alive and deaf', async () => {
     // The crash trigger is item 1 (a cold Range answered 404); once that is fixed the daemon simply keeps answering.
     const wedged: number[] = []
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 6 && wedged.length === 0; round++) {
       const d = await startDaemon({upstream: origin.url, config: {cache: {sliceSize: 65536}}})
       try {
         // Fills in flight: slow bodies being written, and small ones committing to the index.
         const slow = casePath('inflight-slow')
         drip(slow)
         const inflight = [get(d, slow, [], 15_000)]
+        void Promise.allSettled(inflight)
         for (let i = 0; i < 20; i++) {
           const q = casePath('inflight')
           origin.route(q, [{write: resp(200, ['Cache-Control', 'max-age=3600'], payload(20_000 + i * 997, i))}])
@@ -79,11 +80,12 @@ describe('[item 2] a crash with fills in flight ends the process', () => {
           await sleep(200)
         }
         if (!ok) wedged.push(round)
-        await Promise.allSettled(inflight)
       } finally {
+        // The dripping fill never ends by itself: the kill ends the in-flight requests.
         if (alive(d)) await d.kill9()
       }
     }
+    // Stops at the first wedge (1 in 5–10 crashes on today's code); six clean rounds pass.
     expect(wedged, `rounds where the process stayed alive but did not answer for 10 s: ${wedged.join(', ')}`).toEqual([])
   }, 120_000)
 })
@@ -184,7 +186,7 @@ describe('[item 10] kill -9 during fills leaves no orphan body files', () => {
     const before = objectFiles(first.storageDir).length
     const second = await startDaemon({upstream: origin.url, storageDir: first.storageDir, config: {storage: {evictionInterval: '200ms'}}})
     try {
-      const seen = await waitNoOrphans(second, 20_000)
+      const seen = await waitNoOrphans(second, 15_000)
       expect(seen.files, `files under objects/ (${before} right after kill -9) vs records: ${JSON.stringify(seen)}`).toBe(seen.objects + seen.partials)
     } finally {
       await second.stop()
