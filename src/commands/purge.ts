@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {socketFlag} from '../cli/base.js'
+import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../cli/format.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
 import {collectUrls, OpsCommand, plural} from '../ops/cli.js'
@@ -26,7 +26,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     url: Args.string({description: 'URL(s) to purge; "-" reads a list from stdin; with --host, a path like /a.js'}),
   }
   static override flags = {
-    socket: socketFlag,
+    ...clientFlags,
     file: Flags.string({char: 'f', description: 'read URLs from a file, one per line ("-" = stdin; # comments)'}),
     dir: Flags.string({description: 'purge everything under this prefix: a full URL (http://host/static/) or a path with --host'}),
     host: Flags.string({description: 'host[:port] for --dir PATH and for path arguments'}),
@@ -44,7 +44,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     }
     if (urls.length === 0 && flags.dir === undefined) this.usage('give URL(s), "-" or --file for a list, or --dir PREFIX')
     const body = {urls: urls.length ? urls : undefined, dir: flags.dir, host: flags.host, mode: flags.expire ? 'expire' : 'delete'}
-    const r = await adminRequest<PurgeReply>(flags.socket, 'POST', '/purge', body, 600_000)
+    const r = await adminRequest<PurgeReply>(await this.adminSocket(flags), 'POST', '/purge', body, 600_000)
     if (r.status !== 200) this.adminFailure(r.status, r.body)
     const reply = r.body
     const unmatched = reply.results.filter((x) => x.matched === 0)

@@ -1,17 +1,17 @@
-import {AdminCommand, socketFlag} from '../cli/base.js'
+import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest} from '../client/admin-client.js'
 import type {StatusBody} from '../daemon/admin-routes.js'
 import {formatBytes, formatDuration} from '../cli/format.js'
 
 export default class Status extends AdminCommand {
   static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, storage and counters'
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json --socket /run/tavern.sock']
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json --socket /run/tavern/tavern.sock', '<%= config.bin %> status -c /etc/tavern/tavern.config.yaml']
   static override enableJsonFlag = true
-  static override flags = {socket: socketFlag}
+  static override flags = {...clientFlags}
 
   async run(): Promise<StatusBody> {
     const {flags} = await this.parse(Status)
-    const r = await adminRequest<StatusBody>(flags.socket, 'GET', '/status')
+    const r = await adminRequest<StatusBody>(await this.adminSocket(flags), 'GET', '/status')
     if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`)
     const s = r.body
     if (!this.jsonEnabled()) {
