@@ -24,6 +24,7 @@ export default class Status extends AdminCommand {
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
           ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),
+          `clients    ${s.connections.open} connections open (limit ${s.connections.max}${s.connections.derived ? `, from the open-file limit ${s.connections.fdLimit}` : ''}), ${s.connections.rejected} refused, ${s.connections.evicted} idle ones closed for new ones`,
           `requests   ${s.counters.requests} (in flight ${s.counters.inFlight})  hits ${s.counters.hits}  misses ${s.counters.misses}  hit ratio ${hitRatio}  origin requests ${s.counters.originRequests}  sent ${formatBytes(s.counters.bytesOut)}`,
         ].join('\n'),
       )

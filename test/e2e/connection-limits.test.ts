@@ -63,7 +63,11 @@ it('idle connections beyond server.maxConnections do not lock out a new client',
       const r = await d.request(p, {timeoutMs: 5000})
       expect(r.text).toBe('served')
     }
-    expect((await d.status()).pid).toBe(d.pid)
+    const connections = (await d.status()).connections as {max: number; derived: boolean; open: number; evicted: number; rejected: number}
+    expect(connections.max).toBe(20)
+    expect(connections.derived).toBe(false)
+    expect(connections.open).toBeLessThanOrEqual(20)
+    expect(connections.evicted + connections.rejected).toBeGreaterThanOrEqual(40)
     expect(d.logLines().some((l) => String(l.msg).startsWith('connection limit reached'))).toBe(true)
     for (const c of idle) c.socket.destroy()
   } finally {
