@@ -15,6 +15,7 @@ export default class Status extends AdminCommand {
     if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`)
     const s = r.body
     if (!this.jsonEnabled()) {
+      const c = s.connections as StatusBody['connections'] | undefined
       const hitRatio = s.counters.hits + s.counters.misses > 0 ? ((100 * s.counters.hits) / (s.counters.hits + s.counters.misses)).toFixed(1) + '%' : '-'
       this.log(
         [
@@ -24,7 +25,8 @@ export default class Status extends AdminCommand {
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
           ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),
-          `clients    ${s.connections.open} connections open (limit ${s.connections.max}${s.connections.derived ? `, from the open-file limit ${s.connections.fdLimit}` : ''}), ${s.connections.rejected} refused, ${s.connections.evicted} idle ones closed for new ones`,
+          // (absent from a daemon older than this client)
+          ...(c ? [`clients    ${c.open} connections open (limit ${c.max}${c.derived ? `, from the open-file limit ${c.fdLimit}` : ''}), ${c.rejected} refused, ${c.evicted} idle ones closed for new ones`] : []),
           `requests   ${s.counters.requests} (in flight ${s.counters.inFlight})  hits ${s.counters.hits}  misses ${s.counters.misses}  hit ratio ${hitRatio}  origin requests ${s.counters.originRequests}  sent ${formatBytes(s.counters.bytesOut)}`,
         ].join('\n'),
       )

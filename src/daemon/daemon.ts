@@ -219,7 +219,7 @@ export class Daemon {
       const old = this.accessLog
       this.accessLogDroppedBefore += old?.dropped ?? 0
       this.accessLog = newAccessLog
-      void old?.close()
+      if (old) void this.background.run('close replaced access log', () => old.close())
     }
     // Restart-only sections keep their running values so status tells the truth.
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
@@ -230,7 +230,7 @@ export class Daemon {
     this.retiredUpstreams.add(oldUpstreams)
     setTimeout(() => {
       this.retiredUpstreams.delete(oldUpstreams)
-      void oldUpstreams.close()
+      void this.background.run('close retired upstreams', () => oldUpstreams.close())
     }, this.config.upstream.bodyTimeout).unref()
     return {applied: true, source: this.configSource, restartRequired}
   }

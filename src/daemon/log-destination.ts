@@ -95,8 +95,11 @@ export class LogDestination {
       for (const w of this.idleWaiters.splice(0)) w()
       return
     }
-    let text = ''
-    while (this.queue.length > 0 && (text === '' || text.length + this.queue[0]!.length <= MAX_WRITE)) text += this.queue.shift()!
+    // As many queued lines as fit in one write (at least one), taken off the queue in one splice.
+    let n = 0
+    let size = 0
+    while (n < this.queue.length && (n === 0 || size + this.queue[n]!.length <= MAX_WRITE)) size += this.queue[n++]!.length
+    const text = n === 1 ? this.queue.shift()! : this.queue.splice(0, n).join('')
     this.queuedChars -= text.length
     this.writeOut(Buffer.from(text))
   }
