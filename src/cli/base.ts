@@ -1,17 +1,54 @@
 import {Command, Flags} from '@oclif/core'
 
 import {DaemonUnreachableError, EXIT} from '../client/admin-client.js'
-import {defaultSocketPath} from '../client/socket-path.js'
+import {checkSocketOwner, ForeignSocketError} from '../client/socket-owner.js'
+import {resolveSocketPath} from '../client/socket-path.js'
+import {configMayExist} from '../config/search-places.js'
 
-/** Shared flag: where the daemon's admin socket is. */
-export const socketFlag = Flags.string({
-  description: 'admin socket of the daemon [env: TAVERN_SOCKET]',
-  default: async () => defaultSocketPath(),
-  defaultHelp: async () => defaultSocketPath(),
-})
+/** Shared flags: where the daemon's admin socket is, found the same way `serve` decides where to create it. */
+export const clientFlags = {
+  config: Flags.string({
+    char: 'c',
+    description: 'config file to take `socket` from (default: the same search as serve: tavern.config.* / .tavernrc* / package.json "tavern" in the working directory)',
+  }),
+  socket: Flags.string({
+    description: 'admin socket of the daemon [config: socket; env: TAVERN_SOCKET; default: /run/tavern/tavern.sock for root, /tmp/tavern-<uid>/tavern.sock otherwise]',
+  }),
+  'allow-foreign-socket': Flags.boolean({
+    description: 'talk to a socket that belongs to another user (refused by default: whoever listens there may not be your daemon)',
+    env: 'TAVERN_ALLOW_FOREIGN_SOCKET',
+  }),
+}
+
+export interface ClientFlags {
+  config?: string
+  socket?: string
+  'allow-foreign-socket'?: boolean
+}
 
 /** Base for commands that talk to the daemon: uniform exit codes and messages for people and for cron. */
 export abstract class AdminCommand extends Command {
+  /**
+   * The admin socket: --socket, else the config's `socket` (-c FILE, or the working directory's config: the config
+   * is loaded only when there is one, so a plain one-shot command does not pay for cosmiconfig and zod), else
+   * $TAVERN_SOCKET, else the default path. Refused (exit 3) when it belongs to another user, unless allowed.
+   */
+  protected async adminSocket(flags: ClientFlags): Promise<string> {
+    let fromConfig: string | undefined
+    if (!flags.socket && (flags.config !== undefined || configMayExist(process.cwd()))) {
+      const {loadConfig, ConfigError} = await import('../config/load.js')
+      try {
+        fromConfig = (await loadConfig({file: flags.config})).config.socket
+      } catch (error) {
+        if (error instanceof ConfigError) this.fail(error.message, EXIT.usage)
+        throw error
+      }
+    }
+    const socket = resolveSocketPath({flag: flags.socket, config: fromConfig}).path
+    if (!flags['allow-foreign-socket']) checkSocketOwner(socket)
+    return socket
+  }
+
   /** Print a failure for people (stderr) and exit with a documented code; never a stack trace. */
   protected fail(message: string, code: number = EXIT.failed): never {
     process.stderr.write(`tavern: ${message}\n`)
@@ -21,9 +58,11 @@ export abstract class AdminCommand extends Command {
   protected override async catch(err: Error & {code?: string; oclif?: {exit?: number}}): Promise<unknown> {
     // this.exit(n) throws an ExitError: a deliberate exit, not a failure to report.
     if (err.code === 'EEXIT') throw err
-    if (err instanceof DaemonUnreachableError) {
-      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {code: 'unreachable', message: err.message}})}\n`)
-      process.stderr.write(`tavern: ${err.message}\nIs \`tavern serve\` running? Pass --socket or set TAVERN_SOCKET if it uses another socket.\n`)
+    if (err instanceof DaemonUnreachableError || err instanceof ForeignSocketError) {
+      const code = err instanceof ForeignSocketError ? 'foreign_socket' : 'unreachable'
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {code, message: err.message}})}\n`)
+      const hint = err instanceof DaemonUnreachableError ? '\nIs `tavern serve` running? Pass --socket or -c, or set TAVERN_SOCKET, if it uses another socket.' : ''
+      process.stderr.write(`tavern: ${err.message}${hint}\n`)
       process.exitCode = EXIT.unreachable
       return this.exit(EXIT.unreachable)
     }

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {socketFlag} from '../cli/base.js'
+import {clientFlags} from '../cli/base.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
 import {OpsCommand} from '../ops/cli.js'
 import type {InspectReply} from '../ops/inspect.js'
@@ -18,7 +18,7 @@ Exit codes: 0 done, 1 not cached with --strict (or failure), 2 usage error, 3 da
   static override enableJsonFlag = true
   static override args = {url: Args.string({description: 'absolute URL', required: true})}
   static override flags = {
-    socket: socketFlag,
+    ...clientFlags,
     header: Flags.string({char: 'H', description: "request header 'Name: value' used to select a Vary variant (repeatable)", multiple: true, multipleNonGreedy: true}),
     strict: Flags.boolean({description: 'exit 1 when the URL is not cached'}),
   }
@@ -30,7 +30,7 @@ Exit codes: 0 done, 1 not cached with --strict (or failure), 2 usage error, 3 da
       if (h.indexOf(':') <= 0) this.usage(`-H expects "Name: value", got ${JSON.stringify(h)}`)
       q.append('h', h)
     }
-    const r = await adminRequest<InspectReply>(flags.socket, 'GET', `/keys/inspect?${q}`)
+    const r = await adminRequest<InspectReply>(await this.adminSocket(flags), 'GET', `/keys/inspect?${q}`)
     if (r.status !== 200) this.adminFailure(r.status, r.body)
     const x = r.body
     if (this.jsonEnabled()) {

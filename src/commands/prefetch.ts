@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {socketFlag} from '../cli/base.js'
+import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../cli/format.js'
 import {adminStream, EXIT} from '../client/admin-client.js'
 import {collectUrls, errorMessage, exitCodeFor, OpsCommand, parseHeaderFlags, plural, ProgressLine} from '../ops/cli.js'
@@ -18,16 +18,16 @@ Progress is shown on a terminal (stderr); each failure is printed on stderr; a s
 Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
   static override examples = [
     '<%= config.bin %> prefetch http://example.com/ http://example.com/app.js',
-    "<%= config.bin %> prefetch --file urls.txt -c 8 -H 'Accept-Encoding: gzip'",
+    "<%= config.bin %> prefetch --file urls.txt -j 8 -H 'Accept-Encoding: gzip'",
     'sitemap-urls | <%= config.bin %> prefetch - --force --json',
   ]
   static override strict = false
   static override enableJsonFlag = true
   static override args = {url: Args.string({description: 'URL(s) to fetch; "-" reads a list from stdin'})}
   static override flags = {
-    socket: socketFlag,
+    ...clientFlags,
     file: Flags.string({char: 'f', description: 'read URLs from a file, one per line ("-" = stdin; # comments)'}),
-    concurrency: Flags.integer({char: 'c', description: 'parallel fetches (the daemon caps it at 32)', default: 4, min: 1}),
+    concurrency: Flags.integer({char: 'j', description: 'parallel fetches (the daemon caps it at 32)', default: 4, min: 1}),
     header: Flags.string({char: 'H', description: "request header 'Name: value' (repeatable), e.g. to warm a Vary'd variant", multiple: true, multipleNonGreedy: true}),
     force: Flags.boolean({description: 'refetch even if fresh (sends Cache-Control: no-cache, so the daemon revalidates)'}),
   }
@@ -51,7 +51,8 @@ Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
     let failure: unknown
     const counts = {stored: 0, fresh: 0, revalidated: 0, failed: 0, bytes: 0}
     let total = urls.length
-    const stream = adminStream(flags.socket, 'POST', '/prefetch', {urls, headers, force: flags.force, concurrency: flags.concurrency}, (v) => {
+    const socket = await this.adminSocket(flags)
+    const stream = adminStream(socket, 'POST', '/prefetch', {urls, headers, force: flags.force, concurrency: flags.concurrency}, (v) => {
       const line = v as PrefetchLine | {type?: undefined; error?: unknown} | {type: 'error'; error: unknown}
       if (line.type === 'start') total = line.total
       else if (line.type === 'result') {

@@ -1,12 +1,26 @@
 import {Args, Flags} from '@oclif/core'
 
-import {socketFlag} from '../cli/base.js'
+import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../cli/format.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
-import {collectUrls, OpsCommand, plural} from '../ops/cli.js'
+import {collectUrls, OpsCommand, plural, ProgressLine} from '../ops/cli.js'
 import type {PurgeReply} from '../ops/purge.js'
 
 const SHOWN = 20
+/** URLs per request: a long list goes in several (the daemon takes at most 1,000,000 per request). */
+const BATCH_URLS = 50_000
+
+/** What the daemon accepts as a purge target: an absolute http(s) URL, or a path when --host is given. */
+function plausibleTarget(raw: string, host: string | undefined): boolean {
+  const u = raw.trim()
+  if (u.startsWith('/')) return Boolean(host)
+  if (!/^https?:\/\//i.test(u)) return false
+  try {
+    return new URL(u).hostname !== ''
+  } catch {
+    return false
+  }
+}
 
 export default class Purge extends OpsCommand {
   static override description = `Remove objects from the cache (all Vary variants of each URL), or with --expire mark them stale so the next request revalidates.
@@ -26,7 +40,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     url: Args.string({description: 'URL(s) to purge; "-" reads a list from stdin; with --host, a path like /a.js'}),
   }
   static override flags = {
-    socket: socketFlag,
+    ...clientFlags,
     file: Flags.string({char: 'f', description: 'read URLs from a file, one per line ("-" = stdin; # comments)'}),
     dir: Flags.string({description: 'purge everything under this prefix: a full URL (http://host/static/) or a path with --host'}),
     host: Flags.string({description: 'host[:port] for --dir PATH and for path arguments'}),
@@ -43,10 +57,36 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
       this.usage(`cannot read the URL list: ${(error as Error).message}`)
     }
     if (urls.length === 0 && flags.dir === undefined) this.usage('give URL(s), "-" or --file for a list, or --dir PREFIX')
-    const body = {urls: urls.length ? urls : undefined, dir: flags.dir, host: flags.host, mode: flags.expire ? 'expire' : 'delete'}
-    const r = await adminRequest<PurgeReply>(flags.socket, 'POST', '/purge', body, 600_000)
-    if (r.status !== 200) this.adminFailure(r.status, r.body)
-    const reply = r.body
+    // One request validates everything before it changes anything; a list sent in several must be checked up front.
+    if (urls.length > BATCH_URLS) {
+      const bad = urls.find((u) => !plausibleTarget(u, flags.host))
+      if (bad !== undefined) this.usage(`not an absolute http(s) URL: ${JSON.stringify(bad)}${bad.startsWith('/') ? ' (give --host, or a full URL)' : ''}; nothing was purged`)
+    }
+    const socket = await this.adminSocket(flags)
+    const mode = flags.expire ? 'expire' : 'delete'
+    const progress = new ProgressLine(!this.jsonEnabled() && process.stderr.isTTY === true && urls.length > BATCH_URLS)
+    let reply: PurgeReply | undefined
+    // The directory goes with the first request; every request is answered before the next is sent.
+    for (let start = 0; start === 0 || start < urls.length; start += BATCH_URLS) {
+      const batch = urls.slice(start, start + BATCH_URLS)
+      const body = {urls: batch.length ? batch : undefined, dir: start === 0 ? flags.dir : undefined, host: flags.host, mode}
+      const r = await adminRequest<PurgeReply>(socket, 'POST', '/purge', body, 600_000)
+      if (r.status !== 200) {
+        progress.clear()
+        if (reply) process.stderr.write(`tavern: the first ${start} URLs were purged before this failure\n`)
+        this.adminFailure(r.status, r.body)
+      }
+      if (!reply) reply = r.body
+      else {
+        reply.matched += r.body.matched
+        reply.purged += r.body.purged
+        reply.bytesFreed += r.body.bytesFreed
+        for (const x of r.body.results) reply.results.push(x)
+      }
+      progress.update(`purge ${Math.min(start + BATCH_URLS, urls.length)}/${urls.length}`, true)
+    }
+    progress.clear()
+    if (!reply) this.fail('nothing was purged')
     const unmatched = reply.results.filter((x) => x.matched === 0)
     const strictFail = flags.strict && unmatched.length > 0
     if (this.jsonEnabled()) {

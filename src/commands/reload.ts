@@ -1,4 +1,4 @@
-import {AdminCommand, socketFlag} from '../cli/base.js'
+import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
 
 interface ReloadReply {
@@ -12,11 +12,11 @@ export default class Reload extends AdminCommand {
   static override description = `Re-read and validate the daemon's config and apply it (same as SIGHUP).
 On an invalid config the daemon keeps running with its current config and this command prints the problems and exits 1.`
   static override enableJsonFlag = true
-  static override flags = {socket: socketFlag}
+  static override flags = {...clientFlags}
 
   async run(): Promise<ReloadReply> {
     const {flags} = await this.parse(Reload)
-    const r = await adminRequest<ReloadReply>(flags.socket, 'POST', '/reload')
+    const r = await adminRequest<ReloadReply>(await this.adminSocket(flags), 'POST', '/reload')
     if (this.jsonEnabled()) {
       if (r.status !== 200) process.exitCode = EXIT.failed
       return r.body

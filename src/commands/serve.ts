@@ -1,11 +1,15 @@
 import {Command, Flags} from '@oclif/core'
 
 import {EXIT} from '../client/admin-client.js'
-import {defaultSocketPath} from '../client/socket-path.js'
+import {resolveSocketPath} from '../client/socket-path.js'
+
+/** After SIGTERM/SIGINT the process ends at the latest server.shutdownTimeout + this, whatever happens. */
+const SHUTDOWN_WATCHDOG_EXTRA_MS = 5000
 
 export default class Serve extends Command {
   static override description = `Run the caching reverse proxy in the foreground (logs JSON lines to stdout).
-SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdownTimeout); SIGHUP reloads the config.`
+SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdownTimeout; the process ends within
+server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once. SIGHUP reloads the config.`
   static override examples = [
     '<%= config.bin %> serve --upstream http://127.0.0.1:3000',
     '<%= config.bin %> serve -c /etc/tavern/tavern.config.yaml',
@@ -16,7 +20,7 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
     listen: Flags.string({description: 'data-plane HOST:PORT [config: listen; default 127.0.0.1:8080]'}),
     upstream: Flags.string({description: 'origin URL; repeat for several (replaces the config\'s upstreams)', multiple: true}),
     storage: Flags.string({description: 'storage directory [config: storage.dir; default ./.tavern]'}),
-    socket: Flags.string({description: 'admin socket path [config: socket; env: TAVERN_SOCKET]'}),
+    socket: Flags.string({description: 'admin socket path [config: socket; env: TAVERN_SOCKET; default: /run/tavern/tavern.sock for root, /tmp/tavern-<uid>/tavern.sock otherwise]'}),
     metrics: Flags.string({description: 'serve Prometheus /metrics on HOST:PORT [config: metrics.listen; default off]'}),
     'access-log': Flags.string({description: 'write a JSON access log line per request to PATH or "stdout" [config: accessLog]'}),
     'log-level': Flags.string({description: 'log level [config: log.level]', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
@@ -24,12 +28,21 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Serve)
-    const [{loadConfig, ConfigError}, {Daemon}, {createLogger}, {SocketInUseError}] = await Promise.all([
+    const [{loadConfig, ConfigError}, {Daemon}, {createLogger, stdoutDestination}, {SocketInUseError, SocketDirError}, {hardExit, installLastResort}, {parseFaults}] = await Promise.all([
       import('../config/load.js'),
       import('../daemon/daemon.js'),
       import('../daemon/logger.js'),
       import('../daemon/socket-guard.js'),
+      import('../daemon/last-resort.js'),
+      import('../daemon/fault.js'),
     ])
+    let faults
+    try {
+      faults = parseFaults(process.env.TAVERN_FAULT)
+    } catch (error) {
+      process.stderr.write(`tavern: ${(error as Error).message}\n`)
+      this.exit(EXIT.usage)
+    }
     const overrides: Record<string, unknown> = {
       listen: flags.listen,
       upstreams: flags.upstream,
@@ -62,49 +75,60 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests finish up to server.shutdo
       this.exit(EXIT.usage)
     }
     const log = createLogger(loaded.config.log.level)
-    const socketPath = loaded.config.socket ?? defaultSocketPath()
-    let daemon: Awaited<ReturnType<typeof Daemon.start>>
+    const stdout = stdoutDestination()
+    // From here on, an exception nobody handles logs one fatal line and ends the process within a second.
+    installLastResort()
+    const socket = resolveSocketPath({config: loaded.config.socket})
+    // Everything is closed on the graceful path (LMDB flushed, no pool thread waits for JS), so exit() cannot wedge;
+    // a stdout write still stuck in the thread pool (a blocking descriptor nobody reads) could, so that ends by kill.
+    const finish = async (code: number): Promise<never> => {
+      const drained = await stdout.drain(1000)
+      if (!drained && stdout.writeInProgress) hardExit('stdout did not take the last log lines within 1 s; ending without waiting for it')
+      process.exit(code)
+    }
+    let daemon: Awaited<ReturnType<typeof Daemon.start>> | undefined
+    let stopping: string | undefined
+    const shutdown = (d: NonNullable<typeof daemon>, signal: string) => {
+      // Whatever origins, clients, disks or stdout do, the process ends this long after the signal (a ref'd timer).
+      const limitMs = d.config.server.shutdownTimeout + SHUTDOWN_WATCHDOG_EXTRA_MS
+      setTimeout(() => hardExit(`shutdown did not finish within ${limitMs} ms (server.shutdownTimeout + ${SHUTDOWN_WATCHDOG_EXTRA_MS} ms): ending the process now`, {signal}), limitMs)
+      void d.shutdown().then(
+        () => finish(EXIT.ok),
+        (error: unknown) => {
+          log.error({err: error}, 'shutdown failed')
+          return finish(EXIT.failed)
+        },
+      )
+    }
+    // Installed before the daemon starts (and so before "tavern ready"): a signal is never met by the default action.
+    const stop = (signal: string) => {
+      if (stopping) hardExit('second signal: exiting now', {signal})
+      stopping = signal
+      log.info({signal}, 'signal received')
+      if (daemon) shutdown(daemon, signal) // else: right after the start completes
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGUSR1', () => daemon?.accessLog?.reopen())
+    process.on('SIGHUP', () => {
+      daemon?.reload().catch((error: Error) => log.error({problems: (error as {problems?: string[]}).problems ?? error.message}, 'reload refused; keeping the running config'))
+    })
     try {
-      daemon = await Daemon.start({loaded, socketPath, log, reloadConfig: load})
+      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig: load, faults})
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       if (error instanceof ConfigError) {
         process.stderr.write(`tavern: ${error.message}\n`)
         this.exit(EXIT.usage)
       }
-      const msg = error instanceof SocketInUseError ? e.message : e.code === 'EADDRINUSE' ? `cannot listen on ${loaded.config.listen}: address in use` : e.message
+      const msg =
+        error instanceof SocketInUseError || error instanceof SocketDirError ? e.message : e.code === 'EADDRINUSE' ? `cannot listen on ${loaded.config.listen}: address in use` : e.message
       log.fatal({err: e}, msg)
-      log.flush()
+      await stdout.drain(1000)
       process.stderr.write(`tavern: ${msg}\n`)
       this.exit(EXIT.failed)
     }
-    let stopping = false
-    const stop = (signal: string) => {
-      if (stopping) {
-        log.warn({signal}, 'second signal: exiting now')
-        log.flush()
-        process.exit(EXIT.failed)
-      }
-      stopping = true
-      log.info({signal}, 'signal received')
-      void daemon.shutdown().then(
-        () => {
-          log.flush()
-          process.exit(EXIT.ok)
-        },
-        (error: unknown) => {
-          log.error({err: error}, 'shutdown failed')
-          log.flush()
-          process.exit(EXIT.failed)
-        },
-      )
-    }
-    process.on('SIGTERM', () => stop('SIGTERM'))
-    process.on('SIGINT', () => stop('SIGINT'))
-    process.on('SIGUSR1', () => daemon.accessLog?.reopen())
-    process.on('SIGHUP', () => {
-      daemon.reload().catch((error: Error) => log.error({problems: (error as {problems?: string[]}).problems ?? error.message}, 'reload refused; keeping the running config'))
-    })
+    if (stopping) shutdown(daemon, stopping)
     await new Promise<never>(() => {}) // runs until a signal ends the process
   }
 }

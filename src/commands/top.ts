@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {AdminCommand, socketFlag} from '../cli/base.js'
+import {AdminCommand, clientFlags} from '../cli/base.js'
 import {EXIT, adminRequest} from '../client/admin-client.js'
 import type {TopSnapshot} from '../stats/admin-routes.js'
 
@@ -14,7 +14,7 @@ export default class Top extends AdminCommand {
   ]
 
   static override flags = {
-    socket: socketFlag,
+    ...clientFlags,
     interval: Flags.integer({description: 'refresh interval in ms', default: 1000, min: 100}),
     once: Flags.boolean({description: 'print one snapshot as text and exit (the default without a terminal)', default: false}),
     json: Flags.boolean({description: 'print one snapshot as a JSON document and exit (implies --once)', default: false}),
@@ -22,7 +22,7 @@ export default class Top extends AdminCommand {
 
   async run(): Promise<TopSnapshot | undefined> {
     const {flags} = await this.parse(Top)
-    const socket = flags.socket
+    const socket = await this.adminSocket(flags)
     // A poll must not hang the dashboard forever, but a busy daemon deserves more than one interval.
     const timeoutMs = Math.max(2000, flags.interval * 2)
     const fetchSnapshot = async (): Promise<TopSnapshot> => {

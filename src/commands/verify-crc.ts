@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {socketFlag} from '../cli/base.js'
+import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../cli/format.js'
 import {adminStream, EXIT} from '../client/admin-client.js'
 import {collectUrls, errorMessage, exitCodeFor, OpsCommand, plural, ProgressLine} from '../ops/cli.js'
@@ -25,7 +25,7 @@ Exit codes: 0 all good (or every mismatch purged), 1 a mismatch remains (or fail
   static override enableJsonFlag = true
   static override args = {url: Args.string({description: 'URL(s) to verify (all their variants); "-" reads a list from stdin'})}
   static override flags = {
-    socket: socketFlag,
+    ...clientFlags,
     file: Flags.string({char: 'f', description: 'read URLs from a file, one per line ("-" = stdin)'}),
     dir: Flags.string({description: 'verify everything under this prefix: a full URL or a path with --host'}),
     host: Flags.string({description: 'host[:port] for --dir PATH and for path arguments'}),
@@ -56,7 +56,7 @@ Exit codes: 0 all good (or every mismatch purged), 1 a mismatch remains (or fail
     let summary: VerifySummary | undefined
     let failure: unknown
     const body = {urls: urls.length ? urls : undefined, dir: flags.dir, host: flags.host, all: flags.all, purgeBad: flags['purge-bad'], rateBytesPerSec}
-    const stream = adminStream(flags.socket, 'POST', '/verify', body, (v) => {
+    const stream = adminStream(await this.adminSocket(flags), 'POST', '/verify', body, (v) => {
       const line = v as VerifyLine | {type?: undefined} | {type: 'error'}
       if (line.type === 'progress') progress.update(`verify-crc ${line.checked} objects  ${formatBytes(line.bytes)}  ${line.mismatches} mismatches`)
       else if (line.type === 'mismatch') {

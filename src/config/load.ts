@@ -4,6 +4,7 @@ import {cosmiconfig} from 'cosmiconfig'
 import type {z} from 'zod'
 
 import {ConfigSchema, type TavernConfig} from './schema.js'
+import {SEARCH_PLACES} from './search-places.js'
 
 /** A config that failed to load or validate; `problems` name the key path and what is wrong. */
 export class ConfigError extends Error {
@@ -20,21 +21,6 @@ export interface LoadedConfig {
   /** The file it came from, or undefined for embedded defaults. */
   filepath?: string
 }
-
-const SEARCH_PLACES = [
-  'package.json',
-  '.tavernrc',
-  '.tavernrc.json',
-  '.tavernrc.yaml',
-  '.tavernrc.yml',
-  '.tavernrc.mjs',
-  '.tavernrc.js',
-  'tavern.config.json',
-  'tavern.config.yaml',
-  'tavern.config.yml',
-  'tavern.config.mjs',
-  'tavern.config.js',
-]
 
 function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => {

@@ -93,7 +93,7 @@ const Upstream = z.strictObject({
 export const ConfigSchema = z.strictObject({
   /** Data-plane listener. */
   listen: hostPort.default('127.0.0.1:8080'),
-  /** Admin API Unix socket; default from $TAVERN_SOCKET, $XDG_RUNTIME_DIR or the temp dir. */
+  /** Admin API Unix socket; unset: $TAVERN_SOCKET, else /run/tavern/tavern.sock (root) or /tmp/tavern-<uid>/tavern.sock. */
   socket: z.string().min(1).optional(),
   upstreams: z.array(z.union([httpUrl.transform((url) => ({url, weight: 1})), Upstream])).default([]),
   upstream: z
@@ -115,6 +115,8 @@ export const ConfigSchema = z.strictObject({
       headersTimeout: duration('60s'),
       requestTimeout: duration('300s'),
       maxHeaderSize: bytes(16384),
+      /** Client connections open at once; "auto" derives it from the open-file limit (README: formula). */
+      maxConnections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
       /** Pseudonym used in Via. */
       via: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be an HTTP token').default('tavern'),
       /** Peers (IP or CIDR) whose Forwarded / X-Forwarded-* / client-IP fields are believed and extended; default none. */
@@ -125,7 +127,8 @@ export const ConfigSchema = z.strictObject({
         .default([...DEFAULT_STRIP_REQUEST_HEADERS])
         .refine((names) => !names.some((n) => UNSTRIPPABLE.has(n.toLowerCase())), {message: 'Host, Content-Length and Transfer-Encoding cannot be stripped (they name the resource and frame the body)'}),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((s) => s.requestTimeout === 0 || s.headersTimeout <= s.requestTimeout, {message: 'headersTimeout must not be longer than requestTimeout', path: ['headersTimeout']}),
   cache: z
     .strictObject({
       /** false turns Tavern into a plain reverse proxy (nothing is looked up or stored). */

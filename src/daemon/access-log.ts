@@ -1,6 +1,8 @@
 import {write as fsWrite} from 'node:fs'
 import fs from 'node:fs/promises'
 
+import {stdoutDestination} from './logger.js'
+
 /** Entries are gathered up to this many per formatted batch (~64 KiB of lines)... */
 const BATCH_ENTRIES = 256
 /** ...and never wait longer than this to reach the file. */
@@ -12,6 +14,12 @@ const MAX_BACKLOG_BYTES = 32 * 1024 * 1024
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/
 function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
+}
+
+function countLines(text: string): number {
+  let n = 0
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++
+  return n
 }
 
 /** "000" … "999": milliseconds and the fractional part of durations without number formatting. */
@@ -188,7 +196,11 @@ export class AccessLog {
   private async writeOut(chunk: string): Promise<void> {
     try {
       if (!this.file) {
-        await new Promise<void>((resolve) => (process.stdout.write(chunk) ? resolve() : process.stdout.once('drain', resolve)))
+        // The daemon log's stdout destination: lines of both never interleave, and a reader that went away stops
+        // the writing instead of failing or hanging it (see log-destination.ts).
+        const out = stdoutDestination()
+        if (!out.write(chunk)) this.dropped += countLines(chunk)
+        else await new Promise<void>((resolve) => out.flush(() => resolve()))
         return
       }
       const fh = await this.file

@@ -13,6 +13,8 @@ export interface StatusBody {
   config: {source: string}
   storage: {dir: string} & ReturnType<Daemon['storage']['usage']>
   counters: {requests: number; inFlight: number; hits: number; misses: number; originRequests: number; bytesOut: number}
+  /** Client connections: open now, the limit (and whether it was derived from the open-file limit), closed for it. */
+  connections: {open: number; max: number; derived: boolean; fdLimit: number; rejected: number; evicted: number}
   /** Where the access log goes and how many lines a stalled disk made it drop (null when off). */
   accessLog: {path: string; dropped: number} | null
 }
@@ -34,6 +36,14 @@ export function statusBody(d: Daemon): StatusBody {
       misses: s.requests.byOutcome.miss,
       originRequests: s.origin.requests,
       bytesOut: s.requests.bytesOut,
+    },
+    connections: {
+      open: d.dataPlane.openConnections,
+      max: d.connectionLimit.max,
+      derived: d.connectionLimit.derived,
+      fdLimit: d.connectionLimit.fdLimit,
+      rejected: d.dataPlane.rejected,
+      evicted: d.dataPlane.evicted,
     },
     accessLog: d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null,
   }

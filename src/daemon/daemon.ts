@@ -17,8 +17,13 @@ import {formatRequestId} from '../proxy/request-context.js'
 import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
-import {claimSocketPath} from './socket-guard.js'
+import {claimSocketPath, listenOwnerOnly} from './socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
+import {ADMIN_MAX_CONNECTIONS, derivedMaxConnections, openFileLimit, supportedConnections} from './fd-budget.js'
+import {type Faults, withRequestFaults} from './fault.js'
+
+/** After the shutdown deadline, cut fills get this long to fail and remove their temp files before storage closes. */
+const FILL_ABORT_GRACE_MS = 1500
 
 export interface DaemonOptions {
   loaded: LoadedConfig
@@ -26,6 +31,27 @@ export interface DaemonOptions {
   log: Logger
   /** Re-read the config (same file and flag overrides); used by reload. */
   reloadConfig: () => Promise<LoadedConfig>
+  /** The socket is the default path: its directory must be ours alone (socket-guard.ts). */
+  socketIsDefault?: boolean
+  /** Test-only fault injection (TAVERN_FAULT). */
+  faults?: Faults
+}
+
+/** Resolves true when `p` settles within `ms`, false otherwise (p keeps running). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const settled = p.then(
+    () => true,
+    () => true,
+  )
+  const r = await Promise.race([settled, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))])
+  clearTimeout(timer)
+  return r
+}
+
+/** Tear down every origin connection of a group now, responses still streaming included. */
+function destroyUpstreams(group: UpstreamGroup): Promise<unknown> {
+  return Promise.allSettled(group.members.map((m) => m.pool.destroy()))
 }
 
 export function upstreamOptions(c: TavernConfig): UpstreamOptions {
@@ -76,7 +102,11 @@ export class Daemon {
   /** Lines dropped by access logs replaced on reload (the metric counts since start). */
   private accessLogDroppedBefore = 0
   metricsServer: MetricsServer | undefined
+  /** The client connection limit in force and where it came from. */
+  connectionLimit = {max: 0, fdLimit: 0, fdLimitSource: 'proc' as 'proc' | 'assumed', derived: true}
   private closing: Promise<void> | undefined
+  /** Upstream groups replaced by a reload, still serving requests that started before it. */
+  private readonly retiredUpstreams = new Set<UpstreamGroup>()
 
   private constructor(
     readonly opts: DaemonOptions,
@@ -96,7 +126,7 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
-    await claimSocketPath(opts.socketPath)
+    await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
     await fs.mkdir(c.storage.dir, {recursive: true})
     const storage = await Storage.open({
       dir: c.storage.dir,
@@ -131,25 +161,44 @@ export class Daemon {
       this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
     }
     this.pipeline = new Pipeline(this)
-    this.dataPlane = new DataPlane((req, res) => this.pipeline.handle(req, res), this.config.server)
+    this.connectionLimit = this.resolveConnectionLimit()
+    this.dataPlane = new DataPlane(withRequestFaults((req, res) => this.pipeline.handle(req, res), this.opts.faults ?? {}), this.config.server, {
+      maxConnections: this.connectionLimit.max,
+      onWarning: (fields, msg) => this.log.warn(fields, msg),
+    })
     const addr = await this.dataPlane.listen(this.config.listen)
     this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
     const router = new AdminRouter()
     mountAdminRoutes(router, this)
     mountOpsRoutes(router, this)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
+    this.admin.maxConnections = ADMIN_MAX_CONNECTIONS
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.admin.once('error', reject)
-        this.admin.listen(this.opts.socketPath, () => resolve())
-      })
-      await fs.chmod(this.opts.socketPath, 0o600)
+      await listenOwnerOnly(this.admin, this.opts.socketPath)
+      // For the server's whole life (an accept error is an 'error' event; without a listener, a crash).
+      this.admin.on('error', (err) => this.log.error({err}, 'admin socket listener error'))
     } catch (error) {
       await this.dataPlane.drain(0)
       await this.metricsServer?.close()
       throw error
     }
-    this.log.info({listen: this.listenAddress, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+    this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+  }
+
+  /** server.maxConnections, or the value derived from the open-file limit; warns when the limit cannot back it. */
+  private resolveConnectionLimit(): Daemon['connectionLimit'] {
+    const c = this.config
+    const {limit, source} = openFileLimit()
+    const derived = c.server.maxConnections === 'auto'
+    const max = derived ? derivedMaxConnections(limit, c.upstream.connections, c.upstreams.length) : (c.server.maxConnections as number)
+    const supported = supportedConnections(limit, c.upstream.connections, c.upstreams.length)
+    if (max > supported) {
+      this.log.warn(
+        {maxConnections: max, fdLimit: limit, fdLimitSource: source, supported, upstreamConnections: c.upstream.connections},
+        'the open-file limit does not leave room for server.maxConnections: raise it (ulimit -n, systemd LimitNOFILE=) or lower server.maxConnections / upstream.connections',
+      )
+    }
+    return {max, fdLimit: limit, fdLimitSource: source, derived}
   }
 
   /** Access log lines dropped since start (a stalled log disk), across reloads. */
@@ -170,48 +219,58 @@ export class Daemon {
       const old = this.accessLog
       this.accessLogDroppedBefore += old?.dropped ?? 0
       this.accessLog = newAccessLog
-      void old?.close()
+      if (old) void this.background.run('close replaced access log', () => old.close())
     }
     // Restart-only sections keep their running values so status tells the truth.
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
     this.configSource = next.filepath
     this.pipeline.reconfigure()
     this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
-    // Let requests already using the old pools finish before closing them.
-    setTimeout(() => void oldUpstreams.close(), this.config.upstream.bodyTimeout).unref()
+    // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
+    this.retiredUpstreams.add(oldUpstreams)
+    setTimeout(() => {
+      this.retiredUpstreams.delete(oldUpstreams)
+      void this.background.run('close retired upstreams', () => oldUpstreams.close())
+    }, this.config.upstream.bodyTimeout).unref()
     return {applied: true, source: this.configSource, restartRequired}
   }
 
 
-  /** Graceful stop: stop accepting, finish in-flight requests up to the deadline, close storage, remove the socket. */
+  /**
+   * Graceful stop: stop accepting, finish in-flight requests up to the deadline, then cut what remains, destroy the
+   * origin connections (in-flight bodies included, so a dripping origin cannot hold the exit), flush and close LMDB,
+   * remove the socket. Bounded by server.shutdownTimeout plus FILL_ABORT_GRACE_MS and a few quick closes; `serve`
+   * keeps a watchdog over all of it.
+   */
   shutdown(): Promise<void> {
     this.closing ??= (async () => {
       const deadline = this.config.server.shutdownTimeout
+      const t0 = Date.now()
       this.log.info({inFlight: this.dataPlane.activeRequests, deadlineMs: deadline}, 'shutting down')
+      if (this.opts.faults?.stallShutdown) await new Promise<never>(() => {})
       const adminClosed = new Promise<void>((resolve) => this.admin.close(() => resolve()))
       this.admin.closeIdleConnections()
-      const t0 = Date.now()
       const {unfinished} = await this.dataPlane.drain(deadline)
       if (unfinished) this.log.warn({unfinished}, 'deadline reached; cut unfinished requests')
       // Fills no client waits for any more may finish within what is left of the deadline; the rest are not stored.
-      let timer: NodeJS.Timeout | undefined
+      const fills = this.pipeline.close()
       const left = Math.max(0, deadline - (Date.now() - t0))
-      const fillsDone = await Promise.race([
-        this.pipeline.close().then(() => true),
-        new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), left)
-        }),
-      ])
-      clearTimeout(timer)
-      if (!fillsDone) this.log.warn('deadline reached; unfinished cache fills are discarded')
+      const groups = [this.upstreams, ...this.retiredUpstreams]
+      if (!(await within(fills, left))) {
+        this.log.warn('deadline reached; unfinished cache fills are discarded')
+        await Promise.all(groups.map(destroyUpstreams))
+        if (!(await within(fills, FILL_ABORT_GRACE_MS))) this.log.warn({graceMs: FILL_ABORT_GRACE_MS}, 'cut cache fills did not wind down; closing storage anyway')
+      }
       await this.metricsServer?.close()
-      await this.accessLog?.close()
+      // A stalled log disk (or stdout reader) loses its last lines rather than holding the exit.
+      if (this.accessLog && !(await within(this.accessLog.close(), 1000))) this.log.warn('access log did not finish writing; its last lines are lost')
       this.admin.closeAllConnections()
       await adminClosed
-      await this.upstreams.close()
+      // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
+      for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
       await this.storage.close()
       await fs.unlink(this.opts.socketPath).catch(() => {})
-      this.log.info('stopped')
+      this.log.info({durationMs: Date.now() - t0}, 'stopped')
     })()
     return this.closing
   }

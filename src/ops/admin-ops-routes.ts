@@ -3,7 +3,7 @@ import type {Daemon} from '../daemon/daemon.js'
 import {inspectKey} from './inspect.js'
 import {NdjsonWriter} from './ndjson.js'
 import {parsePrefetch, runPrefetch, type PrefetchRequestBody} from './prefetch.js'
-import {runPurge, type PurgeRequestBody} from './purge.js'
+import {MAX_PURGE_BODY_BYTES, runPurge, type PurgeRequestBody} from './purge.js'
 import {parseVerify, runVerify, type VerifyRequestBody} from './verify.js'
 
 /**
@@ -16,7 +16,7 @@ import {parseVerify, runVerify, type VerifyRequestBody} from './verify.js'
  */
 export function mountOpsRoutes(router: AdminRouter, d: Daemon): void {
   router.on('POST', '/purge', async (req, res) => {
-    const body = await readJson<PurgeRequestBody>(req)
+    const body = await readJson<PurgeRequestBody>(req, MAX_PURGE_BODY_BYTES)
     sendJson(res, 200, await runPurge(d, objectBody(body)))
   })
 

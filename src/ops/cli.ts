@@ -54,13 +54,13 @@ export async function collectUrls(args: readonly string[], file: string | undefi
   let stdinRead = false
   for (const a of args) {
     if (a === '-') {
-      if (!stdinRead) out.push(...parseList(await readStdin()))
+      if (!stdinRead) for (const u of parseList(await readStdin())) out.push(u) // not push(...list): long lists overflow the stack
       stdinRead = true
     } else out.push(a)
   }
   if (file !== undefined) {
     const text = file === '-' ? (stdinRead ? '' : await readStdin()) : await fs.readFile(file, 'utf8')
-    out.push(...parseList(text))
+    for (const u of parseList(text)) out.push(u)
   }
   return out
 }

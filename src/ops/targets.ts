@@ -34,7 +34,8 @@ export function resolveTargets(d: Daemon, body: TargetInput): {urls: UrlTarget[]
   }
   if (body.urls !== undefined && body.urls !== null) {
     if (!Array.isArray(body.urls) || !body.urls.every((u) => typeof u === 'string')) throw new AdminError(400, 'bad_request', '"urls" must be an array of strings')
-    given.push(...(body.urls as string[]))
+    // A loop, not push(...urls): spreading 300,000 arguments overflows the stack.
+    for (const u of body.urls as string[]) given.push(u)
   }
   for (const raw of given) {
     const url = raw.trim()

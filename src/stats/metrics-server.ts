@@ -22,17 +22,20 @@ export async function startMetricsServer(host: string, port: number, metrics: Pi
   const send = (m: ToMetricsWorker): void => worker.postMessage(m)
   let closing = false
   let exited = false
+  // One 'error' listener for the worker's whole life, from before it can fail: during start it fails the start,
+  // afterwards it goes to onError (a gap between two listeners would be an unhandled 'error', i.e. a crash).
+  let onStartError: ((error: Error) => void) | undefined
+  worker.on('error', (error) => (onStartError ? onStartError(error) : onError(error)))
 
   const address = await new Promise<{host: string; port: number}>((resolve, reject) => {
     const onExit = (code: number): void => reject(new Error(`metrics listener on ${host}:${port}: worker exited (${code}) before listening`))
-    const onStartError = (error: Error): void => reject(error)
+    onStartError = (error: Error): void => reject(error)
     worker.once('exit', onExit)
-    worker.once('error', onStartError)
     const onMessage = (m: FromMetricsWorker): void => {
       if (m.type === 'scrape') return
       worker.off('message', onMessage)
       worker.off('exit', onExit)
-      worker.off('error', onStartError)
+      onStartError = undefined
       if (m.type === 'listening') resolve({host: m.host, port: m.port})
       else {
         const error: NodeJS.ErrnoException = new Error(`metrics listener on ${host}:${port}: ${m.message}`)
@@ -50,7 +53,6 @@ export async function startMetricsServer(host: string, port: number, metrics: Pi
       (error: unknown) => send({type: 'error', id: m.id, error: error instanceof Error ? error.message : String(error)}),
     )
   })
-  worker.on('error', (error) => onError(error))
   worker.on('exit', (code) => {
     exited = true
     if (!closing) onError(new Error(`metrics listener worker exited (${code}); /metrics is no longer served`))

@@ -246,8 +246,8 @@ export interface StartDaemonOptions {
   args?: string[]
   /** Reuse a storage directory (e.g. for restart tests); default: a fresh temp dir. */
   storageDir?: string
-  /** Admin socket path; default: a fresh temp path. */
-  socket?: string
+  /** Admin socket path; default: a fresh temp path; null: pass no --socket (the daemon's own default applies). */
+  socket?: string | null
   logLevel?: string
   readyTimeoutMs?: number
   env?: NodeJS.ProcessEnv
@@ -257,6 +257,11 @@ export interface StartDaemonOptions {
    * line may be filtered out by log.level).
    */
   bare?: boolean
+  /** Run the daemon through this command prefix, e.g. ['prlimit', '--nofile=256:256', '--']. */
+  wrap?: string[]
+  /** Run it as this user (the test must run as root). */
+  uid?: number
+  gid?: number
 }
 
 export interface DaemonHandle {
@@ -300,10 +305,10 @@ const SIGNALS: Record<string, number> = {SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTE
 export async function startDaemon(opts: StartDaemonOptions): Promise<DaemonHandle> {
   const dir = makeTempDir()
   const storageDir = opts.storageDir ?? path.join(dir, 'storage')
-  const socket = opts.socket ?? path.join(dir, 'admin.sock')
+  const socket = opts.socket === null ? '' : (opts.socket ?? path.join(dir, 'admin.sock'))
   const args = opts.bare
     ? [BIN, 'serve']
-    : [BIN, 'serve', '--listen', '127.0.0.1:0', ...(opts.upstream ? ['--upstream', opts.upstream] : []), '--storage', storageDir, '--socket', socket, '--log-level', opts.logLevel ?? 'info']
+    : [BIN, 'serve', '--listen', '127.0.0.1:0', ...(opts.upstream ? ['--upstream', opts.upstream] : []), '--storage', storageDir, ...(socket ? ['--socket', socket] : []), '--log-level', opts.logLevel ?? 'info']
   if (opts.bare && (typeof opts.config?.socket !== 'string' || !opts.config)) throw new Error('startDaemon({bare: true}) needs config.socket')
   if (opts.config) {
     const file = path.join(dir, 'tavern.config.json')
@@ -312,7 +317,8 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<DaemonHandl
   }
   if (opts.args) args.push(...opts.args)
 
-  const child = spawn(process.execPath, args, {cwd: REPO_ROOT, env: {...process.env, NO_COLOR: '1', ...opts.env}, stdio: ['ignore', 'pipe', 'pipe']})
+  const [command, ...commandArgs] = [...(opts.wrap ?? []), process.execPath, ...args]
+  const child = spawn(command!, commandArgs, {cwd: REPO_ROOT, env: {...process.env, NO_COLOR: '1', ...opts.env}, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid})
   live.add(child)
   let out = ''
   let all = ''

@@ -35,7 +35,7 @@ describe('tavern prefetch', () => {
     expect(j.results.map((x: {outcome: string}) => x.outcome)).toEqual(['fresh', 'fresh', 'fresh'])
     for (const p of paths) expect(t.origin.countFor(p)).toBe(1)
 
-    const forced = await tavern(t.daemon, ['prefetch', '--json', '--force', '-c', '2', ...urls])
+    const forced = await tavern(t.daemon, ['prefetch', '--json', '--force', '-j', '2', ...urls])
     expect(forced.code, show(forced)).toBe(0)
     expect(forced.json().summary).toMatchObject({revalidated: 3, failed: 0})
     for (const p of paths) {
@@ -101,7 +101,7 @@ describe('tavern prefetch', () => {
         return {headers: {'Cache-Control': 'max-age=3600'}, body: 'c'}
       })
     }
-    const r = await tavern(t.daemon, ['prefetch', '--json', '-c', '2', ...paths.map((p) => `${t.daemon.url}${p}`)])
+    const r = await tavern(t.daemon, ['prefetch', '--json', '-j', '2', ...paths.map((p) => `${t.daemon.url}${p}`)])
     expect(r.code, show(r)).toBe(0)
     expect(r.json().summary).toMatchObject({stored: 6})
     expect(peak).toBe(2)
