@@ -34,8 +34,8 @@ export class Slots {
   private live = 0
 
   constructor(
-    private limit: number,
-    private maxQueue: number,
+    private readonly limit: number,
+    private readonly maxQueue: number,
   ) {}
 
   get active(): number {
@@ -48,13 +48,6 @@ export class Slots {
 
   get idle(): boolean {
     return this.running === 0 && this.waiting === 0
-  }
-
-  /** Change the bounds (a reload); running requests keep their slots. */
-  resize(limit: number, maxQueue: number): void {
-    this.limit = limit
-    this.maxQueue = maxQueue
-    this.pump()
   }
 
   /** A slot now, or after waiting in line at most `timeoutMs`. `what` names the limit in error messages. */
@@ -140,12 +133,7 @@ export interface KeyConcurrencyOptions {
 export class KeyConcurrency {
   private readonly keys = new Map<string, Slots>()
 
-  constructor(private opts: KeyConcurrencyOptions) {}
-
-  reconfigure(opts: KeyConcurrencyOptions): void {
-    this.opts = opts
-    for (const s of this.keys.values()) s.resize(opts.perKey, opts.queue)
-  }
+  constructor(private readonly opts: KeyConcurrencyOptions) {}
 
   /** Number of keys with requests running or waiting (for status/tests). */
   get size(): number {

@@ -127,6 +127,37 @@ describe('transfer codings other than chunked (RFC 9112 §7)', () => {
     expect(r.body.equals(BODY)).toBe(true)
   })
 
+  it('gzip delimited by the connection closing: decoded when it ends cleanly, cut and not stored on a reset', async () => {
+    const ok = uniquePath('tegzipclose')
+    origin.route(ok, (_req, sock) => {
+      sock.write(responseHead(200, ['Cache-Control', 'max-age=60', 'Transfer-Encoding', 'gzip']))
+      sock.end(zlib.gzipSync(BODY))
+    })
+    expect((await d.request(ok)).body.equals(BODY)).toBe(true)
+    const cut = uniquePath('tegzipreset')
+    origin.route(cut, async (_req, sock) => {
+      sock.write(responseHead(200, ['Cache-Control', 'max-age=60', 'Transfer-Encoding', 'gzip']))
+      sock.write(zlib.gzipSync(BODY).subarray(0, 40))
+      await sleep(100)
+      sock.resetAndDestroy()
+    })
+    const r = await d.request(cut, {allowIncomplete: true})
+    expect(r.complete).toBe(false)
+    await d.request(cut, {allowIncomplete: true})
+    expect(origin.countFor(cut)).toBe(2)
+  })
+
+  it('Content-Length together with Transfer-Encoding is a 502 (RFC 9112 §6.3: a smuggling attempt)', async () => {
+    const p = uniquePath('clte')
+    origin.route(p, (_req, sock) => {
+      sock.write(responseHead(200, ['Cache-Control', 'max-age=60', 'Content-Length', '3', 'Transfer-Encoding', 'chunked']))
+      sock.write(Buffer.concat([chunk('hello world'), Buffer.from(LAST_CHUNK)]))
+    })
+    const r = await d.request(p, {allowIncomplete: true})
+    expect(r.status).toBe(502)
+    await expectAlive()
+  })
+
   it('an unknown transfer coding is a 502, nothing stored', async () => {
     const p = uniquePath('tefoo')
     origin.route(p, (_req, sock) => {

@@ -181,3 +181,76 @@ describe('a 206 whose complete length is huge is never trusted for allocation', 
     })
   }
 })
+
+describe('odd answers for an object already partly stored, and for requests sharing one fetch', () => {
+  const BIG = Buffer.alloc(5 * SLICE, 0)
+  for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 7 + 3) & 0xff
+
+  /** A route implementing single ranges over BIG, unless `mode` says to answer otherwise. */
+  function bigRoute(p: string, mode: {status?: number; delayMs?: number}): void {
+    origin.route(p, async (req, sock) => {
+      if (mode.delayMs) await new Promise((r) => setTimeout(r, mode.delayMs))
+      if (mode.status) {
+        sock.write(fullResponse(mode.status, ['Cache-Control', 'no-store', 'Retry-After', '3'], `status ${mode.status}`))
+        return
+      }
+      const m = /^bytes=(\d+)-(\d*)$/.exec(req.header('range') ?? '')
+      if (!m) {
+        sock.write(fullResponse(200, CACHEABLE, BIG))
+        return
+      }
+      const s = Number(m[1])
+      const e = m[2] === '' ? BIG.length - 1 : Math.min(Number(m[2]), BIG.length - 1)
+      sock.write(fullResponse(206, [...CACHEABLE, 'Content-Range', `bytes ${s}-${e}/${BIG.length}`], BIG.subarray(s, e + 1)))
+    })
+  }
+
+  const part = (r: HttpResult, s: number, e: number) => {
+    expect(r.status, r.text.slice(0, 100)).toBe(206)
+    expect(r.header('content-range')).toBe(`bytes ${s}-${e}/${BIG.length}`)
+    expect(r.body.equals(BIG.subarray(s, e + 1))).toBe(true)
+  }
+
+  it('a 404 for a missing slice is relayed and drops the partial object', async () => {
+    const p = uniquePath('known404')
+    const mode: {status?: number} = {}
+    bigRoute(p, mode)
+    part(await d.request(p, {headers: {range: 'bytes=0-99'}}), 0, 99)
+    mode.status = 404
+    const r = await d.request(p, {headers: {range: `bytes=${3 * SLICE}-${3 * SLICE + 9}`}})
+    expect(r.status).toBe(404)
+    expect(r.text).toBe('status 404')
+    mode.status = undefined
+    const n = origin.countFor(p)
+    part(await d.request(p, {headers: {range: 'bytes=0-99'}}), 0, 99)
+    expect(origin.countFor(p)).toBe(n + 1)
+  })
+
+  it('a 503 for a missing slice is relayed with its Retry-After and keeps the slices already stored', async () => {
+    const p = uniquePath('known503')
+    const mode: {status?: number} = {}
+    bigRoute(p, mode)
+    part(await d.request(p, {headers: {range: 'bytes=0-99'}}), 0, 99)
+    mode.status = 503
+    const r = await d.request(p, {headers: {range: `bytes=${3 * SLICE}-${3 * SLICE + 9}`}})
+    expect(r.status).toBe(503)
+    expect(r.header('retry-after')).toBe('3')
+    mode.status = undefined
+    const n = origin.countFor(p)
+    const hit = await d.request(p, {headers: {range: 'bytes=10-19'}})
+    part(hit, 10, 19)
+    expect(tavernStatus(hit)?.params.hit).toBe(true)
+    expect(origin.countFor(p)).toBe(n)
+  })
+
+  it('concurrent cold requests sharing a fetch answered 404 all get the 404', async () => {
+    const p = uniquePath('shared404')
+    bigRoute(p, {status: 404, delayMs: 200})
+    const rs = await Promise.all(Array.from({length: 4}, () => d.request(p, {headers: {range: 'bytes=0-9'}})))
+    for (const r of rs) {
+      expect(r.status).toBe(404)
+      expect(r.text).toBe('status 404')
+    }
+    await expectAlive()
+  })
+})
