@@ -186,6 +186,8 @@ class PartialObject {
 export class RangeFills {
   private readonly objects = new Map<string, PartialObject>()
   private readonly passUntil = new Map<string, {until: number; detail: string}>()
+  /** Partial records being removed (index key → body file): until the removal commits, the index still has them. */
+  private readonly dropping = new Map<string, string | undefined>()
   private readonly active = new Set<Promise<unknown>>()
   private readonly bodies = new Set<UpstreamResponse['body']>()
   private closing = false
@@ -289,10 +291,11 @@ export class RangeFills {
   private load(ik: string, key: string, variant: string): PartialObject {
     const obj = new PartialObject(ik, key, variant)
     const rec = this.d.storage.getPartial(key, variant)
-    if (!rec) return obj
+    // One we just dropped (the object changed or went away) is not reused while its removal is committing.
+    if (!rec || (this.dropping.has(ik) && this.dropping.get(ik) === rec.file)) return obj
     // A stale partial is never revalidated: it is dropped and filled again.
     if (!freshForAnyone({policy: rec.policy, responseTime: rec.responseTime}, Date.now())) {
-      void this.d.background.run('partial-drop', this.d.storage.removePartial(key, variant, rec.file))
+      this.removePartial(ik, key, variant, rec.file)
       return obj
     }
     obj.info = {url: rec.url, statusText: rec.statusText, headers: rec.headers, requestTime: rec.requestTime, responseTime: rec.responseTime, policy: rec.policy, vary: rec.vary, size: rec.size, sliceSize: rec.sliceSize}
@@ -318,8 +321,18 @@ export class RangeFills {
     this.retire(obj)
     if (obj.persisted) {
       obj.persisted = false
-      void this.d.background.run('partial-drop', this.d.storage.removePartial(obj.key, obj.variant, obj.file))
+      this.removePartial(obj.ik, obj.key, obj.variant, obj.file)
     }
+  }
+
+  private removePartial(ik: string, key: string, variant: string, file: string | undefined): void {
+    this.dropping.set(ik, file)
+    void this.d.background.run(
+      'partial-drop',
+      this.d.storage.removePartial(key, variant, file).finally(() => {
+        if (this.dropping.get(ik) === file) this.dropping.delete(ik)
+      }),
+    )
   }
 
   private release(obj: PartialObject): void {

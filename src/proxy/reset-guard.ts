@@ -4,55 +4,84 @@
  * was indicated by the underlying connection"). undici finishes such a body on ECONNRESET as if the origin had closed
  * cleanly, so a truncated body would look whole.
  *
- * This pool factory gives every undici Client a connector that notes when its socket is reset, and an interceptor that
- * turns the end of a response that came in on a reset socket into an error. A body that ends on a clean FIN stays
- * complete (the RFC's rule); one cut by a reset fails, so it is neither stored nor served as complete.
+ * This pool factory gives every undici Client a connector that notes when its socket is reset, and a dispatch
+ * wrapper that turns the end of a response that came in on a reset socket into an error. A body that ends on a clean
+ * FIN stays complete (the RFC's rule); one cut by a reset fails, so it is neither stored nor served as complete.
  *
  * Correlating by socket is exact here: with pipelining 1 a Client has one socket and one request on it at a time, and
  * a response framed by Content-Length or chunked has always ended before a reset of its socket is seen.
  */
 import type {Socket} from 'node:net'
+import type {Duplex} from 'node:stream'
 
 import {Client, type Dispatcher, errors} from 'undici'
 
 const resetSockets = new WeakSet<Socket>()
 
 type Connector = NonNullable<Extract<Client.Options['connect'], (...args: never[]) => unknown>>
+type Legacy = Dispatcher.DispatchHandler
 
-/** Passes everything through, except that a response ending on a reset socket ends with an error instead. */
-class ResetGuardHandler implements Dispatcher.DispatchHandler {
+/**
+ * Passes everything through, except that a response ending on a reset socket ends with an error instead. It speaks
+ * undici's handler interface that carries raw header lists: the newer one (onResponseStart…) hands over parsed header
+ * objects, which would merge repeated fields (several Set-Cookie lines) and lose their order.
+ */
+class ResetGuardHandler implements Legacy {
   constructor(
-    private readonly handler: Dispatcher.DispatchHandler,
+    private readonly handler: Legacy,
     private readonly conn: {socket?: Socket},
   ) {}
 
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
-    this.handler.onRequestStart?.(controller, context)
+  onConnect(abort: (err?: Error) => void): void {
+    this.handler.onConnect?.(abort)
   }
 
-  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[2], socket: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[3]): void {
-    this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket)
+  onResponseStarted(): void {
+    this.handler.onResponseStarted?.()
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2], statusMessage?: string): void {
-    this.handler.onResponseStart?.(controller, statusCode, headers, statusMessage)
+  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex): void {
+    this.handler.onUpgrade?.(statusCode, headers, socket)
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.handler.onResponseData?.(controller, chunk)
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    return this.handler.onHeaders?.(statusCode, headers, resume, statusText) ?? true
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseEnd']>>[1]): void {
+  onData(chunk: Buffer): boolean {
+    return this.handler.onData?.(chunk) ?? true
+  }
+
+  onBodySent(chunkSize: number, totalBytesSent: number): void {
+    this.handler.onBodySent?.(chunkSize, totalBytesSent)
+  }
+
+  onComplete(trailers: string[] | null): void {
     const s = this.conn.socket
     if (s && resetSockets.has(s)) {
-      this.handler.onResponseError?.(controller, new errors.SocketError('upstream reset the connection before the body (delimited by connection close) was complete'))
+      this.onError(new errors.SocketError('upstream reset the connection before the body (delimited by connection close) was complete'))
       return
     }
-    this.handler.onResponseEnd?.(controller, trailers)
+    this.handler.onComplete?.(trailers)
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    this.handler.onResponseError?.(controller, error)
+  onError(err: Error): void {
+    this.handler.onError?.(err)
+  }
+}
+
+/** A Client whose close-delimited bodies fail when its connection was reset. */
+class ResetGuardedClient extends Client {
+  constructor(
+    origin: URL,
+    options: Client.Options,
+    private readonly conn: {socket?: Socket},
+  ) {
+    super(origin, options)
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Legacy): boolean {
+    return super.dispatch(options, new ResetGuardHandler(handler, this.conn))
   }
 }
 
@@ -75,6 +104,5 @@ export function resetGuardedClient(origin: URL, opts: object): Dispatcher {
           cb(...args)
         })
     : undefined
-  const client = new Client(origin, connect ? {...options, connect} : options)
-  return client.compose((dispatch) => (o, handler) => dispatch(o, new ResetGuardHandler(handler, conn)))
+  return new ResetGuardedClient(origin, connect ? {...options, connect} : options, conn)
 }
