@@ -317,6 +317,19 @@ describe('answers that do not fit the request', () => {
     })
     const r = await d.request(p, {allowIncomplete: true})
     expect(r.status).toBe(502)
+    expect(r.text).toMatch(/interim/)
+    await expectAlive()
+  })
+
+  it('a reset in the middle of the header section is a 502, for a fill and for a pass-through', async () => {
+    const p = uniquePath('headreset')
+    origin.route(p, async (_req, sock) => {
+      sock.write('HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Ty')
+      await sleep(50)
+      sock.resetAndDestroy()
+    })
+    expect((await d.request(p)).status).toBe(502)
+    expect((await d.request(p, {method: 'POST', body: 'x'})).status).toBe(502)
     await expectAlive()
   })
 
@@ -378,4 +391,56 @@ describe('one slow URL does not starve the others of upstream connections', () =
     for (const e of events) max = Math.max(max, (cur += e.d))
     expect(max).toBeLessThanOrEqual(33)
   }, 60_000)
+})
+
+describe('origin admission limits answer 503 with Retry-After, never an unbounded wait', () => {
+  let slow: Origin
+  let sd: DaemonHandle
+
+  beforeAll(async () => {
+    slow = await startOrigin()
+    sd = await startDaemon({upstream: slow.url, config: {upstream: {connections: 4, keyShare: 0.25, keyQueue: 1, queueTimeout: '500ms'}}})
+  }, 30_000)
+
+  afterAll(async () => {
+    await sd?.stop()
+    await slow?.close()
+  }, 30_000)
+
+  const post = (p: string) => httpRequest(p, {host: '127.0.0.1', port: sd.port, method: 'POST', body: 'x', timeoutMs: 10_000})
+
+  it("a key's share (1 of 4): one runs, one waits and times out, the next is refused at once", async () => {
+    const p = uniquePath('share')
+    slow.route(p, {delayMs: 1500, headers: {'Cache-Control': 'no-store'}, body: 'done'})
+    const first = post(p)
+    await slow.waitForCount(p, 1)
+    const t0 = Date.now()
+    const waiting = post(p)
+    await sleep(100)
+    const refused = await post(p)
+    expect(refused.status).toBe(503)
+    expect(refused.text).toMatch(/too many requests waiting/)
+    const timedOut = await waiting
+    expect(timedOut.status).toBe(503)
+    expect(timedOut.text).toMatch(/waited 500 ms/)
+    expect(timedOut.header('retry-after')).toBe('1')
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450)
+    expect((await first).text).toBe('done')
+    expect(slow.countFor(p)).toBe(1)
+  })
+
+  it('every upstream connection taken: a request for another URL waits queueTimeout, then 503', async () => {
+    const busy = Array.from({length: 4}, () => uniquePath('busy'))
+    for (const p of busy) slow.route(p, {delayMs: 1500, headers: {'Cache-Control': 'no-store'}, body: 'done'})
+    const running = busy.map((p) => post(p))
+    for (const p of busy) await slow.waitForCount(p, 1)
+    const other = uniquePath('other')
+    slow.route(other, {headers: {'Cache-Control': 'no-store'}, body: 'quick'})
+    const r = await httpRequest(other, {host: '127.0.0.1', port: sd.port, timeoutMs: 10_000})
+    expect(r.status).toBe(503)
+    expect(r.header('retry-after')).toBe('1')
+    for (const x of await Promise.all(running)) expect(x.text).toBe('done')
+    // Once they are done, the URL is served.
+    expect((await httpRequest(other, {host: '127.0.0.1', port: sd.port})).text).toBe('quick')
+  })
 })
