@@ -215,8 +215,15 @@ export class UpstreamGroup {
         signal,
         responseHeaders: 'raw',
         onInfo: ({statusCode, headers}) => {
-          if (++interim > MAX_INTERIM) ac.abort(new UpstreamError('protocol', `upstream sent more than ${MAX_INTERIM} interim responses`, target.name))
-          else req.onInfo?.(statusCode, headers as unknown as string[])
+          if (++interim > MAX_INTERIM) {
+            ac.abort(new UpstreamError('protocol', `upstream sent more than ${MAX_INTERIM} interim responses`, target.name))
+            return
+          }
+          try {
+            req.onInfo?.(statusCode, headers as unknown as string[])
+          } catch {
+            // Relaying an interim response is optional; one Node refuses to send must not fail the request.
+          }
         },
       })
       target.failures = 0
