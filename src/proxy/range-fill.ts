@@ -63,6 +63,8 @@ const RANGE_FIELDS = new Set(['content-range', 'content-length'])
  * sized from the origin's claimed total, which must never be trusted beyond this (2^40 bytes = 1 TiB).
  */
 const MAX_PARTIAL_BYTES = 2 ** 40
+/** Most slices one partial object may have: its bitmap (rewritten with every batch of new slices) stays ≤ 128 KiB. */
+const MAX_SLICES = 2 ** 20
 /** Statuses that say nothing about the representation (a busy or failing origin): a partial object survives them. */
 const TRANSIENT = new Set([408, 429, 500, 502, 503, 504])
 
@@ -254,9 +256,9 @@ export class RangeFills {
     if (this.passUntil.size < 10_000) this.passUntil.set(ik, {until: now + PASS_MEMORY_MS, detail})
   }
 
-  /** Partial objects are never larger than the disk budget, nor than MAX_PARTIAL_BYTES. */
+  /** Partial objects are never larger than the disk budget, MAX_PARTIAL_BYTES, or MAX_SLICES slices. */
   private get maxPartialBytes(): number {
-    return Math.min(this.d.config.storage.maxDiskBytes, MAX_PARTIAL_BYTES)
+    return Math.min(this.d.config.storage.maxDiskBytes, MAX_PARTIAL_BYTES, MAX_SLICES * this.d.config.cache.sliceSize)
   }
 
   /** The live object for this key (loaded from the index, or cold), with a reference held. */
@@ -554,7 +556,7 @@ export class RangeFills {
    *   206, single part, Content-Range = our range,  | slices stored, the client's range answered from them
    *     total ≤ cap, storable, strong validator     |   (a known object also checks it is the same version)
    *   206 not storable (no-store, private, …)       | the client's request forwarded as is; the key passes for a while
-   *   206 total > cap (disk budget, 2^40)           | forwarded as is, the key passes (never sized from the claim)
+   *   206 total > cap (disk budget, 2^40, 2^20 sl.) | forwarded as is, the key passes (never sized from the claim)
    *                                                 |   | a known object: its length changed → start over
    *   206 other range, no/bad/unknown-total         | refetched whole by the pipeline (the client gets what it asked,
    *     Content-Range, multipart, wrong length,     |   cut from the full response) | a known object: dropped;

@@ -333,6 +333,19 @@ describe('answers that do not fit the request', () => {
     await expectAlive()
   })
 
+  it('a 204 followed by stray bytes: the 204 is relayed without them, the next answer is not corrupted', async () => {
+    const p = uniquePath('204body')
+    origin.route(p, (req, sock) => {
+      if (req.header('x-n') === '1') sock.write(responseHead(204, ['Cache-Control', 'no-store']) + 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL')
+      else sock.write(fullResponse(200, ['Cache-Control', 'no-store'], 'good'))
+    })
+    const r = await d.request(p, {headers: {'x-n': '1'}})
+    expect(r.status).toBe(204)
+    expect(r.body.length).toBe(0)
+    for (let i = 0; i < 5; i++) expect((await d.request(p)).text).toBe('good')
+    await expectAlive()
+  })
+
   it('a HEAD answered with a body does not corrupt the next response on that connection', async () => {
     const p = uniquePath('headbody')
     origin.route(p, (req, sock) => {
