@@ -81,6 +81,9 @@ class ResetGuardedClient extends Client {
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Legacy): boolean {
+    // Through a Pool, handlers arrive in the raw interface (DispatcherBase.dispatch unwraps them); one that only
+    // speaks the newer interface cannot be guarded here and is passed on as it is.
+    if (typeof handler.onHeaders !== 'function') return super.dispatch(options, handler)
     return super.dispatch(options, new ResetGuardHandler(handler, this.conn))
   }
 }
