@@ -23,7 +23,7 @@ export interface UpstreamOptions {
   failureCooldownMs: number
   /** Longest wait for a connection of an upstream, or for a cache key's share of them (then 503). */
   queueTimeoutMs: number
-  /** Fraction of `connections` one cache key may use at once. */
+  /** Fraction of all the group's connections (`connections` per member) one cache key may use at once. */
   keyShare: number
   /** Requests one cache key may have waiting for its share. */
   keyQueue: number
@@ -149,7 +149,9 @@ export class UpstreamGroup {
     private readonly opts: UpstreamOptions,
   ) {
     this.members = targets.map((t) => new Upstream(t, opts))
-    this.keys = new KeyConcurrency({perKey: Math.max(1, Math.floor(opts.connections * opts.keyShare)), queue: opts.keyQueue, timeoutMs: opts.queueTimeoutMs})
+    // The share is of every connection the group has (a key's requests are balanced over the members).
+    const total = opts.connections * Math.max(1, this.members.length)
+    this.keys = new KeyConcurrency({perKey: Math.max(1, Math.floor(total * opts.keyShare)), queue: opts.keyQueue, timeoutMs: opts.queueTimeoutMs})
   }
 
   /** A 503 for a request that waited too long (or could not queue) for a connection. */
