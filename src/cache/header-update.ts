@@ -2,8 +2,10 @@
  * Header lists for storage (RFC 9111 §3.1) and for refreshing a stored response from a 304 (§3.2, §4.3.4).
  * Order, case and duplicates of everything kept are preserved.
  */
-import {getAll, splitList, type RawHeaders} from '../util/raw-headers.js'
+import {getAll, getHeader, splitList, type RawHeaders} from '../util/raw-headers.js'
 import type {CacheControl} from './cache-control.js'
+import {parseEntityTag} from './conditional.js'
+import {parseHttpDate} from './http-date.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the non-standard Proxy-Connection. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -75,4 +77,30 @@ export function mergeNotModified(stored: RawHeaders, fresh: RawHeaders): RawHead
   }
   for (const [n, rep] of replacement) if (!placed.has(n)) out.push(...rep)
   return out
+}
+
+/**
+ * Whether a 304 identifies the stored response for update (RFC 9111 §4.3.4), given the validators the stored response
+ * has. A strong ETag in the 304 must be the stored strong ETag; a weak one must match it weakly; without an ETag, a
+ * Last-Modified present on both sides must be the same date. A 304 that names a different representation must not
+ * update anything: the cache then fetches the response unconditionally.
+ *
+ * A 304 with no validator at all is taken as the answer to the validators we sent (§4.3.4's third case, extended to a
+ * stored response that has validators: the origin answered our condition and only omitted its fields, against
+ * RFC 9110 §15.4.5). A Last-Modified in the 304 when the stored response has none cannot be compared, and is accepted
+ * on the same grounds.
+ */
+export function notModifiedSelects(stored: {etag?: string; lastModified?: string}, fresh: RawHeaders): boolean {
+  const etagLine = getHeader(fresh, 'etag')
+  if (etagLine !== undefined) {
+    const got = parseEntityTag(etagLine)
+    const have = stored.etag === undefined ? undefined : parseEntityTag(stored.etag)
+    if (!got || !have) return false
+    return got.weak ? got.opaque === have.opaque : !have.weak && got.opaque === have.opaque
+  }
+  const lm = getHeader(fresh, 'last-modified')
+  if (lm === undefined || stored.lastModified === undefined) return true
+  const a = parseHttpDate(lm)
+  const b = parseHttpDate(stored.lastModified)
+  return a !== undefined && b !== undefined ? a === b : lm.trim() === stored.lastModified.trim()
 }

@@ -105,6 +105,12 @@ export const ConfigSchema = z.strictObject({
       keepAliveTimeout: duration('4s'),
       /** How long an upstream that refused a connection is skipped when others are available. */
       failureCooldown: duration('5s'),
+      /** Longest wait for a free upstream connection, or for a URL's share of them; then 503 with Retry-After. */
+      queueTimeout: duration('10s'),
+      /** Fraction of all upstream connections one cache key (URL) may use at once, so one slow URL cannot starve the others. */
+      keyShare: z.number().gt(0).max(1).default(0.25),
+      /** Requests one cache key may have waiting for its share; more are answered 503 at once. */
+      keyQueue: z.number().int().min(0).max(1_000_000).default(1024),
     })
     .prefault({}),
   server: z

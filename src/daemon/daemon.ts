@@ -62,6 +62,11 @@ export function upstreamOptions(c: TavernConfig): UpstreamOptions {
     bodyTimeoutMs: c.upstream.bodyTimeout,
     keepAliveTimeoutMs: c.upstream.keepAliveTimeout,
     failureCooldownMs: c.upstream.failureCooldown,
+    queueTimeoutMs: c.upstream.queueTimeout,
+    keyShare: c.upstream.keyShare,
+    keyQueue: c.upstream.keyQueue,
+    // A transfer-coded body that decodes to more than the whole disk budget is a decompression bomb.
+    maxDecodedBytes: c.storage.maxDiskBytes,
   }
 }
 

@@ -1,8 +1,12 @@
 import type {ObjectRecord} from '../storage/types.js'
 import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 
-/** Fields recomputed for every answer from cache rather than replayed. */
-const RECOMPUTED = new Set(['age', 'content-length', 'via', 'cache-status', 'x-cache', 'content-range'])
+/**
+ * Fields recomputed for every answer from cache rather than replayed. A stored Content-Range (odd on a 200 but legal,
+ * and stored like any other field) is replayed on full answers; a 206 we build carries only its own.
+ */
+const RECOMPUTED = new Set(['age', 'content-length', 'via', 'cache-status', 'x-cache'])
+const RECOMPUTED_PARTIAL = new Set([...RECOMPUTED, 'content-range'])
 
 /** Stored header lines split into what is replayed as is and what each answer recomputes from them. */
 interface SplitHeaders {
@@ -14,7 +18,7 @@ interface SplitHeaders {
   acceptRanges: boolean
 }
 
-function splitStored(stored: readonly string[]): SplitHeaders {
+function splitStored(stored: readonly string[], recomputed: ReadonlySet<string> = RECOMPUTED): SplitHeaders {
   const kept: RawHeaders = []
   let via: string | undefined
   let upstreamStatus: string | undefined
@@ -24,7 +28,7 @@ function splitStored(stored: readonly string[]): SplitHeaders {
     if (n === 'via') via = via === undefined ? stored[i + 1] : `${via}, ${stored[i + 1]}`
     else if (n === 'cache-status') upstreamStatus = upstreamStatus === undefined ? stored[i + 1] : `${upstreamStatus}, ${stored[i + 1]}`
     else if (n === 'accept-ranges') acceptRanges = true
-    if (!RECOMPUTED.has(n)) kept.push(stored[i]!, stored[i + 1]!)
+    if (!recomputed.has(n)) kept.push(stored[i]!, stored[i + 1]!)
   }
   return {kept, via, upstreamStatus, acceptRanges}
 }
@@ -40,6 +44,8 @@ export interface AnswerMeta {
   via: string
   /** Content-Length to send (omitted when undefined: chunked). */
   contentLength?: number
+  /** A 206 answer: the stored Content-Range is left out (the caller adds the one for the part sent). */
+  partial?: boolean
 }
 
 /**
@@ -47,7 +53,7 @@ export interface AnswerMeta {
  * Via is added per hop rather than stored, so a replay names us once.
  */
 export function answerHeaders(stored: readonly string[], m: AnswerMeta, extra?: RawHeaders): RawHeaders {
-  const {kept: out, via, upstreamStatus} = splitStored(stored)
+  const {kept: out, via, upstreamStatus} = splitStored(stored, m.partial ? RECOMPUTED_PARTIAL : RECOMPUTED)
   if (m.contentLength !== undefined) out.push('Content-Length', String(m.contentLength))
   if (m.age !== undefined) out.push('Age', String(m.age))
   out.push('Via', viaLine(via, m.via))

@@ -1,17 +1,19 @@
 import {buildValidationHeaders} from '../cache/conditional.js'
 import {parseCacheControl} from '../cache/cache-control.js'
-import {mergeNotModified, storableHeaders} from '../cache/header-update.js'
+import {mergeNotModified, notModifiedSelects, storableHeaders} from '../cache/header-update.js'
 import {formatHttpDate} from '../cache/http-date.js'
 import {computePolicy, type PolicyOptions} from '../cache/policy.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
+import {parseContentRange} from '../cache/range.js'
 import {storability} from '../cache/storability.js'
 import {parseVary, variantSelector} from '../cache/vary.js'
+import type {BackgroundRunner} from '../core/background.js'
 import type {Stats} from '../stats/stats.js'
 import type {Storage} from '../storage/storage.js'
 import type {FillWriter, ObjectRecord} from '../storage/types.js'
 import {getAll, getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {stripHopByHop} from './hop-by-hop.js'
-import {classifyUpstreamError, type UpstreamError, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
+import {classifyUpstreamError, discardResponse, UpstreamError, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
 
 /** What the origin's answer turned out to be, shared by everyone waiting on the fill. */
 export type FillHead =
@@ -58,6 +60,7 @@ export interface FillDeps {
   stats: Stats
   policy: PolicyOptions
   log: {warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void}
+  background: BackgroundRunner
 }
 
 /** Client conditionals and Range are answered by us from the full response, so they never go upstream on a fill. */
@@ -86,10 +89,26 @@ export function storedForm(
   return {headers: stored, policy: computePolicy({status, headers: stored, ...times}, opts)}
 }
 
-/** A Content-Length header's value when it is a valid length. */
+/** A Content-Length header's value when it is a valid length (a safe integer; larger claims are not lengths). */
 export function declaredLength(headers: RawHeaders): number | undefined {
   const cl = getHeader(headers, 'content-length')?.trim()
-  return cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined
+  if (cl === undefined || !/^\d+$/.test(cl)) return undefined
+  const n = Number(cl)
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+/**
+ * Whether a 200's Content-Range (a field without meaning on a 200, RFC 9110 §14.4) may be stored and replayed with the
+ * body: anything but a byte range that claims the body is only a part of the representation. A 200 that says
+ * `bytes 0-99/1000` is most likely a mislabelled 206, and storing it as the whole representation would serve wrong bytes.
+ */
+export function contentRangeAllowsWhole(headers: RawHeaders): boolean {
+  const value = getHeader(headers, 'content-range')
+  if (value === undefined) return true
+  const cr = parseContentRange(value)
+  if (!cr || !('start' in cr)) return true
+  const length = declaredLength(headers)
+  return cr.start === 0 && cr.size !== undefined && cr.end === cr.size - 1 && (length === undefined || length === cr.size)
 }
 
 export function fillUpstreamHeaders(upstreamHeaders: RawHeaders, stored?: ObjectRecord): RawHeaders {
@@ -122,18 +141,26 @@ export class Fill {
   }
 
   private async start(): Promise<FillHead> {
+    this.deps.stats.fillStarted()
+    const first = await this.attempt(this.req.stored !== undefined)
+    if (first !== 'refetch') return first
+    // RFC 9111 §4.3.4: the 304 named another representation, so it updates nothing; ask once without conditions.
+    const second = await this.attempt(false)
+    return second === 'refetch' ? this.fail(new UpstreamError('protocol', 'upstream answered an unconditional request with 304')) : second
+  }
+
+  /** One origin request (conditional when revalidating); 'refetch' when its 304 does not select the stored response. */
+  private async attempt(conditional: boolean): Promise<FillHead | 'refetch'> {
     const {deps, req} = this
     const requestTime = Date.now()
     const t0 = performance.now()
-    deps.stats.fillStarted()
     let up: UpstreamResponse
     try {
-      up = await deps.upstreams.request({method: 'GET', path: req.path, headers: fillUpstreamHeaders(req.upstreamHeaders, req.stored), body: null, onInfo: req.onInfo})
+      up = await deps.upstreams.request({method: 'GET', path: req.path, headers: fillUpstreamHeaders(req.upstreamHeaders, conditional ? req.stored : undefined), body: null, onInfo: req.onInfo, key: req.cacheKey})
     } catch (error) {
       const e = classifyUpstreamError(error)
       deps.stats.originRequest({ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})
-      this.finish(null, false)
-      return {kind: 'error', error: e}
+      return this.fail(e)
     }
     const responseTime = Date.now()
     const ttfbMs = performance.now() - t0
@@ -142,11 +169,40 @@ export class Fill {
       bytesIn += c.length
     })
     up.body.once('close', () => deps.stats.originRequest({ttfbMs, bytesIn, status: up.status}))
+    try {
+      return await this.decide(up, conditional, {requestTime, responseTime, ttfbMs})
+    } catch (error) {
+      // Whatever went wrong deciding (a storage error opening the fill…): the answer is lost, the client gets a 502.
+      discardResponse(up)
+      deps.log.warn({err: error, key: req.cacheKey}, 'fill failed')
+      return this.fail(new UpstreamError('protocol', `could not handle the upstream response (${(error as Error).message})`))
+    }
+  }
+
+  private fail(error: UpstreamError): FillHead {
+    this.finish(null, false)
+    return {kind: 'error', error}
+  }
+
+  private async decide(up: UpstreamResponse, conditional: boolean, t: {requestTime: number; responseTime: number; ttfbMs: number}): Promise<FillHead | 'refetch'> {
+    const {deps, req} = this
+    const {requestTime, responseTime, ttfbMs} = t
     const headers = originHeaders(up, responseTime)
 
-    if (req.stored && up.status === 304) {
-      up.body.resume()
+    if (up.status === 304) {
+      discardResponse(up)
+      // We never forward the client's conditionals: a 304 answers only our own validators.
+      if (!conditional || !req.stored) return this.fail(new UpstreamError('protocol', 'upstream answered an unconditional request with 304'))
+      if (!notModifiedSelects(req.stored.policy, headers)) {
+        deps.log.debug({key: req.cacheKey, etag: getHeader(headers, 'etag')}, '304 names another representation: refetching')
+        return 'refetch'
+      }
       return {...(await this.refresh(req.stored, headers, requestTime, responseTime)), ttfbMs}
+    }
+    // We never send Range on a fill: a 206 is not an answer to our request (RFC 9110 §15.3.7).
+    if (up.status === 206) {
+      discardResponse(up)
+      return this.fail(new UpstreamError('protocol', 'upstream answered a request without Range with 206'))
     }
     if (req.stored && up.status >= 500) {
       this.finish(null, false)
@@ -157,6 +213,10 @@ export class Fill {
       this.finish(null, false)
       return {kind: 'uncacheable', response: up, reason: verdict.reason}
     }
+    if (!contentRangeAllowsWhole(headers)) {
+      this.finish(null, false)
+      return {kind: 'uncacheable', response: up, reason: 'Content-Range says the body is only a part'}
+    }
     const varyNames = parseVary(headers)
     const variant = varyNames.length ? variantSelector(varyNames, req.clientHeaders) : ''
     if (variant === null) {
@@ -166,7 +226,8 @@ export class Fill {
     const contentLength = declaredLength(headers)
     const {headers: storedHeaders, policy} = storedForm(headers, up.status, {requestTime, responseTime}, deps.policy)
     const writer = deps.storage.beginFill(req.cacheKey, variant)
-    void this.pump(up, writer, {url: req.url, status: up.status, statusText: up.statusText, headers: storedHeaders, requestTime, responseTime, policy, vary: varyNames, expectedLength: contentLength})
+    const meta = {url: req.url, status: up.status, statusText: up.statusText, headers: storedHeaders, requestTime, responseTime, policy, vary: varyNames, expectedLength: contentLength}
+    void deps.background.run('fill', () => this.pump(up, writer, meta))
     return {kind: 'stream', status: up.status, statusText: up.statusText, originHeaders: headers, storedHeaders, policy, variant, varyNames, contentLength, writer, responseTime, ttfbMs}
   }
 
@@ -195,13 +256,18 @@ export class Fill {
       this.finish(rec, rec !== null)
     } catch (error) {
       // Origin broke mid-body (reset, timeout, length mismatch): the partial body is discarded, readers see an error.
+      discardResponse(up)
       writer.abort(error instanceof Error ? error : new Error(String(error)))
       this.deps.log.debug({err: error, key: this.req.cacheKey}, 'fill aborted')
       this.finish(null, false)
     }
   }
 
+  private finished = false
+
   private finish(rec: ObjectRecord | null, stored: boolean): void {
+    if (this.finished) return
+    this.finished = true
     this.deps.stats.fillFinished(stored)
     this.resolveDone(rec)
   }
@@ -223,7 +289,7 @@ export class FillRegistry {
         if (this.fills.get(flightKey) === fill) this.fills.delete(flightKey)
       }
       // Uncacheable or failed answers stop collapsing at once; streams stay joinable until stored.
-      void fill.head.then((h) => (h.kind === 'stream' ? fill.done.then(forget) : forget()))
+      void deps.background.run('fill-registry', fill.head.then((h) => (h.kind === 'stream' ? fill.done.then(forget) : forget())).finally(forget))
     }
     return fill
   }

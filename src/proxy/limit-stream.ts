@@ -1,5 +1,7 @@
 import {Readable} from 'node:stream'
 
+import {discardBody} from '../util/discard.js'
+
 /** A reader that ends after `n` bytes of `src` (and stops reading it); errors if `src` ends first. */
 export function limitStream(src: Readable, n: number): Readable {
   let left = n
@@ -8,7 +10,7 @@ export function limitStream(src: Readable, n: number): Readable {
       src.resume()
     },
     destroy(err, cb) {
-      src.destroy()
+      discardBody(src)
       cb(err)
     },
   })
@@ -19,7 +21,7 @@ export function limitStream(src: Readable, n: number): Readable {
     if (!out.push(part)) src.pause()
     if (left === 0) {
       out.push(null)
-      src.destroy()
+      discardBody(src)
     }
   })
   src.once('end', () => {

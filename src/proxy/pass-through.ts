@@ -3,7 +3,7 @@ import {sendError} from './error-response.js'
 import {pipeBody} from './pipe-body.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
 import {hasRequestBody, type RequestContext} from './request-context.js'
-import {classifyUpstreamError, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
+import {classifyUpstreamError, discardResponse, type UpstreamGroup, type UpstreamResponse} from './upstream.js'
 
 export interface ForwardResult {
   status: number
@@ -28,8 +28,8 @@ export function relayInfo(ctx: RequestContext) {
   }
 }
 
-/** Send an upstream request for this client request as-is (any method; bodies streamed both ways). */
-export function forwardRequest(ctx: RequestContext, upstreams: UpstreamGroup, via: string, headers?: RawHeaders): Promise<UpstreamResponse> {
+/** Send an upstream request for this client request as-is (any method; bodies streamed both ways). `key`: its cache key. */
+export function forwardRequest(ctx: RequestContext, upstreams: UpstreamGroup, via: string, headers?: RawHeaders, key?: string): Promise<UpstreamResponse> {
   const {req} = ctx
   return upstreams.request({
     method: req.method ?? 'GET',
@@ -38,19 +38,26 @@ export function forwardRequest(ctx: RequestContext, upstreams: UpstreamGroup, vi
     body: hasRequestBody(req) ? req : null,
     signal: ctx.signal,
     onInfo: relayInfo(ctx),
+    key,
   })
 }
 
 /** Stream an upstream response to the client with backpressure. Resolves with bytes sent; cuts the connection on a broken body. */
 export async function relayResponse(ctx: RequestContext, up: UpstreamResponse, headers: RawHeaders): Promise<number> {
   const {res, req} = ctx
-  res.writeHead(up.status, up.statusText || undefined, headers)
+  try {
+    res.writeHead(up.status, up.statusText || undefined, headers)
+  } catch (error) {
+    // A header Node refuses to send: nobody will read this body.
+    discardResponse(up)
+    throw error
+  }
   let bytes = 0
   up.body.on('data', (c: Buffer) => {
     bytes += c.length
   })
   if (req.method === 'HEAD' || up.status === 204 || up.status === 304) {
-    up.body.resume()
+    discardResponse(up)
     res.end()
     return 0
   }
@@ -73,18 +80,26 @@ export async function passThrough(
   via: string,
   extraHeaders: RawHeaders = [],
   beforeAnswer?: (up: UpstreamResponse) => Promise<void>,
+  key?: string,
 ): Promise<ForwardResult> {
   const t0 = performance.now()
   let up: UpstreamResponse
   try {
-    up = await forwardRequest(ctx, upstreams, via)
+    up = await forwardRequest(ctx, upstreams, via, undefined, key)
   } catch (error) {
     const e = classifyUpstreamError(error)
-    if (e.kind !== 'aborted') sendError(ctx.res, e.status, e.message, extraHeaders)
+    if (e.kind !== 'aborted') sendError(ctx.res, e.status, e.message, [...extraHeaders, ...e.headers])
     return {status: e.status, bytesOut: 0, upstreamError: e.message}
   }
   const ttfbMs = performance.now() - t0
-  if (beforeAnswer) await beforeAnswer(up)
+  if (beforeAnswer) {
+    try {
+      await beforeAnswer(up)
+    } catch (error) {
+      discardResponse(up)
+      throw error
+    }
+  }
   const headers = downstreamResponseHeaders(up.headers, via)
   headers.push(...extraHeaders)
   const bytesOut = await relayResponse(ctx, up, headers)

@@ -23,7 +23,7 @@ import {urlCacheKey} from './keys.js'
 import {RangeFills} from './range-fill.js'
 import {passThrough, relayInfo, relayResponse} from './pass-through.js'
 import {createContext, type RequestContext} from './request-context.js'
-import type {UpstreamResponse} from './upstream.js'
+import {discardResponse, type UpstreamError, type UpstreamResponse} from './upstream.js'
 
 /** What one request ended as, for stats and the access log. */
 interface Outcome {
@@ -72,7 +72,7 @@ export class Pipeline {
   }
 
   private get deps(): FillDeps {
-    return {storage: this.d.storage, upstreams: this.d.upstreams, stats: this.d.stats, policy: this.policy, log: this.d.log}
+    return {storage: this.d.storage, upstreams: this.d.upstreams, stats: this.d.stats, policy: this.policy, log: this.d.log, background: this.d.background}
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -152,12 +152,12 @@ export class Pipeline {
         if (k) await this.d.storage.purgeKey(k, 'delete').catch((error: unknown) => this.d.log.warn({err: error, key: k}, 'invalidation failed'))
       }
     }
-    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'method'}, 'bypass'), invalidate)
+    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'method'}, 'bypass'), invalidate, key)
     return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key, upstreamMs: r.ttfbMs}
   }
 
   private async bypass(ctx: RequestContext, key: string, e: Parameters<typeof formatCacheStatus>[0]): Promise<Outcome> {
-    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders(e, 'bypass'))
+    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders(e, 'bypass'), undefined, key)
     return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key, upstreamMs: r.ttfbMs}
   }
 
@@ -275,15 +275,15 @@ export class Pipeline {
       case 'stream':
         return withUpstream(await this.serveStream(ctx, key, fill, h, leader, head, o.fwd), h.ttfbMs)
       case 'error':
-        return this.upstreamFailed(ctx, key, o.stored, h.error.status, h.error.message, collapsed)
+        return this.upstreamFailed(ctx, key, o.stored, h.error, collapsed)
       case 'uncacheable': {
         if (o.stored && h.response.status >= 500 && staleIfErrorAllowed(ctx.req.rawHeaders, o.stored, Date.now())) {
-          if (leader) h.response.body.resume()
+          if (leader) discardResponse(h.response)
           return this.serveStored(ctx, o.stored, this.status({fwd: 'stale', fwdStatus: h.response.status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
         }
         if (leader) {
           if (fk) this.rememberPass(fk)
-          const r = await this.relayUncacheable(ctx, h.response, o.fwd)
+          const r = await this.relayUncacheable(ctx, h.response, o.fwd, h.reason)
           return {outcome: 'miss', status: h.response.status, bytesOut: r, key}
         }
         // Followers cannot share an answer that was not storable: each asks the origin itself.
@@ -312,20 +312,23 @@ export class Pipeline {
     if (this.passUntil.size < 10_000) this.passUntil.set(fk, now + PASS_MEMORY_MS)
   }
 
-  /** Origin unreachable or failing: stale-if-error allows the stored response, else a 502/504 (RFC 9111 §4.2.4). */
-  private upstreamFailed(ctx: RequestContext, key: string, stored: ObjectRecord | undefined, status: number, message: string, collapsed: boolean): Outcome | Promise<Outcome> {
+  /** Origin unreachable or failing: stale-if-error allows the stored response, else a 502/503/504 (RFC 9111 §4.2.4). */
+  private upstreamFailed(ctx: RequestContext, key: string, stored: ObjectRecord | undefined, error: UpstreamError, collapsed: boolean): Outcome | Promise<Outcome> {
     if (stored && staleIfErrorAllowed(ctx.req.rawHeaders, stored, Date.now())) {
-      return this.serveStored(ctx, stored, this.status({fwd: 'stale', fwdStatus: status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
+      return this.serveStored(ctx, stored, this.status({fwd: 'stale', fwdStatus: error.status, detail: 'stale-if-error'}, 'stale'), 'stale', collapsed)
     }
-    // RFC 9111 §4.2.4 / §5.2.2.2: a stored response that cannot be revalidated is answered with 504.
-    const code = stored ? 504 : status
-    sendError(ctx.res, code, message, this.statusHeaders({fwd: stored ? 'stale' : 'uri-miss', detail: 'origin unreachable'}, 'error'))
+    // RFC 9111 §4.2.4 / §5.2.2.2: a stored response that cannot be revalidated is answered with 504; an origin we
+    // did not even ask because it is saturated is a 503 with Retry-After either way.
+    const code = stored && error.kind !== 'busy' ? 504 : error.status
+    const detail = error.kind === 'busy' ? 'origin busy' : error.kind === 'protocol' ? 'invalid origin response' : 'origin unreachable'
+    sendError(ctx.res, code, error.message, [...this.statusHeaders({fwd: stored ? 'stale' : 'uri-miss', detail}, 'error'), ...error.headers])
     return {outcome: 'error', status: code, bytesOut: 0, key}
   }
 
-  private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: Fwd): Promise<number> {
+  private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: Fwd, reason: string): Promise<number> {
     const headers = downstreamResponseHeaders(up.headers, this.d.config.server.via)
-    headers.push(...this.statusHeaders({fwd, fwdStatus: up.status}, 'miss'))
+    // The detail says why the answer was not stored.
+    headers.push(...this.statusHeaders({fwd, fwdStatus: up.status, detail: reason}, 'miss'))
     return relayResponse(ctx, up, headers)
   }
 
@@ -335,12 +338,15 @@ export class Pipeline {
     if (this.refreshing.has(fk) || this.fills.get(fk)) return
     this.refreshing.add(fk)
     const fill = this.fills.start(fk, this.fillRequest(ctx, key, rec), this.deps)
-    void fill.head
-      .then((h) => {
-        if (h.kind === 'uncacheable') h.response.body.resume()
-        return fill.done
-      })
-      .finally(() => this.refreshing.delete(fk))
+    void this.d.background.run(
+      'refresh',
+      fill.head
+        .then((h) => {
+          if (h.kind === 'uncacheable') discardResponse(h.response)
+          return fill.done
+        })
+        .finally(() => this.refreshing.delete(fk)),
+    )
   }
 
   /** Answer from a fill in progress: everyone reads the growing body from storage. */

@@ -32,16 +32,17 @@ import type {Daemon} from '../daemon/daemon.js'
 import {indexKey} from '../storage/keys.js'
 import {allSlices, hasSlice, newBitmap, setSlice, sliceCount, sliceEnd, sliceOf, slicesFor, toBitmap, toRuns} from '../storage/partial-slices.js'
 import type {FillWriter, ObjectRecord, PartialHeadUpdate, PartialRecord} from '../storage/types.js'
+import {discardBody} from '../util/discard.js'
 import {getHeader, type RawHeaders} from '../util/raw-headers.js'
 import {acceptRanges, answerHeaders, recordAgeSeconds} from './cache-headers.js'
 import {sendError} from './error-response.js'
 import {sendBody, sendRanges, sendUnsatisfiable} from './send-body.js'
-import {declaredLength, fillUpstreamHeaders, originHeaders, storedForm} from './fill.js'
+import {contentRangeAllowsWhole, declaredLength, fillUpstreamHeaders, originHeaders, storedForm} from './fill.js'
 import {limitStream} from './limit-stream.js'
-import {upstreamRequestHeaders} from './forward-headers.js'
-import {passThrough} from './pass-through.js'
+import {downstreamResponseHeaders, upstreamRequestHeaders} from './forward-headers.js'
+import {passThrough, relayResponse} from './pass-through.js'
 import type {RequestContext} from './request-context.js'
-import {classifyUpstreamError, type UpstreamError, type UpstreamResponse} from './upstream.js'
+import {classifyUpstreamError, discardResponse, UpstreamError, type UpstreamResponse} from './upstream.js'
 
 export interface RangeOutcome {
   outcome: CacheOutcome
@@ -57,6 +58,15 @@ const PASS_MEMORY_MS = 10_000
 /** Restarts after the object changed under a request before it gives up and lets the pipeline fetch it whole. */
 const MAX_ATTEMPTS = 3
 const RANGE_FIELDS = new Set(['content-range', 'content-length'])
+/**
+ * Largest representation kept as a partial object, whatever the disk budget: its slice bitmap and index record are
+ * sized from the origin's claimed total, which must never be trusted beyond this (2^40 bytes = 1 TiB).
+ */
+const MAX_PARTIAL_BYTES = 2 ** 40
+/** Most slices one partial object may have: its bitmap (rewritten with every batch of new slices) stays ≤ 128 KiB. */
+const MAX_SLICES = 2 ** 20
+/** Statuses that say nothing about the representation (a busy or failing origin): a partial object survives them. */
+const TRANSIENT = new Set([408, 429, 500, 502, 503, 504])
 
 /** What is known about the representation a partial object holds (the descriptive part of its PartialRecord). */
 type Info = Pick<PartialRecord, 'url' | 'statusText' | 'headers' | 'requestTime' | 'responseTime' | 'policy' | 'vary' | 'size' | 'sliceSize'>
@@ -68,8 +78,13 @@ type FetchHead =
   | {kind: 'restart'}
   /** Not usable for partial caching (no strong validator, Vary mismatch, odd answer): the pipeline fetches it whole. */
   | {kind: 'fallback'}
-  /** Not storable: forward the client's request as it is. */
-  | {kind: 'bypass'}
+  /** Not cacheable as a partial (not storable, too large, another 2xx): forward the client's request as it is. */
+  | {kind: 'bypass'; detail: string}
+  /**
+   * An answer that does not depend on Range (3xx, 4xx, 5xx): it is the answer to the client's request. One request
+   * relays it (`take` gives the response once); any other request waiting on the fetch forwards its own request.
+   */
+  | {kind: 'relay'; status: number; take: () => UpstreamResponse | undefined}
   | {kind: 'unsatisfiable'; size: number}
   | {kind: 'error'; error: UpstreamError}
 
@@ -172,7 +187,9 @@ class PartialObject {
  */
 export class RangeFills {
   private readonly objects = new Map<string, PartialObject>()
-  private readonly passUntil = new Map<string, number>()
+  private readonly passUntil = new Map<string, {until: number; detail: string}>()
+  /** Partial records being removed (index key → body file): until the removal commits, the index still has them. */
+  private readonly dropping = new Map<string, string | undefined>()
   private readonly active = new Set<Promise<unknown>>()
   private readonly bodies = new Set<UpstreamResponse['body']>()
   private closing = false
@@ -200,7 +217,8 @@ export class RangeFills {
     const range = getHeader(req.rawHeaders, 'range')
     if (!head && range === undefined) return undefined
     const ik = indexKey(key, variant)
-    if (!head && this.passing(ik)) return this.bypass(ctx, key)
+    const pass = head ? undefined : this.passing(ik)
+    if (pass !== undefined) return this.bypass(ctx, key, pass)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const obj = await this.acquire(ik, key, variant)
       let r: RangeOutcome | undefined | 'restart'
@@ -217,24 +235,30 @@ export class RangeFills {
   async close(): Promise<void> {
     this.closing = true
     // Slice fills stop here (their complete slices stay); whole fills get to finish like the pipeline's.
-    for (const b of this.bodies) b.destroy()
+    for (const b of this.bodies) discardBody(b)
     while (this.active.size > 0) await Promise.allSettled([...this.active])
   }
 
   // ---- objects ------------------------------------------------------------------------------
 
-  private passing(ik: string): boolean {
-    const until = this.passUntil.get(ik)
-    if (until === undefined) return false
-    if (until > Date.now()) return true
+  /** Why this key's range requests go straight to the origin for now, if they do. */
+  private passing(ik: string): string | undefined {
+    const p = this.passUntil.get(ik)
+    if (p === undefined) return undefined
+    if (p.until > Date.now()) return p.detail
     this.passUntil.delete(ik)
-    return false
+    return undefined
   }
 
-  private rememberPass(ik: string): void {
+  private rememberPass(ik: string, detail: string): void {
     const now = Date.now()
-    if (this.passUntil.size >= 10_000) for (const [k, until] of this.passUntil) if (until <= now) this.passUntil.delete(k)
-    if (this.passUntil.size < 10_000) this.passUntil.set(ik, now + PASS_MEMORY_MS)
+    if (this.passUntil.size >= 10_000) for (const [k, p] of this.passUntil) if (p.until <= now) this.passUntil.delete(k)
+    if (this.passUntil.size < 10_000) this.passUntil.set(ik, {until: now + PASS_MEMORY_MS, detail})
+  }
+
+  /** Partial objects are never larger than the disk budget, MAX_PARTIAL_BYTES, or MAX_SLICES slices. */
+  private get maxPartialBytes(): number {
+    return Math.min(this.d.config.storage.maxDiskBytes, MAX_PARTIAL_BYTES, MAX_SLICES * this.d.config.cache.sliceSize)
   }
 
   /** The live object for this key (loaded from the index, or cold), with a reference held. */
@@ -269,10 +293,11 @@ export class RangeFills {
   private load(ik: string, key: string, variant: string): PartialObject {
     const obj = new PartialObject(ik, key, variant)
     const rec = this.d.storage.getPartial(key, variant)
-    if (!rec) return obj
+    // One we just dropped (the object changed or went away) is not reused while its removal is committing.
+    if (!rec || (this.dropping.has(ik) && this.dropping.get(ik) === rec.file)) return obj
     // A stale partial is never revalidated: it is dropped and filled again.
     if (!freshForAnyone({policy: rec.policy, responseTime: rec.responseTime}, Date.now())) {
-      void this.d.storage.removePartial(key, variant, rec.file).catch(() => {})
+      this.removePartial(ik, key, variant, rec.file)
       return obj
     }
     obj.info = {url: rec.url, statusText: rec.statusText, headers: rec.headers, requestTime: rec.requestTime, responseTime: rec.responseTime, policy: rec.policy, vary: rec.vary, size: rec.size, sliceSize: rec.sliceSize}
@@ -298,8 +323,18 @@ export class RangeFills {
     this.retire(obj)
     if (obj.persisted) {
       obj.persisted = false
-      void this.d.storage.removePartial(obj.key, obj.variant, obj.file).catch((error: unknown) => this.d.log.warn({err: error, key: obj.key}, 'could not drop a partial object'))
+      this.removePartial(obj.ik, obj.key, obj.variant, obj.file)
     }
+  }
+
+  private removePartial(ik: string, key: string, variant: string, file: string | undefined): void {
+    this.dropping.set(ik, file)
+    void this.d.background.run(
+      'partial-drop',
+      this.d.storage.removePartial(key, variant, file).finally(() => {
+        if (this.dropping.get(ik) === file) this.dropping.delete(ik)
+      }),
+    )
   }
 
   private release(obj: PartialObject): void {
@@ -310,11 +345,11 @@ export class RangeFills {
     obj.fhReady = undefined
     const owned = obj.ownsFile && obj.file !== undefined ? this.d.storage.partialPath(obj.file) : undefined
     obj.ownsFile = false
-    void (async () => {
+    void this.d.background.run('partial-close', async () => {
       const fh = await ready?.catch(() => undefined)
       await fh?.close().catch(() => {})
       if (owned) await fsp.unlink(owned).catch(() => {})
-    })()
+    })
   }
 
   // ---- HEAD ---------------------------------------------------------------------------------
@@ -419,20 +454,33 @@ export class RangeFills {
       case 'fallback':
         return undefined
       case 'bypass':
-        return this.bypass(ctx, obj.key)
+        return this.bypass(ctx, obj.key, h.detail)
+      case 'relay': {
+        const up = h.take()
+        // Another request got this answer: ask the origin ourselves.
+        if (!up) return this.bypass(ctx, obj.key, `origin answered ${h.status}`)
+        const headers = downstreamResponseHeaders(up.headers, this.d.config.server.via)
+        headers.push(...this.statusHeaders({fwd: 'partial', fwdStatus: up.status, detail: 'not a partial answer; not stored'}, 'miss'))
+        up.body.on('data', (c: Buffer) => countRead(up.body, c.length))
+        const bytes = await relayResponse(ctx, up, headers)
+        return {outcome: 'miss', status: up.status, bytesOut: bytes, key: obj.key}
+      }
       case 'unsatisfiable': {
         const parsed = parseRange(getHeader(ctx.req.rawHeaders, 'range'), h.size, {maxRanges: this.d.config.cache.maxRanges})
         if (parsed.kind !== 'unsatisfiable') return undefined
         return this.answer416(ctx, ['Date', formatHttpDate(Date.now())], this.status({fwd: 'partial', fwdStatus: 416}, 'miss'), h.size, 'miss', obj.key)
       }
-      case 'error':
-        sendError(ctx.res, h.error.status, h.error.message, this.statusHeaders({fwd: 'partial', detail: 'origin unreachable'}, 'error'))
+      case 'error': {
+        const detail = h.error.kind === 'busy' ? 'origin busy' : h.error.kind === 'protocol' ? 'invalid origin response' : 'origin unreachable'
+        sendError(ctx.res, h.error.status, h.error.message, [...this.statusHeaders({fwd: 'partial', detail}, 'error'), ...h.error.headers])
         return {outcome: 'error', status: h.error.status, bytesOut: 0, key: obj.key}
+      }
     }
   }
 
-  private async bypass(ctx: RequestContext, key: string): Promise<RangeOutcome> {
-    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'uri-miss', detail: 'response not storable'}, 'bypass'))
+  /** Forward the client's request as it is; `detail` says why it is not answered from a partial object. */
+  private async bypass(ctx: RequestContext, key: string, detail: string): Promise<RangeOutcome> {
+    const r = await passThrough(ctx, this.d.upstreams, this.d.config.server.via, this.statusHeaders({fwd: 'uri-miss', detail}, 'bypass'), undefined, key)
     return {outcome: r.upstreamError ? 'error' : 'bypass', status: r.status, bytesOut: r.bytesOut, key}
   }
 
@@ -451,7 +499,7 @@ export class RangeFills {
     const r: FetchRequest = {path: req.url ?? '/', upstreamHeaders: upstreamRequestHeaders(req, this.d.config.server.via), clientHeaders: req.rawHeaders, url: obj.key}
     const p = this.runFetch(obj, f, r)
     this.active.add(p)
-    void p.finally(() => this.active.delete(p))
+    void this.d.background.run('slice-fetch', p.finally(() => this.active.delete(p)))
     return f
   }
 
@@ -465,7 +513,7 @@ export class RangeFills {
       try {
         const headers = fillUpstreamHeaders(r.upstreamHeaders)
         headers.push('Range', `bytes=${f.start}-${f.reqEnd ?? ''}`)
-        up = await upstreams.request({method: 'GET', path: r.path, headers, body: null})
+        up = await upstreams.request({method: 'GET', path: r.path, headers, body: null, key: obj.key})
       } catch (error) {
         const e = classifyUpstreamError(error)
         stats.originRequest({ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})
@@ -483,7 +531,7 @@ export class RangeFills {
     } catch (error) {
       this.d.log.warn({err: error, key: obj.key}, 'slice fill failed')
       if (!f.settled) {
-        up?.body.destroy()
+        if (up) discardResponse(up)
         f.resolveHead({kind: 'fallback'})
       }
     } finally {
@@ -500,10 +548,34 @@ export class RangeFills {
     }
   }
 
-  /** Decide what a fetch's response means; prepares the object (or hands over to a whole fill). */
+  /**
+   * Decide what a fetch's response means; prepares the object (or hands over to a whole fill). We asked for one
+   * slice-aligned range `bytes=a-b` (the client's conditionals left out), so an answer must fit that request before any
+   * of it is stored (RFC 9110 §14, §15.3.7). Per answer (cold object | known partial object):
+   *
+   *   206, single part, Content-Range = our range,  | slices stored, the client's range answered from them
+   *     total ≤ cap, storable, strong validator     |   (a known object also checks it is the same version)
+   *   206 not storable (no-store, private, …)       | the client's request forwarded as is; the key passes for a while
+   *   206 total > cap (disk budget, 2^40, 2^20 sl.) | forwarded as is, the key passes (never sized from the claim)
+   *                                                 |   | a known object: its length changed → start over
+   *   206 other range, no/bad/unknown-total         | refetched whole by the pipeline (the client gets what it asked,
+   *     Content-Range, multipart, wrong length,     |   cut from the full response) | a known object: dropped;
+   *     no strong validator, Vary mismatch          |   a different total → start over
+   *   200 (Range ignored)                           | fills the object whole; a 200 whose Content-Range says it is a
+   *                                                 |   part is refetched whole instead
+   *   416 with `bytes *\/N`                         | 416 if the client's range is unsatisfiable for N, else refetched
+   *                                                 |   whole | a known object changed → start over
+   *   416 without a complete length                 | refetched whole
+   *   other 2xx (201–205, …)                        | forwarded as is (the client's preconditions apply to a 2xx)
+   *   3xx, 4xx, 5xx                                 | relayed as is: such a status does not depend on Range or on
+   *                                                 |   preconditions (RFC 9110 §13.2.1), so it is the answer to the
+   *                                                 |   client's request; never stored | a known object is dropped,
+   *                                                 |   except on 408/429/5xx, which say nothing about it
+   *   304 (we sent no condition)                    | 502
+   */
   private async acceptHead(obj: PartialObject, f: SliceFetch, up: UpstreamResponse, r: FetchRequest, requestTime: number, responseTime: number, seq: number): Promise<FetchHead> {
     const drop = <T extends FetchHead>(h: T): T => {
-      up.body.destroy()
+      discardResponse(up)
       return h
     }
     const headers = originHeaders(up, responseTime)
@@ -517,32 +589,51 @@ export class RangeFills {
       if (obj.info) return drop(this.giveUp(obj, {kind: 'restart'}))
       return drop({kind: 'unsatisfiable', size})
     }
-    if (up.status !== 206 && up.status !== 200) return drop(this.giveUp(obj, {kind: 'fallback'}))
+    if (up.status === 304) {
+      if (!obj.info) this.retire(obj)
+      return drop({kind: 'error', error: new UpstreamError('protocol', 'upstream answered an unconditional range request with 304')})
+    }
+    if (up.status !== 206 && up.status !== 200) {
+      if (!obj.info) this.retire(obj)
+      else if (!TRANSIENT.has(up.status)) this.discard(obj)
+      if (up.status < 300) return drop({kind: 'bypass', detail: `origin answered ${up.status} to a range request`})
+      return this.relayHead(up)
+    }
 
     // Stored as a 200 would be: a 206 is a part of that response (RFC 9111 §3.3).
     const verdict = storability({method: 'GET', headers: r.clientHeaders}, {status: 200, headers}, opts)
     if (!verdict.store) {
-      this.rememberPass(obj.ik)
-      return drop(this.giveUp(obj, {kind: 'bypass'}))
+      this.rememberPass(obj.ik, 'response not storable')
+      return drop(this.giveUp(obj, {kind: 'bypass', detail: 'response not storable'}))
     }
     const varyNames = parseVary(headers)
     const variant = varyNames.length ? variantSelector(varyNames, r.clientHeaders) : ''
     if (variant !== obj.variant) return drop(this.giveUp(obj, {kind: 'fallback'}))
 
     if (up.status === 200) {
+      // A 200 that says it is only a part (a mislabelled 206) is not the whole representation.
+      if (!contentRangeAllowsWhole(headers)) return drop(this.giveUp(obj, {kind: 'fallback'}))
       // The origin ignores Range: its full body fills the object the normal way.
       this.startWhole(obj, up, headers, requestTime, responseTime, varyNames, r.url)
       return {kind: 'restart'}
     }
 
+    // A multipart/byteranges answer has no Content-Range of its own: we never asked for several ranges.
     const cr = parseContentRange(getHeader(headers, 'content-range') ?? '')
     if (!cr || !('start' in cr) || cr.size === undefined) return drop(this.giveUp(obj, {kind: 'fallback'}))
     const size = cr.size
+    if (size > this.maxPartialBytes) {
+      if (obj.info) return drop(this.giveUp(obj, {kind: 'restart'}))
+      this.rememberPass(obj.ik, 'too large for partial caching')
+      return drop(this.giveUp(obj, {kind: 'bypass', detail: 'too large for partial caching'}))
+    }
     const wantEnd = f.reqEnd === undefined ? size - 1 : Math.min(f.reqEnd, size - 1)
     if (cr.start !== f.start || cr.end !== wantEnd) {
       if (obj.info && obj.info.size !== size) return drop(this.giveUp(obj, {kind: 'restart'}))
       return drop(this.giveUp(obj, {kind: 'fallback'}))
     }
+    const length = declaredLength(headers)
+    if (length !== undefined && length !== cr.end - cr.start + 1) return drop(this.giveUp(obj, {kind: 'fallback'}))
     // Stored as the 200 it is part of: no Content-Range, Content-Length the total (freshness does not depend on it).
     const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, this.policy, RANGE_FIELDS)
     stored.push('Content-Length', String(size))
@@ -587,6 +678,25 @@ export class RangeFills {
     return {kind: 'ok'}
   }
 
+  /** An answer one waiting request relays (the first to take it); unclaimed, it is discarded once they all had a look. */
+  private relayHead(up: UpstreamResponse): FetchHead {
+    let taken = false
+    setImmediate(() => {
+      if (taken) return
+      taken = true
+      discardResponse(up)
+    })
+    return {
+      kind: 'relay',
+      status: up.status,
+      take: () => {
+        if (taken) return undefined
+        taken = true
+        return up
+      },
+    }
+  }
+
   /** The object cannot be continued: cold ones are forgotten, stored ones dropped (restart) or kept (fallback/bypass of a cold fetch). */
   private giveUp<T extends FetchHead>(obj: PartialObject, h: T): T {
     if (!obj.info) this.retire(obj)
@@ -604,7 +714,7 @@ export class RangeFills {
     let next = f.first
     f.body = up.body
     this.bodies.add(up.body)
-    if (this.closing) up.body.destroy()
+    if (this.closing) discardBody(up.body)
     try {
       for await (const chunk of up.body as AsyncIterable<Buffer>) {
         countRead(up.body, chunk.length)
@@ -621,6 +731,7 @@ export class RangeFills {
       }
       if (pos !== f.end + 1) throw new Error(`origin body ended ${f.end + 1 - pos} bytes short`)
     } catch (error) {
+      discardBody(up.body)
       this.d.log.debug({err: error, key: obj.key, range: `${f.start}-${f.end}`}, 'slice fill cut')
     }
   }
@@ -681,7 +792,7 @@ export class RangeFills {
   private startWhole(old: PartialObject, up: UpstreamResponse, headers: RawHeaders, requestTime: number, responseTime: number, varyNames: string[], url: string): void {
     const cur = this.objects.get(old.ik)
     if (cur && cur !== old && cur.whole) {
-      up.body.destroy()
+      discardResponse(up)
       return
     }
     this.discard(old)
@@ -702,6 +813,7 @@ export class RangeFills {
         this.d.stats.fillFinished(rec !== null)
         return rec
       } catch (error) {
+        discardBody(up.body)
         writer.abort(error instanceof Error ? error : new Error(String(error)))
         this.d.stats.fillFinished(false)
         return null
@@ -710,11 +822,14 @@ export class RangeFills {
     obj.whole = {storedHeaders: stored, policy, responseTime, contentLength, writer, done}
     this.objects.set(obj.ik, obj)
     this.active.add(done)
-    void done.finally(() => {
-      this.active.delete(done)
-      this.retire(obj)
-      this.release(obj)
-    })
+    void this.d.background.run(
+      'whole-fill',
+      done.finally(() => {
+        this.active.delete(done)
+        this.retire(obj)
+        this.release(obj)
+      }),
+    )
   }
 
   /** Answer from a whole fill in progress (like the pipeline's stream answers). */

@@ -56,7 +56,7 @@ export async function sendRanges(
   },
 ): Promise<number> {
   const {res} = ctx
-  const meta = {cacheStatus: a.cacheStatus, xCache: a.xCache, age: a.age, via: a.via}
+  const meta = {cacheStatus: a.cacheStatus, xCache: a.xCache, age: a.age, via: a.via, partial: true}
   if (a.ranges.length === 1) {
     const r = a.ranges[0]!
     res.writeHead(206, answerHeaders(a.base, {...meta, contentLength: r.end - r.start + 1}, ['Content-Range', contentRangeHeader(r, a.size)]))

@@ -2,7 +2,11 @@ import type {Readable} from 'node:stream'
 
 import {errors, Pool} from 'undici'
 
-import type {RawHeaders} from '../util/raw-headers.js'
+import {discardBody} from '../util/discard.js'
+import {getHeader, type RawHeaders} from '../util/raw-headers.js'
+import {AdmissionError, KeyConcurrency, type Release, Slots} from './key-concurrency.js'
+import {checkContentLength, decodeTransferCodings, FramingError, hasResponseBody} from './response-framing.js'
+import {resetGuardedClient} from './reset-guard.js'
 
 export interface UpstreamTarget {
   url: string
@@ -17,7 +21,20 @@ export interface UpstreamOptions {
   bodyTimeoutMs: number
   keepAliveTimeoutMs: number
   failureCooldownMs: number
+  /** Longest wait for a connection of an upstream, or for a cache key's share of them (then 503). */
+  queueTimeoutMs: number
+  /** Fraction of all the group's connections (`connections` per member) one cache key may use at once. */
+  keyShare: number
+  /** Requests one cache key may have waiting for its share. */
+  keyQueue: number
+  /** A body whose transfer coding decodes to more than this fails (decompression bomb). */
+  maxDecodedBytes: number
 }
+
+/** Interim (1xx) responses accepted before the final one; more is a flood that would keep the headers timeout alive. */
+const MAX_INTERIM = 32
+/** Bodies up to this size are read to the end when discarded, so their connection can be reused. */
+const DRAIN_LIMIT = 64 * 1024
 
 export interface UpstreamResponse {
   status: number
@@ -36,25 +53,44 @@ export interface UpstreamRequest {
   signal?: AbortSignal
   /** Interim (1xx) responses, e.g. 103 Early Hints. */
   onInfo?: (status: number, headers: RawHeaders) => void
+  /** Cache key the request is for: bounds how many upstream connections one URL may hold (see KeyConcurrency). */
+  key?: string
 }
 
 /** Why an upstream exchange failed, mapped to the status a client sees. */
 export class UpstreamError extends Error {
   constructor(
-    readonly kind: 'connect' | 'timeout' | 'reset' | 'unavailable' | 'aborted' | 'protocol',
+    readonly kind: 'connect' | 'timeout' | 'reset' | 'unavailable' | 'aborted' | 'protocol' | 'busy',
     message: string,
     readonly upstream?: string,
+    /** For 'busy': seconds after which a retry may succeed. */
+    readonly retryAfter?: number,
   ) {
     super(message)
   }
 
-  get status(): 502 | 504 {
-    return this.kind === 'timeout' ? 504 : 502
+  get status(): 502 | 503 | 504 {
+    return this.kind === 'timeout' ? 504 : this.kind === 'busy' ? 503 : 502
   }
+
+  /** Header lines that go with the error answer (Retry-After for 503, RFC 9110 §10.2.3). */
+  get headers(): RawHeaders {
+    return this.retryAfter === undefined ? [] : ['Retry-After', String(this.retryAfter)]
+  }
+}
+
+/**
+ * Get rid of an origin response body nobody will read: small ones (by Content-Length) are drained so the connection
+ * is kept, others are destroyed. Always through discardBody (an 'error' listener first).
+ */
+export function discardResponse(up: Pick<UpstreamResponse, 'headers' | 'body'>): void {
+  const cl = getHeader(up.headers, 'content-length')
+  discardBody(up.body, cl !== undefined && /^\d+$/.test(cl.trim()) && Number(cl) <= DRAIN_LIMIT ? 'drain' : 'destroy')
 }
 
 export function classifyUpstreamError(err: unknown, upstream?: string): UpstreamError {
   if (err instanceof UpstreamError) return err
+  if (err instanceof FramingError) return new UpstreamError('protocol', `upstream sent an invalid response (${err.message})`, upstream)
   const e = err as NodeJS.ErrnoException & {name?: string}
   const code = e.code ?? ''
   if (e.name === 'AbortError' || code === 'UND_ERR_ABORTED') return new UpstreamError('aborted', 'request aborted', upstream)
@@ -79,6 +115,8 @@ export class Upstream {
   inFlight = 0
   failures = 0
   downUntil = 0
+  /** One slot per pool connection: a request waits here (bounded in time) rather than in undici's unbounded queue. */
+  readonly slots: Slots
 
   constructor(target: UpstreamTarget, opts: UpstreamOptions) {
     const u = new URL(target.url)
@@ -94,19 +132,48 @@ export class Upstream {
       keepAliveTimeout: opts.keepAliveTimeoutMs,
       // Requests are never retried or pipelined: a non-idempotent request must reach the origin at most once.
       pipelining: 1,
+      // Close-delimited bodies cut by a connection reset fail instead of ending (see reset-guard.ts).
+      factory: resetGuardedClient,
     })
+    this.slots = new Slots(opts.connections, Number.MAX_SAFE_INTEGER)
   }
 }
 
 /** The upstream servers of one site: smooth weighted round-robin, skipping ones that recently refused connections. */
 export class UpstreamGroup {
   readonly members: Upstream[]
+  private readonly keys: KeyConcurrency
 
   constructor(
     targets: UpstreamTarget[],
     private readonly opts: UpstreamOptions,
   ) {
     this.members = targets.map((t) => new Upstream(t, opts))
+    // The share is of every connection the group has (a key's requests are balanced over the members).
+    const total = opts.connections * Math.max(1, this.members.length)
+    this.keys = new KeyConcurrency({perKey: Math.max(1, Math.floor(total * opts.keyShare)), queue: opts.keyQueue, timeoutMs: opts.queueTimeoutMs})
+  }
+
+  /** A 503 for a request that waited too long (or could not queue) for a connection. */
+  private busy(e: AdmissionError, upstream?: string): UpstreamError {
+    if (e.reason === 'aborted') return new UpstreamError('aborted', e.message, upstream)
+    return new UpstreamError('busy', `upstream busy: ${e.message}`, upstream, Math.max(1, Math.ceil(this.opts.queueTimeoutMs / 1000)))
+  }
+
+  /** Wait for this key's share, then for a connection of `target`; the release frees both. */
+  private async admit(req: UpstreamRequest, target: Upstream): Promise<Release> {
+    let keyRelease: Release | undefined
+    try {
+      if (req.key !== undefined) keyRelease = await this.keys.acquire(req.key, req.signal)
+      const conn = await target.slots.take(this.opts.queueTimeoutMs, `a connection to ${target.name}`, req.signal)
+      return () => {
+        conn()
+        keyRelease?.()
+      }
+    } catch (error) {
+      keyRelease?.()
+      throw error instanceof AdmissionError ? this.busy(error, target.name) : error
+    }
   }
 
   /** nginx-style smooth WRR over the members that are not cooling down (all of them when every one is). */
@@ -127,31 +194,61 @@ export class UpstreamGroup {
 
   async request(req: UpstreamRequest, target = this.pick()): Promise<UpstreamResponse> {
     if (!target) throw new UpstreamError('unavailable', 'no upstream configured')
+    const admitted = await this.admit(req, target)
     target.inFlight++
     let released = false
     const release = () => {
       if (!released) {
         released = true
         target.inFlight--
+        admitted()
       }
     }
+    // Our own signal, so a flood of interim responses (each one restarts undici's headers timeout) can be cut.
+    const ac = new AbortController()
+    const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal
+    let interim = 0
     try {
       const res = await target.pool.request({
         method: req.method,
         path: target.basePath + req.path,
         headers: req.headers,
         body: req.body,
-        signal: req.signal,
+        signal,
         responseHeaders: 'raw',
-        onInfo: req.onInfo ? ({statusCode, headers}) => req.onInfo!(statusCode, headers as unknown as string[]) : undefined,
+        onInfo: ({statusCode, headers}) => {
+          if (++interim > MAX_INTERIM) {
+            ac.abort(new UpstreamError('protocol', `upstream sent more than ${MAX_INTERIM} interim responses`, target.name))
+            return
+          }
+          try {
+            req.onInfo?.(statusCode, headers as unknown as string[])
+          } catch {
+            // Relaying an interim response is optional; one Node refuses to send must not fail the request.
+          }
+        },
       })
       target.failures = 0
-      res.body.once('close', release)
+      // The slots are held until the exchange is over; a body that is already closed frees them now.
+      if (res.body.closed) release()
+      else res.body.once('close', release)
+      const headers = res.headers as unknown as string[]
+      let body: Readable = res.body
+      if (hasResponseBody(req.method, res.statusCode)) {
+        try {
+          checkContentLength(headers)
+          body = decodeTransferCodings(headers, res.body, this.opts.maxDecodedBytes)
+        } catch (error) {
+          // RFC 9112 §6.3: a response with broken framing is discarded and answered 502; its connection is closed.
+          discardBody(res.body)
+          throw error
+        }
+      }
       return {
         status: res.statusCode,
         statusText: (res as unknown as {statusText?: string}).statusText ?? '',
-        headers: res.headers as unknown as string[],
-        body: res.body,
+        headers,
+        body,
         upstream: target,
       }
     } catch (error) {

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {parseCacheControl} from '../../src/cache/cache-control.js'
-import {mergeNotModified, storableHeaders} from '../../src/cache/header-update.js'
+import {mergeNotModified, notModifiedSelects, storableHeaders} from '../../src/cache/header-update.js'
 
 describe('storableHeaders (RFC 9111 §3.1)', () => {
   it('drops hop-by-hop fields and those named by Connection, keeping order and duplicates', () => {
@@ -90,5 +90,36 @@ describe('mergeNotModified (RFC 9111 §3.2, §4.3.4)', () => {
 
   it('leaves stored headers unchanged for an empty 304', () => {
     expect(mergeNotModified(stored, [])).toEqual(stored)
+  })
+})
+
+describe('notModifiedSelects (RFC 9111 §4.3.4)', () => {
+  it('a strong ETag must be the stored strong ETag', () => {
+    expect(notModifiedSelects({etag: '"a"'}, ['ETag', '"a"'])).toBe(true)
+    expect(notModifiedSelects({etag: '"a"'}, ['ETag', '"b"'])).toBe(false)
+    expect(notModifiedSelects({etag: 'W/"a"'}, ['ETag', '"a"'])).toBe(false)
+    expect(notModifiedSelects({lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT'}, ['ETag', '"a"'])).toBe(false)
+  })
+
+  it('a weak ETag matches weakly', () => {
+    expect(notModifiedSelects({etag: '"a"'}, ['ETag', 'W/"a"'])).toBe(true)
+    expect(notModifiedSelects({etag: 'W/"a"'}, ['ETag', 'W/"a"'])).toBe(true)
+    expect(notModifiedSelects({etag: 'W/"a"'}, ['ETag', 'W/"b"'])).toBe(false)
+  })
+
+  it('without an ETag, Last-Modified on both sides must be the same date', () => {
+    const lm = 'Mon, 01 Jan 2024 00:00:00 GMT'
+    expect(notModifiedSelects({lastModified: lm}, ['Last-Modified', lm])).toBe(true)
+    expect(notModifiedSelects({lastModified: lm}, ['Last-Modified', 'Monday, 01-Jan-24 00:00:00 GMT'])).toBe(true)
+    expect(notModifiedSelects({lastModified: lm}, ['Last-Modified', 'Tue, 02 Jan 2024 00:00:00 GMT'])).toBe(false)
+  })
+
+  it('a 304 without validators answers the ones we sent', () => {
+    expect(notModifiedSelects({etag: '"a"'}, ['Cache-Control', 'max-age=60'])).toBe(true)
+    expect(notModifiedSelects({}, [])).toBe(true)
+  })
+
+  it('a malformed ETag selects nothing', () => {
+    expect(notModifiedSelects({etag: '"a"'}, ['ETag', 'a'])).toBe(false)
   })
 })
