@@ -97,7 +97,6 @@ export class Daemon {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
     await claimSocketPath(opts.socketPath)
-    await fs.mkdir(c.storage.dir, {recursive: true})
     const storage = await Storage.open({
       dir: c.storage.dir,
       maxDiskBytes: c.storage.maxDiskBytes,
