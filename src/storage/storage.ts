@@ -168,8 +168,8 @@ export class Storage {
     if (lock) {
       s.lockTimer = setInterval(() => void s.background.run('storage.lock-heartbeat', () => lock.heartbeat()), HEARTBEAT_MS)
       s.lockTimer.unref()
-      s.startOrphanSweep()
-      s.orphanTimer = setInterval(() => s.startOrphanSweep(), ORPHAN_SWEEP_INTERVAL_MS)
+      void s.startOrphanSweep()
+      s.orphanTimer = setInterval(() => void s.startOrphanSweep(), ORPHAN_SWEEP_INTERVAL_MS)
       s.orphanTimer.unref()
     }
     return s
