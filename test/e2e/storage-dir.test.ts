@@ -91,3 +91,39 @@ it('a second daemon on the same storage directory is refused; after kill -9 a re
     await d?.stop()
   }
 }, 90_000)
+
+it('kill -9 during many fills: after the restart, every body file left in objects/ belongs to a stored object', async () => {
+  const storageDir = path.join(makeTempDir(), 'storage')
+  const body = Buffer.alloc(40_000, 3)
+  const paths = Array.from({length: 3000}, () => uniquePath('crashfill'))
+  for (const p of paths) origin.route(p, {headers: {'Cache-Control': 'max-age=3600'}, body})
+  let d: DaemonHandle | undefined = await startDaemon({upstream: origin.url, storageDir})
+  try {
+    // Fills complete all the time (concurrency 48) until the daemon is killed in the middle of them.
+    let next = 0
+    let stop = false
+    const worker = async () => {
+      while (!stop && next < paths.length) {
+        const p = paths[next++]!
+        await d!.request(p, {headers: {Host: 'cache.test'}, allowIncomplete: true, timeoutMs: 5000}).catch(() => undefined)
+      }
+    }
+    const workers = Array.from({length: 48}, () => worker())
+    await waitFor(() => next >= 1500, 'fills to be under way', 30_000)
+    await d.kill9()
+    d = undefined
+    stop = true
+    await Promise.all(workers)
+    await sleep(2100) // the sweep leaves files changed within 2 s before start-up
+
+    d = await startDaemon({upstream: origin.url, storageDir})
+    const dd = d
+    const objects = path.join(storageDir, 'objects')
+    const st = await d.status()
+    await waitFor(() => filesUnder(objects).length === st.storage.objects + Number(st.storage.partials ?? 0), `objects/ to hold only stored bodies (${st.storage.objects} objects)`, 20_000)
+    expect(fs.readdirSync(path.join(storageDir, 'tmp'))).toEqual([])
+    expect(dd.logs()).not.toMatch(/"level":50/)
+  } finally {
+    await d?.stop()
+  }
+}, 120_000)
