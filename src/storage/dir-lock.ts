@@ -99,6 +99,69 @@ export interface LockLog {
   error(obj: object, msg?: string): void
 }
 
+const WRITING_GRACE_MS = 2000
+const LEFTOVER_AGE_MS = 60_000
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/**
+ * Create the lock file atomically with its content: a hard link of the fully written candidate (a reader never sees
+ * it empty). On file systems without hard links, an exclusive create then a write. False when a lock exists.
+ */
+function createLock(candidate: string, lockPath: string, content: string): boolean {
+  try {
+    fs.linkSync(candidate, lockPath)
+    return true
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return false
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error
+  }
+  let fd: number
+  try {
+    fd = fs.openSync(lockPath, 'wx', 0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  }
+  try {
+    fs.writeSync(fd, content)
+  } finally {
+    fs.closeSync(fd)
+  }
+  return true
+}
+
+/** Put back a live lock that a takeover moved aside by mistake (unless a third starter holds the name now). */
+function restoreLock(aside: string, lockPath: string): void {
+  try {
+    fs.linkSync(aside, lockPath)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') return
+    if (!fs.existsSync(lockPath)) fs.renameSync(aside, lockPath)
+  }
+}
+
+/** Candidate and moved-aside lock files left by a starter that died while taking the lock (old ones only). */
+function removeLeftovers(dir: string): void {
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith(`${LOCK_FILE}.`)) continue
+      const p = path.join(dir, name)
+      try {
+        if (Date.now() - fs.statSync(p).mtimeMs > LEFTOVER_AGE_MS) fs.rmSync(p, {force: true})
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // best effort: leftovers are harmless
+  }
+}
+
 export class DirLock {
   private released = false
 
@@ -117,13 +180,11 @@ export class DirLock {
     const tmp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}`
     fs.writeFileSync(tmp, content, {mode: 0o600, flag: 'wx'})
     try {
-      for (let attempt = 0; attempt < 8; attempt++) {
-        try {
-          fs.linkSync(tmp, lockPath)
+      for (let attempt = 0; attempt < 20; attempt++) {
+        if (createLock(tmp, lockPath, content)) {
           held.add(lockPath)
+          removeLeftovers(dir)
           return new DirLock(lockPath, content, log)
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
         }
         let text: string
         let mtimeMs: number
@@ -135,6 +196,11 @@ export class DirLock {
           throw error
         }
         const owner = parseOwner(text)
+        // Only the no-hard-link fallback creates the file before writing it: a fresh unreadable one is being written.
+        if (!owner && Date.now() - mtimeMs < WRITING_GRACE_MS) {
+          sleepSync(50)
+          continue
+        }
         const reason = staleReason(owner, mtimeMs)
         if (reason === undefined) throw new StorageLockedError(dir, owner!, describe(dir, owner!))
         // Take the stale lock over: move it aside, and check that what moved is the lock judged stale (another
@@ -147,13 +213,8 @@ export class DirLock {
           throw error
         }
         const moved = fs.readFileSync(aside, 'utf8')
-        if (moved !== text) {
-          try {
-            fs.linkSync(aside, lockPath)
-          } catch {
-            // a third starter holds it now; the next attempt judges that one
-          }
-        } else {
+        if (moved !== text) restoreLock(aside, lockPath)
+        else {
           log?.warn({dir, stalePid: owner?.pid, staleHost: owner?.host, reason}, 'storage: took over a stale storage-directory lock')
         }
         fs.rmSync(aside, {force: true})

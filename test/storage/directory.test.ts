@@ -161,6 +161,23 @@ describe('storage-directory lock', () => {
     expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false)
   })
 
+  it('an unreadable lock file (not just being written) is stale; leftovers of a starter that died are removed', async () => {
+    const dir = tempDir()
+    dirs.push(dir)
+    const lock = path.join(dir, LOCK_FILE)
+    const leftover = `${lock}.4242.abcdef`
+    fs.writeFileSync(lock, 'garbage')
+    fs.writeFileSync(leftover, 'a candidate nobody linked')
+    const old = new Date(Date.now() - 3600_000)
+    fs.utimesSync(lock, old, old)
+    fs.utimesSync(leftover, old, old)
+    const log = captureLog()
+    await openStore({log}, dir)
+    expect(log.lines.find((l) => l.msg === 'storage: took over a stale storage-directory lock')?.obj).toMatchObject({reason: 'unreadable lock file'})
+    expect(fs.existsSync(leftover)).toBe(false)
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith(LOCK_FILE))).toEqual([LOCK_FILE])
+  })
+
   it('other processes of the same daemon open without the lock (lock: false) and see the same objects', async () => {
     const {s, dir} = await openStore()
     await put(s, 'http://h/shared', 'shared')
