@@ -132,7 +132,6 @@ export class Daemon {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
     await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
-    await fs.mkdir(c.storage.dir, {recursive: true})
     const storage = await Storage.open({
       dir: c.storage.dir,
       maxDiskBytes: c.storage.maxDiskBytes,

@@ -3,21 +3,50 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 
+/** Cached content is private to the daemon's user: directories 0700, files 0600, whatever the umask. */
+export const DIR_MODE = 0o700
+export const FILE_MODE = 0o600
+
 /** Layout of body files and temp files under the storage root. */
 export class BodyFiles {
   readonly objectsDir: string
   readonly tmpDir: string
+  readonly indexDir: string
   private readonly madeDirs = new Set<string>()
 
   constructor(readonly root: string) {
     this.objectsDir = path.join(root, 'objects')
     this.tmpDir = path.join(root, 'tmp')
+    this.indexDir = path.join(root, 'index')
   }
 
-  /** Sync, for open(): create the directories and delete every orphan temp file. Returns how many were removed. */
-  prepareSync(): number {
-    fs.mkdirSync(this.objectsDir, {recursive: true})
-    fs.mkdirSync(this.tmpDir, {recursive: true})
+  /**
+   * Sync, for open(): create the root (0700) if missing. Returns whether an existing root is open to other users
+   * (the caller warns: the operator chose that mode, so it is not changed).
+   */
+  prepareRootSync(): {exposed: boolean} {
+    const created = fs.mkdirSync(this.root, {recursive: true, mode: DIR_MODE})
+    if (created !== undefined) {
+      // mkdir's mode is masked by the umask: set it outright on everything we created.
+      for (let d = this.root; ; d = path.dirname(d)) {
+        fs.chmodSync(d, DIR_MODE)
+        if (d === created || path.dirname(d) === d) break
+      }
+      return {exposed: false}
+    }
+    return {exposed: (fs.statSync(this.root).mode & 0o077) !== 0}
+  }
+
+  /**
+   * Sync, for open(): create the sub-directories (0700; existing ones are ours and tightened too) and, when `sweepTemp`
+   * (the process owning the directory), delete every orphan temp file. Returns how many were removed.
+   */
+  prepareSync(sweepTemp: boolean): number {
+    for (const d of [this.objectsDir, this.tmpDir, this.indexDir]) {
+      fs.mkdirSync(d, {recursive: true, mode: DIR_MODE})
+      fs.chmodSync(d, DIR_MODE)
+    }
+    if (!sweepTemp) return 0
     let n = 0
     for (const name of fs.readdirSync(this.tmpDir)) {
       fs.rmSync(path.join(this.tmpDir, name), {recursive: true, force: true})
@@ -38,28 +67,60 @@ export class BodyFiles {
     return path.join(this.objectsDir, file)
   }
 
+  /** Create the fan-out directories of a relative body file name (0700), once per process. */
+  async ensureDirOf(file: string): Promise<void> {
+    const dir = path.dirname(this.pathOf(file))
+    if (this.madeDirs.has(dir)) return
+    await ensureDir(dir, this.objectsDir)
+    this.madeDirs.add(dir)
+  }
+
   /** Move a finished temp file to its final relative name (creating the fan-out directories once). */
   async install(tmpPath: string, file: string): Promise<void> {
     const dest = this.pathOf(file)
-    const dir = path.dirname(dest)
-    if (!this.madeDirs.has(dir)) {
-      await fsp.mkdir(dir, {recursive: true})
-      this.madeDirs.add(dir)
-    }
+    await this.ensureDirOf(file)
     try {
       await fsp.rename(tmpPath, dest)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       // The directory may have been removed behind our back: recreate once and retry.
-      await fsp.mkdir(dir, {recursive: true})
+      await ensureDir(path.dirname(dest), this.objectsDir)
       await fsp.rename(tmpPath, dest)
     }
+  }
+
+  /** Create an empty body file (0600) for a partial object; its directories are made as needed. */
+  async createEmpty(file: string): Promise<string> {
+    await this.ensureDirOf(file)
+    const p = this.pathOf(file)
+    const fh = await fsp.open(p, 'wx', FILE_MODE)
+    await fh.close()
+    return p
   }
 
   /** Delete a body file; a missing file is fine. */
   async remove(file: string): Promise<void> {
     await unlinkQuiet(this.pathOf(file))
   }
+}
+
+/** mkdir -p with mode DIR_MODE set outright (not masked by the umask) on every directory created below `base`. */
+async function ensureDir(dir: string, base: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, {mode: DIR_MODE})
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    if (code !== 'ENOENT' || dir === base || path.dirname(dir) === dir) throw err
+    await ensureDir(path.dirname(dir), base)
+    try {
+      await fsp.mkdir(dir, {mode: DIR_MODE})
+    } catch (err2) {
+      if ((err2 as NodeJS.ErrnoException).code === 'EEXIST') return
+      throw err2
+    }
+  }
+  await fsp.chmod(dir, DIR_MODE)
 }
 
 export async function unlinkQuiet(p: string): Promise<void> {

@@ -1,6 +1,9 @@
 import {lruBucket, parseLruKey} from './keys.js'
 import type {LmdbIndex} from './lmdb-index.js'
+import {scanPage} from './scan.js'
 import type {ObjectRecord} from './types.js'
+
+const EMPTY = Buffer.alloc(0)
 
 /**
  * One eviction batch (call inside a transaction): walk the `lru` db from its oldest bucket and remove objects
@@ -8,21 +11,21 @@ import type {ObjectRecord} from './types.js'
  * bucket or is gone) are dropped on the way. Returns how many objects were evicted.
  */
 export function evictBatchInTxn(index: LmdbIndex, targetBytes: number, batch: number, dead: ObjectRecord[]): {evicted: number; exhausted: boolean} {
-  const keys = [...index.lru.getKeys({limit: batch})]
+  const {entries, next} = scanPage(index.lru, {prefix: EMPTY, limit: batch})
   let evicted = 0
-  for (const k of keys) {
+  for (const {key: k} of entries) {
     if (index.totals.diskBytes <= targetBytes) break
-    const {bucket, ik} = parseLruKey(k)
-    const rec = index.objects.get(ik)
+    const {bucket, sk} = parseLruKey(k)
+    const rec = index.objects.get(sk)
     if (!rec || lruBucket(rec.lastAccess) !== bucket) {
       void index.lru.remove(k)
       continue
     }
-    index.removeInTxn(ik, rec, dead, true)
+    index.removeInTxn(sk, rec, dead, true)
     evicted++
   }
   index.totals.evictions += evicted
-  return {evicted, exhausted: keys.length < batch}
+  return {evicted, exhausted: next === undefined}
 }
 
 /** Whether a record is past its freshness lifetime by more than `graceSeconds` and cannot be revalidated. */
@@ -49,13 +52,8 @@ export function gcSliceInTxn(
   let removed = 0
   let last = ''
   let seen = 0
-  const batch: Array<{key: string; value: ObjectRecord}> = []
-  for (const e of index.objects.getRange({start: cursor, limit: slice + 1})) {
-    if (cursor !== '' && e.key === cursor) continue
-    batch.push(e)
-    if (batch.length >= slice) break
-  }
-  for (const {key, value} of batch) {
+  const {entries} = scanPage(index.objects, {prefix: '', after: cursor === '' ? undefined : cursor, limit: slice})
+  for (const {key, value} of entries) {
     seen++
     last = key
     if (isGarbage(value, now, graceSeconds)) {

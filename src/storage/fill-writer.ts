@@ -4,7 +4,8 @@ import {Readable} from 'node:stream'
 
 import {crc32c} from '@node-rs/crc32'
 
-import {unlinkQuiet} from './body-files.js'
+import type {BackgroundRunner} from '../core/background.js'
+import {FILE_MODE, unlinkQuiet} from './body-files.js'
 import type {CommitMeta, FillWriter, ObjectRecord} from './types.js'
 
 /** What a finished fill hands to storage for indexing. */
@@ -28,6 +29,8 @@ export interface FillHost {
   commitFill(fill: CompletedFill): Promise<ObjectRecord | null>
   /** The fill ended without reaching commitFill (abort, refused commit). */
   fillEnded(startSeq: number): void
+  /** Runner for the writer's own cleanup (temp file deletion after an abort). */
+  readonly background: Pick<BackgroundRunner, 'run'>
   log?: {warn(obj: object, msg?: string): void}
 }
 
@@ -66,7 +69,7 @@ export class FileFillWriter implements FillWriter {
   ) {
     this.currentPath = tmpPath
     if (host.memoryCaptureLimit <= 0) this.memChunks = undefined
-    this.opened = fsp.open(tmpPath, 'w')
+    this.opened = fsp.open(tmpPath, 'w', FILE_MODE)
     this.opened.then(
       (fh) => {
         this.fh = fh
@@ -134,7 +137,7 @@ export class FileFillWriter implements FillWriter {
     } finally {
       this.flushing = undefined
     }
-    if (this.isAborted()) void this.cleanupAfterAbort()
+    if (this.isAborted()) void this.host.background.run('storage.fill-cleanup', () => this.cleanupAfterAbort())
   }
 
   private isAborted(): boolean {
@@ -233,7 +236,7 @@ export class FileFillWriter implements FillWriter {
   abort(reason: Error): void {
     if (this.state !== 'open') return
     this.abortInternal(reason)
-    void this.cleanupAfterAbort()
+    void this.host.background.run('storage.fill-cleanup', () => this.cleanupAfterAbort())
   }
 
   private abortInternal(reason: Error): void {

@@ -3,25 +3,25 @@
  * of removed partial records in `deadFiles` so the caller deletes them once the transaction committed).
  */
 import type {LmdbIndex} from './lmdb-index.js'
-import {SEP} from './keys.js'
+import {scanPage} from './scan.js'
 import {hasSlice, newBitmap, setSlice, sliceCount, sliceLength, toBitmap} from './partial-slices.js'
 import type {NewPartial, PartialHeadUpdate, PartialRecord} from './types.js'
 
-/** Create (or replace) the partial record of `ik`, with no slice present yet. */
-export function createPartialInTxn(index: LmdbIndex, ik: string, p: NewPartial, now: number, deadFiles: string[]): PartialRecord {
-  const old = index.partials.get(ik)
-  if (old) index.removePartialInTxn(ik, old, deadFiles)
+/** Create (or replace) the partial record of `sk`, with no slice present yet. */
+export function createPartialInTxn(index: LmdbIndex, sk: string, p: NewPartial, now: number, deadFiles: string[]): PartialRecord {
+  const old = index.partials.get(sk)
+  if (old) index.removePartialInTxn(sk, old, deadFiles)
   const rec: PartialRecord = {...p, present: newBitmap(sliceCount(p.size, p.sliceSize)), presentBytes: 0, storedAt: now, lastAccess: now}
-  index.putPartialInTxn(ik, rec, 0, true)
+  index.putPartialInTxn(sk, rec, 0, true)
   return rec
 }
 
 /**
- * Mark slices present (and take newer response metadata) on the partial record of `ik`, if it is still the one
+ * Mark slices present (and take newer response metadata) on the partial record of `sk`, if it is still the one
  * whose body lives in `file`. Returns the updated record, or undefined when it is gone or was replaced.
  */
-export function markPartialInTxn(index: LmdbIndex, ik: string, file: string, slices: readonly number[], head: PartialHeadUpdate | undefined, now: number): PartialRecord | undefined {
-  const cur = index.partials.get(ik)
+export function markPartialInTxn(index: LmdbIndex, sk: string, file: string, slices: readonly number[], head: PartialHeadUpdate | undefined, now: number): PartialRecord | undefined {
+  const cur = index.partials.get(sk)
   if (!cur || cur.file !== file) return undefined
   const n = sliceCount(cur.size, cur.sliceSize)
   const present = toBitmap(cur.present, n)
@@ -32,30 +32,18 @@ export function markPartialInTxn(index: LmdbIndex, ik: string, file: string, sli
     added += sliceLength(k, cur.sliceSize, cur.size)
   }
   const next: PartialRecord = {...cur, ...head, present, presentBytes: cur.presentBytes + added, lastAccess: now}
-  index.putPartialInTxn(ik, next, added, false)
+  index.putPartialInTxn(sk, next, added, false)
   return next
 }
 
-/** Remove the partial record of `ik` (only if its body is `file`, when given). */
-export function removePartialInTxn(index: LmdbIndex, ik: string, file: string | undefined, deadFiles: string[]): PartialRecord | undefined {
-  const cur = index.partials.get(ik)
+/** Remove the partial record of `sk` (only if its body is `file`, when given). */
+export function removePartialInTxn(index: LmdbIndex, sk: string, file: string | undefined, deadFiles: string[]): PartialRecord | undefined {
+  const cur = index.partials.get(sk)
   if (!cur || (file !== undefined && cur.file !== file)) return undefined
-  index.removePartialInTxn(ik, cur, deadFiles)
+  index.removePartialInTxn(sk, cur, deadFiles)
   return cur
 }
 
-/** Index keys of the partial records whose cache key starts with `prefix` (exact cache key when `exact`), at most `limit`, after `after`. */
-export function partialKeys(index: LmdbIndex, prefix: string, exact: boolean, limit: number, after?: string): string[] {
-  const start = exact ? prefix + SEP : prefix
-  const out: string[] = []
-  for (const k of index.partials.getKeys({start: after ?? start})) {
-    if (k === after) continue
-    if (!k.startsWith(start)) break
-    out.push(k)
-    if (out.length >= limit) break
-  }
-  return out
-}
 
 /** Partial records stale for longer than `graceSeconds` (a stale partial is never reused, so it is only garbage). */
 export function isPartialGarbage(rec: PartialRecord, now: number, graceSeconds: number): boolean {
@@ -66,8 +54,7 @@ export function isPartialGarbage(rec: PartialRecord, now: number, graceSeconds: 
 
 /** Remove partial records, oldest access first among a batch, until diskBytes <= target. Returns how many went. */
 export function evictPartialsInTxn(index: LmdbIndex, targetBytes: number, batch: number, deadFiles: string[]): number {
-  const entries: Array<{key: string; value: PartialRecord}> = []
-  for (const e of index.partials.getRange({limit: batch})) entries.push(e)
+  const {entries} = scanPage(index.partials, {prefix: '', limit: batch})
   entries.sort((a, b) => a.value.lastAccess - b.value.lastAccess)
   let n = 0
   for (const {key, value} of entries) {

@@ -1,19 +1,21 @@
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
-import path from 'node:path'
 import {Readable} from 'node:stream'
 
 import {crc32c} from '@node-rs/crc32'
 
 import {BodyFiles, unlinkQuiet} from './body-files.js'
+import {DirLock, HEARTBEAT_MS} from './dir-lock.js'
 import {evictBatchInTxn, gcSliceInTxn} from './eviction.js'
 import {FileFillWriter} from './fill-writer.js'
 import type {CompletedFill, FillHost} from './fill-writer.js'
-import {SEP, bodyFileName, indexKey, lruBucket, lruKey} from './keys.js'
+import {bodyFileName, indexKey, lruBucket, lruKey, prefixRange, storedKey} from './keys.js'
 import {LmdbIndex} from './lmdb-index.js'
 import {MemoryTier} from './memory-tier.js'
-import {createPartialInTxn, evictPartialsInTxn, isPartialGarbage, markPartialInTxn, partialKeys, removePartialInTxn} from './partial-index.js'
+import {sweepOrphans} from './orphans.js'
+import {createPartialInTxn, evictPartialsInTxn, isPartialGarbage, markPartialInTxn, removePartialInTxn} from './partial-index.js'
 import {PurgeLog} from './purge-log.js'
+import {scanPage} from './scan.js'
 import {BackgroundRunner} from '../core/background.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from './types.js'
 
@@ -47,6 +49,16 @@ export interface StorageOptions {
   background?: BackgroundRunner
   /** How often batched touches (hits, last access) are written; default 1000 ms. */
   touchFlushIntervalMs?: number
+  /**
+   * Take the storage-directory lock (default true): this process owns the directory, sweeps temp files and orphan
+   * bodies, and converts an index of an older format. Other processes of the same daemon open with false.
+   */
+  lock?: boolean
+  /**
+   * The orphan sweep at start-up leaves files changed less than this long before open() (default 2000 ms: slack for
+   * coarse file-system timestamps). Tests set 0.
+   */
+  orphanSlackMs?: number
 }
 
 /** Keys per transaction for purge / eviction batches. */
@@ -55,6 +67,9 @@ export const PURGE_BATCH = 250
 const EVICT_BATCH = 500
 const GC_SLICE = 500
 const FOREACH_BATCH = 500
+/** After start-up, orphan bodies are looked for again this often, among files unchanged for ORPHAN_MIN_AGE_MS. */
+const ORPHAN_SWEEP_INTERVAL_MS = 24 * 3600_000
+const ORPHAN_MIN_AGE_MS = 3600_000
 
 interface PendingTouch {
   file: string
@@ -91,6 +106,9 @@ export class Storage {
   private gcCursor = ''
   private touchFlushing: Promise<void> | undefined
   private readonly host: FillHost
+  private lockTimer: NodeJS.Timeout | undefined
+  private orphanTimer: NodeJS.Timeout | undefined
+  private orphanSweeping: Promise<unknown> | undefined
   /** Background work of the store (eviction, GC, cleanup after purges), caught and counted. */
   readonly background: BackgroundRunner
 
@@ -99,6 +117,8 @@ export class Storage {
     private readonly files: BodyFiles,
     private readonly index: LmdbIndex,
     private readonly memory: MemoryTier,
+    private readonly lock: DirLock | undefined,
+    private readonly openedAt: number,
   ) {
     this.background = opts.background ?? new BackgroundRunner(opts.log)
     const self = this
@@ -109,22 +129,48 @@ export class Storage {
       memoryCaptureLimit: memory.enabled ? Math.min(opts.memoryMaxObjectBytes, opts.maxMemoryBytes) : 0,
       commitFill: (fill) => this.track(this.commitFill(fill)),
       fillEnded: (seq) => this.purgeLog.fillEnded(seq),
+      background: this.background,
       log: opts.log,
     }
   }
 
-  /** Open (or create) the store. Does not scan the index; deletes orphan temp files. */
+  /**
+   * Open (or create) the store. Does not scan the index. The owning process (lock, the default) takes the
+   * storage-directory lock (StorageLockedError when another daemon holds it), deletes orphan temp files, converts an
+   * index of an older format by starting empty, and sweeps orphan body files in the background.
+   */
   static async open(opts: StorageOptions): Promise<Storage> {
+    const openedAt = Date.now()
+    const owner = opts.lock !== false
     const files = new BodyFiles(opts.dir)
-    const swept = files.prepareSync()
-    const index = LmdbIndex.open(path.join(opts.dir, 'index'))
-    const s = new Storage(opts, files, index, new MemoryTier(opts.maxMemoryBytes, opts.memoryMaxObjectBytes))
-    if (swept > 0) opts.log?.info({swept}, 'storage: removed orphan temp files')
-    s.touchTimer = setInterval(() => void s.flushTouches(false), opts.touchFlushIntervalMs ?? 1000)
+    const {exposed} = files.prepareRootSync()
+    if (exposed) opts.log?.warn({dir: opts.dir}, 'storage: the storage directory is accessible to other users (its own sub-directories are 0700)')
+    const lock = owner ? DirLock.acquire(opts.dir, opts.log) : undefined
+    let s: Storage
+    try {
+      const swept = files.prepareSync(owner)
+      if (swept > 0) opts.log?.info({swept}, 'storage: removed orphan temp files')
+      const {index, report} = await LmdbIndex.open(files.indexDir, owner)
+      if (report.reset) {
+        opts.log?.warn({dir: opts.dir, foundFormat: report.foundFormat}, 'storage: the index has an older format this version cannot read reliably; starting with an empty cache (old body files are reclaimed in the background)')
+      }
+      s = new Storage(opts, files, index, new MemoryTier(opts.maxMemoryBytes, opts.memoryMaxObjectBytes), lock, openedAt)
+    } catch (error) {
+      lock?.release()
+      throw error
+    }
+    s.touchTimer = setInterval(() => void s.background.run('storage.flush-touches', () => s.flushTouches(false)), opts.touchFlushIntervalMs ?? 1000)
     s.touchTimer.unref()
     if (opts.evictionIntervalMs > 0) {
-      s.maintenanceTimer = setInterval(() => void s.maintain(), opts.evictionIntervalMs)
+      s.maintenanceTimer = setInterval(() => void s.background.run('storage.maintenance', () => s.maintain()), opts.evictionIntervalMs)
       s.maintenanceTimer.unref()
+    }
+    if (lock) {
+      s.lockTimer = setInterval(() => void s.background.run('storage.lock-heartbeat', () => lock.heartbeat()), HEARTBEAT_MS)
+      s.lockTimer.unref()
+      void s.startOrphanSweep()
+      s.orphanTimer = setInterval(() => void s.startOrphanSweep(), ORPHAN_SWEEP_INTERVAL_MS)
+      s.orphanTimer.unref()
     }
     return s
   }
@@ -132,21 +178,15 @@ export class Storage {
   // ---- lookups (sync, hot path) ---------------------------------------------------------------
 
   getVary(cacheKey: string): VaryRecord | undefined {
-    return this.index.vary.get(cacheKey)
+    return this.index.getVary(cacheKey)
   }
 
   get(cacheKey: string, variant: string): ObjectRecord | undefined {
-    return this.index.objects.get(indexKey(cacheKey, variant))
+    return this.index.getObject(cacheKey, variant)
   }
 
   variants(cacheKey: string): ObjectRecord[] {
-    const start = cacheKey + SEP
-    const out: ObjectRecord[] = []
-    for (const {key, value} of this.index.objects.getRange({start})) {
-      if (!key.startsWith(start)) break
-      out.push(value)
-    }
-    return out
+    return this.index.variantEntries(cacheKey).map((e) => e.value)
   }
 
   memoryBody(rec: ObjectRecord): Buffer | undefined {
@@ -201,7 +241,7 @@ export class Storage {
           out.destroy(new Error('stored body is corrupt'))
           return
         }
-        if (this.index.objects.get(indexKey(rec.key, rec.variant))?.file === rec.file) this.memory.set(rec.file, buf)
+        if (this.index.getObject(rec.key, rec.variant)?.file === rec.file) this.memory.set(rec.file, buf)
         out.push(buf.subarray(s, e + 1))
         out.push(null)
       },
@@ -232,13 +272,16 @@ export class Storage {
   /** The body file of a record is gone (or corrupt): remove the record if it still points at that file. */
   private dropMissing(rec: ObjectRecord): void {
     if (this.closed) return
-    const ik = indexKey(rec.key, rec.variant)
-    void this.track(
-      this.mutate((dead) => {
-        const cur = this.index.objects.get(ik)
-        if (cur && cur.file === rec.file) this.index.removeInTxn(ik, cur, dead, true)
-      }),
-    ).catch((err: unknown) => this.opts.log?.warn({err}, 'storage: dropping a broken object failed'))
+    const sk = storedKey(rec.key, rec.variant)
+    void this.background.run(
+      'storage.drop-broken-object',
+      this.track(
+        this.mutate((dead) => {
+          const cur = this.index.objects.get(sk)
+          if (cur && cur.file === rec.file) this.index.removeInTxn(sk, cur, dead, true)
+        }),
+      ),
+    )
   }
 
   // ---- fills ----------------------------------------------------------------------------------
@@ -250,7 +293,7 @@ export class Storage {
 
   private async commitFill(fill: CompletedFill): Promise<ObjectRecord | null> {
     const {cacheKey, variant, meta} = fill
-    const ik = indexKey(cacheKey, variant)
+    const sk = storedKey(cacheKey, variant)
     let file: string | undefined
     let ended = false
     try {
@@ -258,7 +301,7 @@ export class Storage {
         await unlinkQuiet(fill.tmpPath)
         return null
       }
-      file = bodyFileName(ik, BodyFiles.uniqueSuffix())
+      file = bodyFileName(indexKey(cacheKey, variant), BodyFiles.uniqueSuffix())
       await this.files.install(fill.tmpPath, file)
       if (this.closed) {
         await this.files.remove(file)
@@ -290,9 +333,9 @@ export class Storage {
           hits: 0,
         }
         if (purge === 'expire') r.invalidatedAt = now
-        this.index.putRecordInTxn(ik, r, dead)
+        this.index.putRecordInTxn(sk, r, dead)
         // A complete object replaces the partial one of the same key.
-        removePartialInTxn(this.index, ik, undefined, deadFiles)
+        removePartialInTxn(this.index, sk, undefined, deadFiles)
         this.index.updateVaryInTxn(cacheKey, variant, meta.vary ?? [], this.opts.maxVariants, (k, x) => this.lastAccessOf(k, x), dead)
         // Set here, not after the commit: a purge that runs right after this transaction must find it to drop it.
         if (fill.body) this.memory.set(stored, fill.body)
@@ -313,8 +356,8 @@ export class Storage {
     }
   }
 
-  private lastAccessOf(ik: string, rec: ObjectRecord): number {
-    const t = this.pendingTouches.get(ik)
+  private lastAccessOf(sk: string, rec: ObjectRecord): number {
+    const t = this.pendingTouches.get(sk)
     return t && t.file === rec.file ? Math.max(t.last, rec.lastAccess) : rec.lastAccess
   }
 
@@ -331,13 +374,14 @@ export class Storage {
       return r
     })
     for (const rec of dead) this.forgetBody(rec)
-    for (const f of deadFiles) this.files.remove(f).catch((err: unknown) => this.opts.log?.warn({err, file: f}, 'storage: could not delete a partial body file'))
+    for (const f of deadFiles) void this.background.run('storage.delete-body-file', this.files.remove(f))
     return result
   }
 
   private forgetBody(rec: ObjectRecord): void {
     this.memory.delete(rec.file)
-    this.files.remove(rec.file).catch((err: unknown) => this.opts.log?.warn({err, file: rec.file}, 'storage: could not delete a body file'))
+    // A failure (EIO…) is logged by the runner; the file, no longer referenced, is reclaimed by a later orphan sweep.
+    void this.background.run('storage.delete-body-file', this.files.remove(rec.file))
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -351,20 +395,20 @@ export class Storage {
 
   /** Count a hit; written to the index in batches (touchFlushIntervalMs), never one write per hit. */
   touch(rec: ObjectRecord): void {
-    const ik = indexKey(rec.key, rec.variant)
+    const sk = storedKey(rec.key, rec.variant)
     const now = Date.now()
-    const t = this.pendingTouches.get(ik)
+    const t = this.pendingTouches.get(sk)
     if (t && t.file === rec.file) {
       t.hits++
       t.last = now
     } else {
-      this.pendingTouches.set(ik, {file: rec.file, hits: 1, last: now, since: now})
+      this.pendingTouches.set(sk, {file: rec.file, hits: 1, last: now, since: now})
     }
   }
 
   /** Hits and last access of a record including touches not written yet (for inspect). */
   accessInfo(rec: ObjectRecord): {hits: number; lastAccess: number} {
-    const t = this.pendingTouches.get(indexKey(rec.key, rec.variant))
+    const t = this.pendingTouches.get(storedKey(rec.key, rec.variant))
     return t && t.file === rec.file ? {hits: rec.hits + t.hits, lastAccess: Math.max(rec.lastAccess, t.last)} : {hits: rec.hits, lastAccess: rec.lastAccess}
   }
 
@@ -378,26 +422,26 @@ export class Storage {
     let batch = [...this.pendingTouches]
     if (!all) {
       const now = Date.now()
-      batch = batch.filter(([ik, t]) => {
-        const cur = this.index.objects.get(ik)
+      batch = batch.filter(([sk, t]) => {
+        const cur = this.index.objects.get(sk)
         if (cur && cur.file === t.file && lruBucket(cur.lastAccess) === lruBucket(Math.max(cur.lastAccess, t.last)) && now - t.since < TOUCH_PERSIST_MAX_MS) return false
-        this.pendingTouches.delete(ik)
+        this.pendingTouches.delete(sk)
         return true
       })
       if (batch.length === 0) return Promise.resolve()
     } else this.pendingTouches.clear()
     const p = this.index
       .transaction(() => {
-        for (const [ik, t] of batch) {
-          const cur = this.index.objects.get(ik)
+        for (const [sk, t] of batch) {
+          const cur = this.index.objects.get(sk)
           if (!cur || cur.file !== t.file) continue
           const last = Math.max(cur.lastAccess, t.last)
           const ob = lruBucket(cur.lastAccess)
           const nb = lruBucket(last)
-          this.index.putObjectInTxn(ik, {...cur, hits: cur.hits + t.hits, lastAccess: last})
+          this.index.putObjectInTxn(sk, {...cur, hits: cur.hits + t.hits, lastAccess: last})
           if (ob !== nb) {
-            void this.index.lru.remove(lruKey(ob, ik))
-            void this.index.lru.put(lruKey(nb, ik), 1)
+            void this.index.lru.remove(lruKey(ob, sk))
+            void this.index.lru.put(lruKey(nb, sk), 1)
           }
         }
       })
@@ -417,10 +461,10 @@ export class Storage {
     update: Pick<ObjectRecord, 'headers' | 'requestTime' | 'responseTime' | 'policy'> & {status?: number},
   ): Promise<ObjectRecord | undefined> {
     if (this.closed) return undefined
-    const ik = indexKey(cacheKey, variant)
+    const sk = storedKey(cacheKey, variant)
     return this.track(
       this.mutate(() => {
-        const cur = this.index.objects.get(ik)
+        const cur = this.index.getObject(cacheKey, variant)
         if (!cur) return undefined
         const next: ObjectRecord = {
           ...cur,
@@ -431,7 +475,7 @@ export class Storage {
           status: update.status ?? cur.status,
         }
         delete next.invalidatedAt
-        this.index.putObjectInTxn(ik, next)
+        this.index.putObjectInTxn(sk, next)
         return next
       }),
     )
@@ -446,91 +490,79 @@ export class Storage {
     if (this.closed) return result
     await this.track(
       this.mutate((dead, deadFiles) => {
-        const keys = this.index.variantKeys(cacheKey)
-        this.purgeKeysInTxn(keys, mode, dead, result)
-        if (mode === 'delete') void this.index.vary.remove(cacheKey)
-        const partials = partialKeys(this.index, cacheKey, true, Number.MAX_SAFE_INTEGER)
+        const entries = this.index.variantEntries(cacheKey)
+        this.purgeEntriesInTxn(entries, mode, dead, result)
+        if (mode === 'delete') this.index.removeVaryInTxn(cacheKey)
+        const partials = this.index.partialEntries(cacheKey)
         this.purgePartialsInTxn(partials, deadFiles, result)
-        return keys.length > 0 || partials.length > 0
+        return entries.length > 0 || partials.length > 0
       }),
     )
     return result
   }
 
   /**
-   * Purge every URL starting with `prefix`: a key-range scan in batches of PURGE_BATCH keys, one transaction per
-   * batch, yielding to the event loop in between.
+   * Purge every URL starting with `prefix`: a key-range scan in pages of PURGE_BATCH keys, one transaction per page,
+   * yielding to the event loop in between. A prefix longer than what stored keys keep is checked against each
+   * record's full key.
    */
   async purgePrefix(prefix: string, mode: PurgeMode, onProgress?: (r: PurgeResult) => void): Promise<PurgeResult> {
     this.purgeLog.record(prefix, true, mode)
     const result: PurgeResult = {matched: 0, purged: 0, bytesFreed: 0}
-    let cursor = prefix
-    let skip: string | undefined
-    for (;;) {
-      if (this.closed) break
-      const {keys, more} = await this.track(
+    const {start, exact} = prefixRange(prefix)
+    const match = exact ? undefined : (r: {key: string}) => r.key.startsWith(prefix)
+    let after: string | undefined
+    while (!this.closed) {
+      const {n, next} = await this.track(
         this.mutate((dead) => {
-          const keys: string[] = []
-          let more = false
-          for (const k of this.index.objects.getKeys({start: cursor, limit: PURGE_BATCH + 2})) {
-            if (k === skip) continue
-            if (!k.startsWith(prefix)) break
-            if (keys.length === PURGE_BATCH) {
-              more = true
-              break
-            }
-            keys.push(k)
-          }
-          this.purgeKeysInTxn(keys, mode, dead, result)
+          const page = scanPage(this.index.objects, {prefix: start, after, limit: PURGE_BATCH, match})
+          this.purgeEntriesInTxn(page.entries, mode, dead, result)
           if (mode === 'delete') {
-            let prev = ''
-            for (const k of keys) {
-              const ck = k.slice(0, k.indexOf(SEP))
-              if (ck !== prev) void this.index.vary.remove(ck)
-              prev = ck
+            let prev: string | undefined
+            for (const {value} of page.entries) {
+              if (value.key !== prev) this.index.removeVaryInTxn(value.key)
+              prev = value.key
             }
           }
-          return {keys, more}
+          return {n: page.entries.length, next: page.next}
         }),
       )
-      if (keys.length > 0) onProgress?.({...result})
-      if (!more) break
-      cursor = keys[keys.length - 1]!
-      skip = cursor
+      if (n > 0) onProgress?.({...result})
+      if (next === undefined) break
+      after = next
       await yieldToLoop()
     }
     // Partial objects (either mode removes them: a stale partial is never reused anyway).
-    let after: string | undefined
+    after = undefined
     while (!this.closed) {
-      const keys = await this.track(
+      const {n, next} = await this.track(
         this.mutate((_dead, deadFiles) => {
-          const keys = partialKeys(this.index, prefix, false, PURGE_BATCH, after)
-          this.purgePartialsInTxn(keys, deadFiles, result)
-          return keys
+          const page = scanPage(this.index.partials, {prefix: start, after, limit: PURGE_BATCH, match})
+          this.purgePartialsInTxn(page.entries, deadFiles, result)
+          return {n: page.entries.length, next: page.next}
         }),
       )
-      if (keys.length > 0) onProgress?.({...result})
-      if (keys.length < PURGE_BATCH) break
-      after = keys[keys.length - 1]
+      if (n > 0) onProgress?.({...result})
+      if (next === undefined) break
+      after = next
       await yieldToLoop()
     }
     return result
   }
 
-  private purgePartialsInTxn(keys: string[], deadFiles: string[], result: PurgeResult): void {
-    for (const k of keys) {
-      const rec = removePartialInTxn(this.index, k, undefined, deadFiles)
-      if (!rec) continue
+  private purgePartialsInTxn(entries: ReadonlyArray<{key: string; value: PartialRecord}>, deadFiles: string[], result: PurgeResult): void {
+    for (const {key, value} of entries) {
+      this.index.removePartialInTxn(key, value, deadFiles)
       result.matched++
       result.purged++
-      result.bytesFreed += rec.presentBytes
+      result.bytesFreed += value.presentBytes
     }
   }
 
   // ---- partial objects (range fills) ----------------------------------------------------------
 
   getPartial(cacheKey: string, variant: string): PartialRecord | undefined {
-    const p = this.index.partials.get(indexKey(cacheKey, variant))
+    const p = this.index.getPartialRecord(cacheKey, variant)
     return p && {...p, present: Buffer.from(p.present)}
   }
 
@@ -538,12 +570,10 @@ export class Storage {
     return this.files.pathOf(file)
   }
 
-  /** A new, unique body file name for a partial object (its directory exists). */
+  /** A new, unique body file for a partial object: created empty (0600), so opening it for writing keeps that mode. */
   async newPartialFile(cacheKey: string, variant: string): Promise<{file: string; path: string}> {
     const file = bodyFileName(indexKey(cacheKey, variant), 'p' + BodyFiles.uniqueSuffix())
-    const p = this.files.pathOf(file)
-    await fsp.mkdir(path.dirname(p), {recursive: true})
-    return {file, path: p}
+    return {file, path: await this.files.createEmpty(file)}
   }
 
   /** A slice fetch begins: purges from now on are seen by createPartial(…, seq). Pair with endPartialFill. */
@@ -558,11 +588,11 @@ export class Storage {
   /** Index a new partial object (replacing any other partial of that key). Null when a purge since `seq` forbids it. */
   async createPartial(p: NewPartial, seq: number): Promise<PartialRecord | null> {
     if (this.closed) return null
-    const ik = indexKey(p.key, p.variant)
+    const sk = storedKey(p.key, p.variant)
     return this.track(
       this.mutate((_dead, deadFiles) => {
         if (this.purgeLog.check(p.key, seq) !== undefined) return null
-        return createPartialInTxn(this.index, ik, p, Date.now(), deadFiles)
+        return createPartialInTxn(this.index, sk, p, Date.now(), deadFiles)
       }),
     )
   }
@@ -570,8 +600,8 @@ export class Storage {
   /** Mark fully written slices present (and store newer response metadata). False when the partial is gone or replaced. */
   async markPartial(cacheKey: string, variant: string, file: string, slices: readonly number[], head?: PartialHeadUpdate): Promise<boolean> {
     if (this.closed) return false
-    const ik = indexKey(cacheKey, variant)
-    const r = await this.track(this.mutate(() => markPartialInTxn(this.index, ik, file, slices, head, Date.now())))
+    const sk = storedKey(cacheKey, variant)
+    const r = await this.track(this.mutate(() => markPartialInTxn(this.index, sk, file, slices, head, Date.now())))
     if (r) this.maybeScheduleEviction()
     return r !== undefined
   }
@@ -579,8 +609,8 @@ export class Storage {
   /** Drop a partial object (only if its body is still `file`, when given); its file is deleted. */
   async removePartial(cacheKey: string, variant: string, file?: string): Promise<void> {
     if (this.closed) return
-    const ik = indexKey(cacheKey, variant)
-    await this.track(this.mutate((_dead, deadFiles) => removePartialInTxn(this.index, ik, file, deadFiles) !== undefined))
+    const sk = storedKey(cacheKey, variant)
+    await this.track(this.mutate((_dead, deadFiles) => removePartialInTxn(this.index, sk, file, deadFiles) !== undefined))
   }
 
   /**
@@ -589,12 +619,12 @@ export class Storage {
    */
   async promotePartial(cacheKey: string, variant: string, file: string, crc: number): Promise<ObjectRecord | null> {
     if (this.closed) return null
-    const ik = indexKey(cacheKey, variant)
+    const sk = storedKey(cacheKey, variant)
     const rec = await this.track(
       this.mutate((dead, deadFiles) => {
-        const cur = this.index.partials.get(ik)
+        const cur = this.index.partials.get(sk)
         if (!cur || cur.file !== file) return null
-        this.index.removePartialInTxn(ik, cur, deadFiles, true)
+        this.index.removePartialInTxn(sk, cur, deadFiles, true)
         const now = Date.now()
         const r: ObjectRecord = {
           key: cacheKey,
@@ -613,7 +643,7 @@ export class Storage {
           lastAccess: now,
           hits: 0,
         }
-        this.index.putRecordInTxn(ik, r, dead)
+        this.index.putRecordInTxn(sk, r, dead)
         this.index.updateVaryInTxn(cacheKey, variant, cur.vary, this.opts.maxVariants, (k, x) => this.lastAccessOf(k, x), dead)
         return r
       }),
@@ -622,11 +652,9 @@ export class Storage {
     return rec
   }
 
-  private purgeKeysInTxn(keys: string[], mode: PurgeMode, dead: ObjectRecord[], result: PurgeResult): void {
+  private purgeEntriesInTxn(entries: ReadonlyArray<{key: string; value: ObjectRecord}>, mode: PurgeMode, dead: ObjectRecord[], result: PurgeResult): void {
     const now = Date.now()
-    for (const k of keys) {
-      const rec = this.index.objects.get(k)
-      if (!rec) continue
+    for (const {key: k, value: rec} of entries) {
       result.matched++
       result.purged++
       if (mode === 'delete') {
@@ -642,30 +670,48 @@ export class Storage {
 
   /** Call `fn` for every record whose cache key starts with `prefix` (in key order, batched). Returns the count. */
   async forEach(prefix: string, fn: (rec: ObjectRecord) => void | Promise<void>): Promise<number> {
-    let cursor = prefix
-    let skip: string | undefined
+    const {start, exact} = prefixRange(prefix)
+    const match = exact ? undefined : (r: ObjectRecord) => r.key.startsWith(prefix)
+    let after: string | undefined
     let n = 0
-    for (;;) {
-      const batch: Array<{key: string; value: ObjectRecord}> = []
-      let more = false
-      for (const e of this.index.objects.getRange({start: cursor, limit: FOREACH_BATCH + 2})) {
-        if (e.key === skip) continue
-        if (!e.key.startsWith(prefix)) break
-        if (batch.length === FOREACH_BATCH) {
-          more = true
-          break
-        }
-        batch.push(e)
-      }
-      for (const {value} of batch) {
+    while (!this.closedIndex) {
+      const page = scanPage(this.index.objects, {prefix: start, after, limit: FOREACH_BATCH, match})
+      for (const {value} of page.entries) {
         await fn(value)
         n++
       }
-      if (!more || this.closedIndex) return n
-      cursor = batch[batch.length - 1]!.key
-      skip = cursor
+      if (page.next === undefined) break
+      after = page.next
       await yieldToLoop()
     }
+    return n
+  }
+
+  // ---- orphan body files ----------------------------------------------------------------------
+
+  /** Start an orphan sweep in the background unless one runs. Resolves when it ended (for tests and close). */
+  startOrphanSweep(): Promise<unknown> {
+    if (this.closed) return Promise.resolve()
+    this.orphanSweeping ??= this.background
+      .run('storage.orphan-sweep', () => this.sweepOrphans())
+      .finally(() => {
+        this.orphanSweeping = undefined
+      })
+    return this.orphanSweeping
+  }
+
+  private async sweepOrphans(): Promise<void> {
+    const began = Date.now()
+    // Files changed since just before open() may belong to fills of this daemon, between rename and commit.
+    const olderThan = Math.max(this.openedAt - (this.opts.orphanSlackMs ?? 2000), began - ORPHAN_MIN_AGE_MS)
+    const r = await sweepOrphans({
+      objectsDir: this.files.objectsDir,
+      isReferenced: (file) => this.closedIndex || this.index.files.get(file) !== undefined,
+      olderThan,
+      shouldStop: () => this.closed,
+    })
+    const fields = {files: r.files, bytes: r.bytes, scanned: r.scanned, durationMs: Date.now() - began, ...(r.stopped ? {stopped: true} : {})}
+    if (r.files > 0) this.opts.log?.info(fields, 'storage: reclaimed orphan body files')
   }
 
   // ---- background maintenance -----------------------------------------------------------------
@@ -676,7 +722,7 @@ export class Storage {
     this.evictionScheduled = true
     setImmediate(() => {
       this.evictionScheduled = false
-      void this.maintain(false)
+      void this.background.run('storage.eviction', () => this.maintain(false))
     })
   }
 
@@ -729,26 +775,21 @@ export class Storage {
     if (this.index.totals.partials === 0 || this.closed) return
     const grace = this.opts.gcGraceSeconds
     const pc = await this.mutate((_dead, deadFiles) => {
-      let seen = 0
-      let last = ''
+      const page = scanPage(this.index.partials, {prefix: '', after: this.partialGcCursor, limit: GC_SLICE})
       let removed = 0
-      for (const {key, value} of this.index.partials.getRange({start: this.partialGcCursor, limit: GC_SLICE + 1})) {
-        if (this.partialGcCursor !== '' && key === this.partialGcCursor) continue
-        seen++
-        last = key
+      for (const {key, value} of page.entries) {
         if (isPartialGarbage(value, now, grace)) {
           this.index.removePartialInTxn(key, value, deadFiles)
           removed++
         }
-        if (seen >= GC_SLICE) break
       }
       this.index.totals.expiredRemoved += removed
-      return {next: seen < GC_SLICE ? '' : last}
+      return {next: page.next}
     })
     this.partialGcCursor = pc.next
   }
 
-  private partialGcCursor = ''
+  private partialGcCursor: string | undefined
 
   // ---- shutdown -------------------------------------------------------------------------------
 
@@ -758,12 +799,18 @@ export class Storage {
     this.closed = true
     clearInterval(this.touchTimer)
     clearInterval(this.maintenanceTimer)
-    while (this.inflight.size > 0 || this.maintenanceRunning) {
-      await Promise.allSettled([...this.inflight, this.maintenanceRunning])
+    clearInterval(this.lockTimer)
+    clearInterval(this.orphanTimer)
+    while (this.inflight.size > 0 || this.maintenanceRunning || this.orphanSweeping) {
+      await Promise.allSettled([...this.inflight, this.maintenanceRunning, this.orphanSweeping])
     }
     await this.flushTouches()
     await this.index.transaction(() => this.index.persistTotalsInTxn())
     this.closedIndex = true
-    await this.index.close()
+    try {
+      await this.index.close()
+    } finally {
+      this.lock?.release()
+    }
   }
 }

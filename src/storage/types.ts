@@ -4,9 +4,10 @@ import type {StoredPolicy} from '../cache/policy-types.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 
 /**
- * One stored response (one variant of one URL). Kept in LMDB (msgpack) under the index key
- * `${cacheKey}\u0000${variant}`; cacheKey is the normalized absolute URL (`http://host/path?query`),
- * so every object under a directory is one key range.
+ * One stored response (one variant of one URL). Kept in LMDB (msgpack) under its stored key (keys.ts: the cache key,
+ * NUL, the variant; long or unusual parts shortened and hashed); cacheKey is the normalized absolute URL
+ * (`http://host/path?query`), so every object under a directory is one key range. The record holds the full key and
+ * variant: lookups compare them.
  */
 export interface ObjectRecord {
   /** Normalized cache key (absolute URL). */
@@ -36,8 +37,10 @@ export interface ObjectRecord {
   invalidatedAt?: number
 }
 
-/** Per-URL Vary state, stored under `cacheKey` in a separate LMDB database. */
+/** Per-URL Vary state, stored under the stored form of `cacheKey` in a separate LMDB database. */
 export interface VaryRecord {
+  /** The full cache key (lookups compare it). */
+  key: string
   /** Lower-cased field names from the response's Vary, in order; ['*'] never matches. */
   names: string[]
   /** Known variant selectors, most recently used first (bounded by maxVariants). */

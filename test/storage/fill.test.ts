@@ -39,7 +39,7 @@ describe('fill + commit', () => {
     const got = s.get('http://h/a', 'accept-encoding=gzip')!
     expect(got).toMatchObject({key: 'http://h/a', variant: 'accept-encoding=gzip', status: 200, size: body.length, file: rec!.file})
     expect(got.headers).toEqual(['Content-Type', 'text/plain'])
-    expect(s.getVary('http://h/a')).toEqual({names: ['accept-encoding'], variants: ['accept-encoding=gzip']})
+    expect(s.getVary('http://h/a')).toEqual({key: 'http://h/a', names: ['accept-encoding'], variants: ['accept-encoding=gzip']})
     expect(s.variants('http://h/a').map((r) => r.variant)).toEqual(['accept-encoding=gzip'])
     expect(s.get('http://h/a', '')).toBeUndefined()
 

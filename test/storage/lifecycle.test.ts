@@ -62,7 +62,7 @@ describe('vary', () => {
     await put(s, 'http://h/n', 'g', {variant: 'ae=gzip', vary: ['accept-encoding']})
     await put(s, 'http://h/n', 'b', {variant: 'ae=br', vary: ['accept-encoding']})
     await put(s, 'http://h/n', 'x', {variant: 'ae=br;al=en', vary: ['accept-encoding', 'accept-language']})
-    expect(s.getVary('http://h/n')).toEqual({names: ['accept-encoding', 'accept-language'], variants: ['ae=br;al=en']})
+    expect(s.getVary('http://h/n')).toEqual({key: 'http://h/n', names: ['accept-encoding', 'accept-language'], variants: ['ae=br;al=en']})
     expect(s.variants('http://h/n').length).toBe(1)
     expect(s.usage().objects).toBe(1)
   })
@@ -183,7 +183,7 @@ describe('restart and crash safety', () => {
     expect(s.usage()).toMatchObject({objects: 2, diskBytes: 11, memoryBytes: 0})
     const got = s.get('http://h/keep', 'a=1')!
     expect(got.hits).toBe(2)
-    expect(s.getVary('http://h/keep')).toEqual({names: ['accept'], variants: ['a=1']})
+    expect(s.getVary('http://h/keep')).toEqual({key: 'http://h/keep', names: ['accept'], variants: ['a=1']})
     expect((await readAll(s.readBody(got))).toString()).toBe('persist me')
     expect(s.get('http://h/inflight', '')).toBeUndefined()
   })
