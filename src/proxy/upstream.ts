@@ -31,8 +31,13 @@ export interface UpstreamOptions {
   maxDecodedBytes: number
 }
 
-/** Interim (1xx) responses accepted before the final one; more is a flood that would keep the headers timeout alive. */
-const MAX_INTERIM = 32
+/**
+ * Interim (1xx) responses: RFC 9110 §15.2 wants any number parsed, but each one restarts undici's headers timeout, so
+ * a flood could hold a request forever. So: at most MAX_INTERIM of them, and the final head must still arrive within
+ * headersTimeout of the FIRST one; only the first RELAY_INTERIM are passed on to the client.
+ */
+const MAX_INTERIM = 1024
+const RELAY_INTERIM = 16
 /** Bodies up to this size are read to the end when discarded, so their connection can be reused. */
 const DRAIN_LIMIT = 64 * 1024
 
@@ -208,6 +213,7 @@ export class UpstreamGroup {
     const ac = new AbortController()
     const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal
     let interim = 0
+    let headDeadline: NodeJS.Timeout | undefined
     try {
       const res = await target.pool.request({
         method: req.method,
@@ -217,10 +223,15 @@ export class UpstreamGroup {
         signal,
         responseHeaders: 'raw',
         onInfo: ({statusCode, headers}) => {
-          if (++interim > MAX_INTERIM) {
+          if (++interim === 1) {
+            headDeadline = setTimeout(() => ac.abort(new UpstreamError('timeout', `upstream sent interim responses for ${this.opts.headersTimeoutMs} ms without a final one`, target.name)), this.opts.headersTimeoutMs)
+            headDeadline.unref()
+          }
+          if (interim > MAX_INTERIM) {
             ac.abort(new UpstreamError('protocol', `upstream sent more than ${MAX_INTERIM} interim responses`, target.name))
             return
           }
+          if (interim > RELAY_INTERIM) return
           try {
             req.onInfo?.(statusCode, headers as unknown as string[])
           } catch {
@@ -228,6 +239,7 @@ export class UpstreamGroup {
           }
         },
       })
+      clearTimeout(headDeadline)
       target.failures = 0
       // The slots are held until the exchange is over; a body that is already closed frees them now.
       if (res.body.closed) release()
@@ -252,6 +264,7 @@ export class UpstreamGroup {
         upstream: target,
       }
     } catch (error) {
+      clearTimeout(headDeadline)
       release()
       const e = classifyUpstreamError(error, target.name)
       if (e.kind === 'connect' || (e.kind === 'timeout' && (error as {code?: string}).code === 'UND_ERR_CONNECT_TIMEOUT')) {

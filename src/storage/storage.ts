@@ -55,8 +55,9 @@ export interface StorageOptions {
    */
   lock?: boolean
   /**
-   * The orphan sweep at start-up leaves files changed less than this long before open() (default 2000 ms: slack for
-   * coarse file-system timestamps). Tests set 0.
+   * The orphan sweep at start-up also leaves files changed less than this long before open() (default 0: bodies this
+   * process installs are known to it until committed, and on file systems with ns timestamps every later change is
+   * after open(); raise it on a file system with coarse timestamps).
    */
   orphanSlackMs?: number
 }
@@ -96,6 +97,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 export class Storage {
   private closed = false
   private closedIndex = false
+  /** Body files renamed into objects/ whose commit has not settled yet (live, though no record names them). */
+  private readonly installing = new Set<string>()
   private readonly pendingTouches = new Map<string, PendingTouch>()
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly purgeLog = new PurgeLog()
@@ -302,6 +305,8 @@ export class Storage {
         return null
       }
       file = bodyFileName(indexKey(cacheKey, variant), BodyFiles.uniqueSuffix())
+      // Between rename and commit no record names the file: the orphan sweep must see it as live.
+      this.installing.add(file)
       await this.files.install(fill.tmpPath, file)
       if (this.closed) {
         await this.files.remove(file)
@@ -352,6 +357,7 @@ export class Storage {
       else await unlinkQuiet(fill.tmpPath).catch(() => {})
       throw err
     } finally {
+      if (file) this.installing.delete(file)
       if (!ended) this.purgeLog.fillEnded(fill.startSeq)
     }
   }
@@ -703,10 +709,10 @@ export class Storage {
   private async sweepOrphans(): Promise<void> {
     const began = Date.now()
     // Files changed since just before open() may belong to fills of this daemon, between rename and commit.
-    const olderThan = Math.max(this.openedAt - (this.opts.orphanSlackMs ?? 2000), began - ORPHAN_MIN_AGE_MS)
+    const olderThan = Math.max(this.openedAt - (this.opts.orphanSlackMs ?? 0), began - ORPHAN_MIN_AGE_MS)
     const r = await sweepOrphans({
       objectsDir: this.files.objectsDir,
-      isReferenced: (file) => this.closedIndex || this.index.files.get(file) !== undefined,
+      isReferenced: (file) => this.closedIndex || this.installing.has(file) || this.index.files.get(file) !== undefined,
       olderThan,
       shouldStop: () => this.closed,
     })

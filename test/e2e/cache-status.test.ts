@@ -59,7 +59,7 @@ it('a no-store response: forwarded, not "stored"', async () => {
   const p = uniquePath('cs')
   t.origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
   const r = await t.get(p)
-  expect(r.header('cache-status')).toBe('tavern; fwd=uri-miss; fwd-status=200')
+  expect(r.header('cache-status')).toBe('tavern; fwd=uri-miss; fwd-status=200; detail="response Cache-Control: no-store"')
   expect(r.header('age')).toBeUndefined()
 })
 

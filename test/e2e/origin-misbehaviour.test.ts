@@ -17,7 +17,7 @@ let d: DaemonHandle
 
 beforeAll(async () => {
   origin = await startNetOrigin()
-  d = await startDaemon({upstream: origin.url, config: {storage: {maxDiskBytes: '64MiB'}}})
+  d = await startDaemon({upstream: origin.url, config: {storage: {maxDiskBytes: '64MiB'}, upstream: {headersTimeout: '3s'}}})
 }, 30_000)
 
 afterAll(async () => {
@@ -306,10 +306,10 @@ describe('answers that do not fit the request', () => {
     await expectAlive()
   })
 
-  it('a flood of interim responses is cut with a 502', async () => {
+  it('a flood of interim responses (more than 1,024) is cut with a 502', async () => {
     const p = uniquePath('flood')
     origin.route(p, async (_req, sock) => {
-      for (let i = 0; i < 200 && !sock.destroyed; i++) {
+      for (let i = 0; i < 1100 && !sock.destroyed; i++) {
         sock.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n')
         if (i % 20 === 0) await sleep(5)
       }
@@ -318,6 +318,23 @@ describe('answers that do not fit the request', () => {
     const r = await d.request(p, {allowIncomplete: true})
     expect(r.status).toBe(502)
     expect(r.text).toMatch(/interim/)
+    await expectAlive()
+  })
+
+  it('interim responses dripping past headersTimeout end in a 504: each one does not restart the clock', async () => {
+    const p = uniquePath('drip103')
+    origin.route(p, async (_req, sock) => {
+      // One every 300 ms for up to 9 s: each alone would restart undici's headers timeout.
+      for (let i = 0; i < 30 && !sock.destroyed; i++) {
+        sock.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n')
+        await sleep(300)
+      }
+      if (!sock.destroyed) sock.write(fullResponse(200, ['Cache-Control', 'no-store'], 'late'))
+    })
+    const t0 = Date.now()
+    const r = await d.request(p, {allowIncomplete: true})
+    expect(r.status).toBe(504)
+    expect(Date.now() - t0).toBeLessThan(6000)
     await expectAlive()
   })
 

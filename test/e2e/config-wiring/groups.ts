@@ -542,10 +542,35 @@ const edgeGroup: WiringGroup = {
   name: 'connection limits and timeouts',
   origin: {keepAliveTimeoutMs: 0},
   config: () => ({
-    server: {keepAliveTimeout: '300ms', maxHeaderSize: 4096},
+    server: {keepAliveTimeout: '300ms', maxHeaderSize: 4096, headersTimeout: '1s', requestTimeout: '3s'},
     upstream: {headersTimeout: '400ms', bodyTimeout: '400ms', keepAliveTimeout: '200ms'},
   }),
   rows: [
+    {
+      key: 'server.headersTimeout',
+      expect: '1 s: a client that never finishes its head gets 408 and is cut within 3 s (default 60 s)',
+      prepare: (ctx) => rawUntilClosed(ctx.daemon.port, 'GET /never HTTP/1.1\r\nHost: x\r\n', 5000),
+      async check(_ctx, prepared) {
+        const {closedAfterMs, data} = (await prepared) as {closedAfterMs: number; data: string}
+        expect(closedAfterMs).toBeGreaterThanOrEqual(900)
+        expect(closedAfterMs).toBeLessThan(3000)
+        expect(data).toMatch(/^HTTP\/1\.1 408 /)
+      },
+    },
+    {
+      key: 'server.requestTimeout',
+      expect: '3 s: a request whose body never completes is cut within 5 s (default 300 s)',
+      prepare: (ctx) => {
+        ctx.origin.route('/slow-body', {hang: true})
+        return rawUntilClosed(ctx.daemon.port, 'POST /slow-body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789', 8000)
+      },
+      async check(_ctx, prepared) {
+        const {closedAfterMs, data} = (await prepared) as {closedAfterMs: number; data: string}
+        expect(closedAfterMs).toBeGreaterThanOrEqual(2900)
+        expect(closedAfterMs).toBeLessThan(5000)
+        if (data) expect(data).toMatch(/^HTTP\/1\.1 4\d\d /)
+      },
+    },
     {
       key: 'server.maxHeaderSize',
       expect: '4096: a 6000-byte header gets 431, a 3000-byte one passes (default 16 KiB: both pass)',
@@ -608,37 +633,116 @@ const edgeGroup: WiringGroup = {
   ],
 }
 
-/**
- * Node checks headersTimeout/requestTimeout only on its connectionsCheckingInterval sweep (30 s by default, and the
- * daemon does not set it), so these two observations take ~30 s; they run in their own file, overlapping others.
- */
-const slowTimeoutsGroup: WiringGroup = {
-  name: 'request timeouts (30 s sweep)',
-  config: () => ({server: {headersTimeout: '1s', requestTimeout: '3s'}, upstream: {headersTimeout: '120s'}}),
+
+/** Request admission: what reaches the origin, and how many client connections are kept. */
+const admissionGroup: WiringGroup = {
+  name: 'request admission: strip list, trusted proxies, connection limit',
+  config: () => ({
+    server: {stripRequestHeaders: ['x-secret-route'], trustedProxies: ['127.0.0.1/32'], maxConnections: 4},
+  }),
   rows: [
     {
-      key: 'server.headersTimeout',
-      expect: '1 s: a client that never finishes its headers is cut within 35 s (default 60 s)',
-      prepare: (ctx) => rawUntilClosed(ctx.daemon.port, 'GET /never HTTP/1.1\r\nHost: x\r\n', 35_000),
-      timeoutMs: 40_000,
-      async check(_ctx, prepared) {
-        const {closedAfterMs, data} = (await prepared) as {closedAfterMs: number; data: string}
-        expect(closedAfterMs).toBeGreaterThanOrEqual(1000)
-        if (data) expect(data).toMatch(/^HTTP\/1\.1 4\d\d /)
+      key: 'server.stripRequestHeaders',
+      expect: "['x-secret-route']: that field never reaches the origin (default list: it passes)",
+      async check(ctx) {
+        const p = uniquePath('strip')
+        ctx.origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 's'})
+        expect((await ctx.daemon.request(p, {headers: {'X-Secret-Route': '/admin'}})).status).toBe(200)
+        expect(ctx.origin.requestsFor(p)[0]!.header('x-secret-route')).toBeUndefined()
       },
     },
     {
-      key: 'server.requestTimeout',
-      expect: '3 s: a request whose body never completes is cut within 35 s (default 300 s)',
-      prepare: (ctx) => {
-        ctx.origin.route('/slow-body', {hang: true})
-        return rawUntilClosed(ctx.daemon.port, 'POST /slow-body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789', 35_000)
+      key: 'server.trustedProxies',
+      expect: '127.0.0.1 trusted: its X-Forwarded-For is extended, not replaced (default: replaced)',
+      async check(ctx) {
+        const p = uniquePath('xff')
+        ctx.origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        await ctx.daemon.request(p, {headers: {'X-Forwarded-For': '203.0.113.9'}})
+        expect(ctx.origin.requestsFor(p)[0]!.header('x-forwarded-for')).toBe('203.0.113.9, 127.0.0.1')
       },
-      timeoutMs: 40_000,
-      async check(_ctx, prepared) {
-        const {closedAfterMs, data} = (await prepared) as {closedAfterMs: number; data: string}
-        expect(closedAfterMs).toBeGreaterThanOrEqual(3000)
-        if (data) expect(data).toMatch(/^HTTP\/1\.1 4\d\d /)
+    },
+    {
+      key: 'server.maxConnections',
+      expect: '4: a fifth idle connection makes the daemon close the one that waited longest (default: thousands)',
+      async check(ctx) {
+        const socks: net.Socket[] = []
+        try {
+          const closed: boolean[] = []
+          for (let i = 0; i < 4; i++) {
+            const s = net.connect(ctx.daemon.port, '127.0.0.1')
+            s.on('error', () => {})
+            closed.push(false)
+            s.once('close', () => (closed[i] = true))
+            socks.push(s)
+            await new Promise((r) => s.once('connect', r))
+          }
+          const fifth = net.connect(ctx.daemon.port, '127.0.0.1')
+          fifth.on('error', () => {})
+          socks.push(fifth)
+          await waitFor(() => closed[0], {timeoutMs: 3000, message: 'the oldest idle connection was not closed'})
+          expect(closed.slice(1)).toEqual([false, false, false])
+        } finally {
+          for (const s of socks) s.destroy()
+        }
+      },
+    },
+  ],
+}
+
+const POST = {method: 'POST', body: 'x'}
+
+/** Upstream admission: a key's share of the upstream connections, its queue, and how long a request may wait. */
+const upstreamAdmissionGroup: WiringGroup = {
+  name: 'upstream admission: key share, key queue, queue timeout',
+  config: () => ({upstream: {connections: 4, keyShare: 0.5, keyQueue: 1, queueTimeout: '1s'}}),
+  // POSTs: concurrent GETs of one key would be collapsed into one origin request.
+  rows: [
+    {
+      key: 'upstream.keyShare',
+      expect: '0.5 of 4 connections: 2 of 3 concurrent requests for one slow key reach the origin at once, the third after (default 0.25: 1 at a time, the third refused by the 1-long queue)',
+      async check(ctx) {
+        const p = uniquePath('share')
+        ctx.origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'k', delayMs: 800})
+        const all = Promise.all([0, 1, 2].map(() => ctx.daemon.request(p, POST)))
+        // Within the origin's 800 ms answer time, so the two are in flight together.
+        await waitFor(() => ctx.origin.countFor(p) >= 2, {timeoutMs: 700, message: 'two requests were not at the origin together'})
+        expect(ctx.origin.countFor(p)).toBe(2)
+        expect((await all).map((r) => r.status)).toEqual([200, 200, 200])
+        expect(ctx.origin.countFor(p)).toBe(3)
+      },
+    },
+    {
+      key: 'upstream.keyQueue',
+      expect: '1: with the share taken and one waiting, a fourth request for the key gets 503 at once (default 1024: it waits)',
+      async check(ctx) {
+        const p = uniquePath('queue')
+        ctx.origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'q', delayMs: 3000})
+        const first = [0, 1, 2].map(() => ctx.daemon.request(p, POST))
+        await waitFor(() => ctx.origin.countFor(p) >= 2, {timeoutMs: 3000, message: 'two requests did not reach the origin'})
+        await sleep(100)
+        const t0 = Date.now()
+        const r = await ctx.daemon.request(p, POST)
+        expect(r.status).toBe(503)
+        expect(Date.now() - t0).toBeLessThan(500)
+        await Promise.all(first)
+      },
+    },
+    {
+      key: 'upstream.queueTimeout',
+      expect: '1 s: a request waiting for its key share gets 503 with Retry-After after about 1 s (default 10 s: it waits)',
+      async check(ctx) {
+        const p = uniquePath('qt')
+        ctx.origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 't', delayMs: 4000})
+        const first = [0, 1].map(() => ctx.daemon.request(p, POST))
+        await waitFor(() => ctx.origin.countFor(p) >= 2, {timeoutMs: 3000, message: 'two requests did not reach the origin'})
+        const t0 = Date.now()
+        const r = await ctx.daemon.request(p, POST)
+        const waited = Date.now() - t0
+        expect(r.status).toBe(503)
+        expect(r.header('retry-after')).toBeDefined()
+        expect(waited).toBeGreaterThanOrEqual(900)
+        expect(waited).toBeLessThan(3000)
+        await Promise.all(first)
       },
     },
   ],
@@ -915,6 +1019,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, blackholeGroup, balancingGroup, lifecycleGroup]
-/** Groups that wait on Node's 30 s timeout sweep (config-wiring-timeouts.test.ts, so they overlap other files). */
-export const SLOW_GROUPS: WiringGroup[] = [slowTimeoutsGroup]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup]
