@@ -295,7 +295,7 @@ export async function runScenario(env: FuzzEnv, sc: Scenario): Promise<void> {
     check(!r.timedOut, `${msg}: no answer within 8 s`)
     if (!alive(d) || (r.status === 0 && !faulted)) {
       await new Promise((res) => setTimeout(res, 300))
-      check(alive(d), `${msg}: THE DAEMON DIED`)
+      check(alive(d), `${msg}: THE DAEMON DIED\n--- its last log lines ---\n${d.logs().split('\n').slice(-15).join('\n')}`)
     }
     if (!r.complete) {
       // A fill broken by an earlier fault may still be shared by a later request: cut is honest then too.

@@ -57,6 +57,32 @@ function expectPart(r: HttpResult, start: number, end: number): void {
   expect(r.body.equals(BODY.subarray(start, end + 1))).toBe(true)
 }
 
+describe('a slice whose answer is delimited by the connection closing (RFC 9112 §6.3 ¶8)', () => {
+  it('a full slice in one read followed by FIN: the slice is stored and the daemon lives (undici paused-at-EOF assertion)', async () => {
+    // A 64 KiB slice arrives in one read and fills undici's body buffer while the slice writer is busy, so its parser
+    // pauses at the very end of the data; the FIN then made undici 7 assert "!paused" in the socket's 'end' handler,
+    // an uncaught exception that ended the process (patches/undici+7.30.2.patch backports undici 8's fix).
+    const total = 70_000
+    const big = Buffer.alloc(total)
+    for (let i = 0; i < total; i++) big[i] = i % 251
+    for (let round = 0; round < 3; round++) {
+      const p = uniquePath('eofslice')
+      origin.route(p, (req, sock) => {
+        const m = /^bytes=(\d+)-(\d*)$/.exec(req.header('range') ?? '')
+        if (!m) return void sock.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nETag: "big"\r\nConnection: close\r\n\r\n`), big]))
+        const start = Number(m[1])
+        const end = m[2] === '' ? total - 1 : Math.min(Number(m[2]), total - 1)
+        sock.end(Buffer.concat([Buffer.from(`HTTP/1.1 206 Partial Content\r\nCache-Control: max-age=3600\r\nETag: "big"\r\nContent-Range: bytes ${start}-${end}/${total}\r\nConnection: close\r\n\r\n`), big.subarray(start, end + 1)]))
+      })
+      const r = await d.request(p, {headers: {range: 'bytes=-1'}})
+      expect(r.status).toBe(206)
+      expect(r.body.equals(big.subarray(total - 1))).toBe(true)
+      expect(d.process.exitCode).toBeNull()
+    }
+    await expectAlive()
+  })
+})
+
 describe('a cold Range GET whose origin answer is an error or a redirect', () => {
   for (const [status, extra, body] of [
     [404, ['Cache-Control', 'max-age=60'], 'not here'],
