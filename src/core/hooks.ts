@@ -158,12 +158,19 @@ export interface HookEntry<K extends HookName> {
   readonly methods?: ReadonlySet<string>
 }
 
+/** The hooks of the request-routing stages that apply to one method (built-ins such as PURGE apply to one only). */
+export interface MethodHooks {
+  readonly onRequest: ReadonlyArray<HookEntry<'onRequest'>>
+  readonly preCacheKey: ReadonlyArray<HookEntry<'preCacheKey'>>
+  readonly onRoute: ReadonlyArray<HookEntry<'onRoute'>>
+}
+
 /** The active plugin set, compiled: hook arrays per hook and the composed origin call. */
 export interface HookSet {
   /** Plugin names in load order. */
   readonly plugins: readonly string[]
-  /** Hooks of `name` that apply to requests with `method` (an empty array costs nothing: the call is skipped). */
-  forMethod<K extends HookName>(name: K, method: string): ReadonlyArray<HookEntry<K>>
+  /** The routing-stage hooks for requests with `method` (an empty array costs nothing: the call is skipped). */
+  forMethod(method: string): MethodHooks
   readonly onOriginRequest: ReadonlyArray<HookEntry<'onOriginRequest'>>
   readonly onOriginResponse: ReadonlyArray<HookEntry<'onOriginResponse'>>
   readonly onSend: ReadonlyArray<HookEntry<'onSend'>>

@@ -78,7 +78,7 @@ export class Answerer {
       ctx.outcome = st.outcome
       ctx.cacheStatus = st.cacheStatus
     }
-    const list = this.s.hooks.onSend
+    const list = ctx.hooks.onSend
     if (list.length === 0 || !hooks) {
       ctx.res.writeHead(status, reason, headers)
       return
@@ -323,7 +323,7 @@ export class Answerer {
       this.s.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs, key: o.key, collapsed: o.collapsed})
       const log = this.s.accessLog
       if (log) log.record(ctx.logId, ctx.client, ctx.req.method, ctx.host, ctx.target, o.status, o.bytesOut, durationMs, o.collapsed ? COLLAPSED[o.outcome] : o.outcome, o.upstreamMs, endedAt)
-      const hooks = this.s.hooks.onResponse
+      const hooks = ctx.hooks.onResponse
       if (hooks.length > 0) runObservers(hooks, 'onResponse', ctx, {...o, durationMs}, this.s.log)
     } catch (error) {
       this.s.log.error({err: error, reqId: ctx.id}, 'request bookkeeping failed')

@@ -2,7 +2,8 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import {randomBytes} from 'node:crypto'
 import {isIP} from 'node:net'
 
-import type {CacheOutcome, ContextKey, HookContext, Locals, Route} from '../core/hooks.js'
+import type {CacheOutcome, ContextKey, HookContext, HookSet, Locals, Route} from '../core/hooks.js'
+import type {Origins} from '../core/origin.js'
 import {type AllowList, normalizeAddress} from '../util/cidr.js'
 import {getAll, type RawHeaders} from '../util/raw-headers.js'
 
@@ -39,6 +40,10 @@ export interface RequestContext extends HookContext {
   host: string | undefined
   key: string
   route: Route | undefined
+  /** Route the request (the Route object is made only when something asks for it). */
+  routeTo(site: string | undefined, origins: Origins): void
+  /** The plugin set the request runs with: the one active when it arrived, for all its stages. */
+  readonly hooks: HookSet
   outcome: CacheOutcome | undefined
   cacheStatus: string | undefined
   upstream: string | undefined
@@ -98,12 +103,10 @@ class Context implements RequestContext {
   readonly flags: RequestFlags
   readonly client: string | undefined
   readonly method: string
-  readonly scheme: 'http' | 'https'
   target: string
   headers: RawHeaders
   host: string | undefined
   key = ''
-  route: Route | undefined = undefined
   outcome: CacheOutcome | undefined = undefined
   cacheStatus: string | undefined = undefined
   upstream: string | undefined = undefined
@@ -114,18 +117,42 @@ class Context implements RequestContext {
   private _trusted: boolean | undefined = undefined
   private _clientIp: string | undefined | null = null
   private _locals: LocalSlots | undefined = undefined
+  private _route: Route | undefined = undefined
+  private _site: string | undefined = undefined
+  private _origins: Origins | undefined = undefined
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    readonly hooks: HookSet,
   ) {
     this.flags = scanFlags(req.rawHeaders)
     this.client = req.socket.remoteAddress
     this.method = req.method ?? 'GET'
-    this.scheme = 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http'
     this.target = req.url ?? '/'
     this.headers = req.rawHeaders
     this.host = this.flags.host
+  }
+
+  get scheme(): 'http' | 'https' {
+    return 'encrypted' in this.req.socket && this.req.socket.encrypted ? 'https' : 'http'
+  }
+
+  routeTo(site: string | undefined, origins: Origins): void {
+    this._site = site
+    this._origins = origins
+    this._route = undefined
+  }
+
+  get route(): Route | undefined {
+    if (this._route === undefined && this._origins !== undefined) this._route = {site: this._site, origins: this._origins}
+    return this._route
+  }
+
+  set route(r: Route | undefined) {
+    this._route = r
+    this._origins = r?.origins
+    this._site = r?.site
   }
 
   get id(): string {
@@ -218,8 +245,8 @@ function clientFromChain(h: readonly string[], trusted: AllowList, peer: string 
   return client
 }
 
-export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
-  return new Context(req, res)
+export function createContext(req: IncomingMessage, res: ServerResponse, hooks: HookSet): RequestContext {
+  return new Context(req, res, hooks)
 }
 
 /** Whether the client request carries a body (RFC 9112 §6.3). */

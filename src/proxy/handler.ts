@@ -6,7 +6,7 @@
  */
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
-import type {Answer, MaybePromise, Outcome} from '../core/hooks.js'
+import type {Answer, MethodHooks, Outcome} from '../core/hooks.js'
 import type {DataPlaneServices} from '../core/services.js'
 import {admitRequest} from './admission.js'
 import {Answerer} from './answer.js'
@@ -33,7 +33,7 @@ export class Pipeline {
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
-    const ctx = createContext(req, res)
+    const ctx = createContext(req, res, this.s.hooks)
     this.s.stats.requestStarted()
     let r: Outcome | Promise<Outcome>
     try {
@@ -57,7 +57,7 @@ export class Pipeline {
     const {s} = this
     const hook = error instanceof HookError ? {plugin: error.plugin, hook: error.hook} : {}
     s.log.error({err: error instanceof HookError ? (error.cause ?? error) : error, reqId: ctx.id, url: ctx.target, ...hook}, hook.plugin ? 'plugin hook failed' : 'request failed')
-    const onError = s.hooks.onError
+    const onError = ctx.hooks.onError
     if (onError.length > 0) runObservers(onError, 'onError', ctx, error instanceof Error ? error : new Error(String(error)), s.log)
     let o: Outcome | Promise<Outcome>
     try {
@@ -82,20 +82,24 @@ export class Pipeline {
     const t = admitRequest(ctx, s.config)
     if (t.ok === 'asterisk') return this.answer.options(ctx)
     if (t.ok === false) return this.answer.error(ctx, t.status === 421 ? 'TAVERN_ERR_MISDIRECTED' : 'TAVERN_ERR_BAD_REQUEST', t.message)
-    const onRequest = s.hooks.forMethod('onRequest', ctx.method)
-    if (onRequest.length === 0) return this.routed(ctx, t)
-    return this.unless(ctx, runOnRequest(onRequest, ctx), () => this.routed(ctx, t))
+    const mh = ctx.hooks.forMethod(ctx.method)
+    if (mh.onRequest.length === 0) return this.routed(ctx, t, mh)
+    const r = runOnRequest(mh.onRequest, ctx)
+    if (r === undefined) return this.routed(ctx, t, mh)
+    if (r instanceof Promise) return r.then((a) => (a === undefined ? this.routed(ctx, t, mh) : this.answered(ctx, a)))
+    return this.answered(ctx, r)
   }
 
-  private routed(ctx: RequestContext, t: AdmittedTarget): Outcome | Promise<Outcome> {
-    return this.unless(ctx, routeRequest(this.s, ctx, t), () => this.dispatch(ctx))
+  private routed(ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): Outcome | Promise<Outcome> {
+    const r = routeRequest(this.s, ctx, t, mh)
+    if (r === undefined) return this.dispatch(ctx)
+    if (r instanceof Promise) return r.then((a) => (a === undefined ? this.dispatch(ctx) : this.answered(ctx, a)))
+    return this.answered(ctx, r)
   }
 
-  /** `next()` unless a hook answered (then that answer). */
-  private unless(ctx: RequestContext, r: MaybePromise<Answer | undefined>, next: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
-    if (r === undefined) return next()
-    if (r instanceof Promise) return r.then((a) => (a === undefined ? next() : this.answer.hookAnswer(ctx, a)))
-    return this.answer.hookAnswer(ctx, r)
+  /** A hook answered the request. */
+  private answered(ctx: RequestContext, a: Answer): Outcome | Promise<Outcome> {
+    return this.answer.hookAnswer(ctx, a)
   }
 
   private dispatch(ctx: RequestContext): Outcome | Promise<Outcome> {

@@ -6,7 +6,7 @@
  * with TAVERN_ERR_HOOK (a 500), never the process.
  */
 import {TavernError} from '../core/errors.js'
-import type {Answer, ContextKey, HookContext, HookEntry, HookName, Hooks, HookSet, KeyParts, MaybePromise, ResponseSummary, Route} from '../core/hooks.js'
+import type {Answer, ContextKey, HookContext, HookEntry, HookName, Hooks, HookSet, KeyParts, MaybePromise, MethodHooks, ResponseSummary, Route} from '../core/hooks.js'
 import type {OriginCall, OriginInterceptor} from '../core/origin.js'
 
 /** A hook failed; `plugin` and `hook` say whose. */
@@ -39,7 +39,6 @@ export interface HookRegistration {
 }
 
 const NAMES: readonly HookName[] = ['onRequest', 'preCacheKey', 'onRoute', 'onOriginRequest', 'onOriginResponse', 'onSend', 'onResponse', 'onError']
-const METHOD_CACHE_MAX = 64
 
 type Lists = {[K in HookName]: Array<HookEntry<K>>}
 
@@ -53,6 +52,8 @@ export function composeOrigin(base: OriginCall, ...interceptors: readonly Origin
 /** The innermost origin call: the route's upstream group. */
 const upstreamCall: OriginCall = (req, octx) => octx.origins.request(req)
 
+const ROUTING: ReadonlyArray<keyof MethodHooks> = ['onRequest', 'preCacheKey', 'onRoute']
+
 class CompiledHooks implements HookSet {
   readonly plugins: readonly string[]
   readonly onOriginRequest: ReadonlyArray<HookEntry<'onOriginRequest'>>
@@ -61,27 +62,33 @@ class CompiledHooks implements HookSet {
   readonly onResponse: ReadonlyArray<HookEntry<'onResponse'>>
   readonly onError: ReadonlyArray<HookEntry<'onError'>>
   readonly callOrigin: OriginCall
-  private readonly lists: Lists
-  private readonly byMethod = new Map<string, Map<HookName, ReadonlyArray<HookEntry<HookName>>>>()
-  private readonly scoped: boolean
+  /** Routing hooks of methods that have method-scoped ones; every other method gets `anyMethod`. */
+  private readonly byMethod = new Map<string, MethodHooks>()
+  private readonly anyMethod: MethodHooks
   private closed: Promise<void> | undefined
 
   constructor(private readonly regs: readonly HookRegistration[]) {
     const lists = Object.fromEntries(NAMES.map((n) => [n, []])) as unknown as Lists
-    let scoped = false
+    const scopedMethods = new Set<string>()
     for (const r of regs) {
       const methods = r.methods ? new Set(r.methods) : undefined
       for (const name of NAMES) {
         const fn = r.hooks[name]
         if (fn === undefined) continue
         if (typeof fn !== 'function') throw new TypeError(`plugin ${r.plugin}: hook ${name} is not a function`)
-        if (methods) scoped = true
+        if (methods) for (const m of methods) scopedMethods.add(m)
         ;(lists[name] as Array<HookEntry<HookName>>).push({plugin: r.plugin, fn, methods} as HookEntry<HookName>)
       }
     }
-    this.lists = lists
-    this.scoped = scoped
+    const forMethod = (method: string | undefined): MethodHooks => {
+      const pick = <K extends keyof MethodHooks>(k: K) => lists[k].filter((e) => e.methods === undefined || (method !== undefined && e.methods.has(method))) as MethodHooks[K]
+      return {onRequest: pick('onRequest'), preCacheKey: pick('preCacheKey'), onRoute: pick('onRoute')}
+    }
+    this.anyMethod = forMethod(undefined)
+    for (const m of scopedMethods) this.byMethod.set(m, forMethod(m))
     this.plugins = regs.map((r) => r.plugin)
+    // Method scoping is for the routing stages; the other hooks see every request.
+    for (const name of NAMES) if (!ROUTING.includes(name as keyof MethodHooks) && lists[name].some((e) => e.methods)) throw new TypeError(`${name} hooks cannot be limited to methods`)
     this.onOriginRequest = lists.onOriginRequest
     this.onOriginResponse = lists.onOriginResponse
     this.onSend = lists.onSend
@@ -90,21 +97,8 @@ class CompiledHooks implements HookSet {
     this.callOrigin = composeOrigin(upstreamCall, ...regs.flatMap((r) => r.interceptors ?? []))
   }
 
-  forMethod<K extends HookName>(name: K, method: string): ReadonlyArray<HookEntry<K>> {
-    const all = this.lists[name] as ReadonlyArray<HookEntry<K>>
-    if (!this.scoped || all.length === 0) return all
-    let m = this.byMethod.get(method)
-    if (m === undefined) {
-      m = new Map()
-      // Methods are tokens a client chooses: keep the cache bounded.
-      if (this.byMethod.size < METHOD_CACHE_MAX) this.byMethod.set(method, m)
-    }
-    let list = m.get(name) as ReadonlyArray<HookEntry<K>> | undefined
-    if (list === undefined) {
-      list = all.filter((e) => e.methods === undefined || e.methods.has(method))
-      m.set(name, list as ReadonlyArray<HookEntry<HookName>>)
-    }
-    return list
+  forMethod(method: string): MethodHooks {
+    return this.byMethod.get(method) ?? this.anyMethod
   }
 
   close(): Promise<void> {

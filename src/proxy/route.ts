@@ -3,7 +3,7 @@
  * and the upstream group its origin calls go to (onRoute hooks may choose another, or answer).
  */
 import {keyFromParts} from '../cache/cache-key.js'
-import type {Answer, KeyParts, MaybePromise, Route} from '../core/hooks.js'
+import type {Answer, KeyParts, MaybePromise, MethodHooks} from '../core/hooks.js'
 import type {DataPlaneServices} from '../core/services.js'
 import type {RequestContext} from './context.js'
 import {HookError, runOnRoute, runPreCacheKey} from './hooks.js'
@@ -26,28 +26,26 @@ function checkedKey(p: KeyParts): string {
   return keyFromParts(p)
 }
 
-function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget): MaybePromise<Answer | undefined> {
-  const route: Route = {site: t.site, origins: s.upstreams}
-  ctx.route = route
-  const list = s.hooks.forMethod('onRoute', ctx.method)
-  return list.length === 0 ? undefined : runOnRoute(list, ctx, route)
+function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
+  ctx.routeTo(t.site, s.upstreams)
+  return mh.onRoute.length === 0 ? undefined : runOnRoute(mh.onRoute, ctx, ctx.route!)
 }
 
 /** Set ctx.key and ctx.route; an Answer when an onRoute hook answered the request. */
-export function routeRequest(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget): MaybePromise<Answer | undefined> {
-  const keyHooks = s.hooks.forMethod('preCacheKey', ctx.method)
+export function routeRequest(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
+  const keyHooks = mh.preCacheKey
   if (keyHooks.length === 0) {
     ctx.key = t.key
-    return onRoute(s, ctx, t)
+    return onRoute(s, ctx, t, mh)
   }
   const parts: KeyParts = {scheme: 'http', host: t.authority, path: t.keyPath, query: t.keyQuery, extra: []}
   const r = runPreCacheKey(keyHooks, ctx, parts)
   if (r === undefined) {
     ctx.key = checkedKey(parts)
-    return onRoute(s, ctx, t)
+    return onRoute(s, ctx, t, mh)
   }
   return r.then(() => {
     ctx.key = checkedKey(parts)
-    return onRoute(s, ctx, t)
+    return onRoute(s, ctx, t, mh)
   })
 }

@@ -13,13 +13,13 @@ import {discardResponse, UpstreamError} from './upstream.js'
 /** A hook failure during an origin call: logged with the plugin, told to onError hooks, answered as a 500. */
 function hookFailed(s: DataPlaneServices, ctx: RequestContext, error: HookError): UpstreamError {
   s.log.warn({err: error.cause, plugin: error.plugin, hook: error.hook, reqId: ctx.id}, 'plugin hook failed')
-  const onError = s.hooks.onError
+  const onError = ctx.hooks.onError
   if (onError.length > 0) runObservers(onError, 'onError', ctx, error, s.log)
   return new UpstreamError('hook', error.message)
 }
 
 export async function callOrigin(s: DataPlaneServices, ctx: RequestContext, req: OriginRequest): Promise<OriginResponse> {
-  const hooks = s.hooks
+  const hooks = ctx.hooks
   if (hooks.onOriginRequest.length > 0) {
     const head: OriginRequestHead = {method: req.method, path: req.path, reason: req.reason, headers: req.headers}
     try {

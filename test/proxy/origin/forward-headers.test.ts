@@ -8,6 +8,7 @@ import {ConfigSchema} from '../../../src/config/schema.js'
 import {AllowList} from '../../../src/util/cidr.js'
 import {requestPolicy, sanitizeRequestHeaders, upstreamRequestHeaders} from '../../../src/proxy/origin/forward-headers.js'
 import {createContext, type RequestContext} from '../../../src/proxy/context.js'
+import {NO_HOOKS} from '../../../src/proxy/hooks.js'
 import {getAll} from '../../../src/util/raw-headers.js'
 
 const server = (over: Record<string, unknown> = {}) => ConfigSchema.parse({server: over}).server
@@ -50,7 +51,7 @@ describe('upstream forwarding fields and ctx.clientIp', () => {
   let handle: (ctx: RequestContext) => unknown
   beforeAll(async () => {
     srv = http.createServer((req, res) => {
-      const ctx = createContext(req, res)
+      const ctx = createContext(req, res, NO_HOOKS)
       let out: unknown
       try {
         out = handle(ctx)
