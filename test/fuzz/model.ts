@@ -290,6 +290,8 @@ export async function runScenario(env: FuzzEnv, sc: Scenario): Promise<void> {
     const faultsBefore = os.faultsApplied
     if (a.fault !== 'none') os.pendingFault = a.fault
     const r: RawResponse = await rawRequest(d.port, a.method, u.path, headers, {timeoutMs: 8000})
+    // A fault meant for this request that the origin never saw (the daemon answered from cache) must not hit the next one.
+    os.pendingFault = 'none'
     const faulted = os.faultsApplied > faultsBefore || a.fault !== 'none'
     const msg = `${where}: ${describeRaw(r)}`
     check(!r.timedOut, `${msg}: no answer within 8 s`)
