@@ -144,8 +144,9 @@ export function niceMax(values) {
   for (const v of values) if (v !== null && Number.isFinite(v) && v > m) m = v
   if (m <= 0) return 1
   const p = 10 ** Math.floor(Math.log10(m))
-  for (const k of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (k * p >= m * 1.05) return k * p
-  return 10 * p
+  // m·1.05 can reach past the decade (97 → 101.85), so the steps go beyond 10.
+  for (const k of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15]) if (k * p >= m * 1.05) return k * p
+  return 20 * p
 }
 
 // ————————————————————————————————————————————————— the page —————————————————————————————————————————————————

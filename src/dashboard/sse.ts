@@ -170,6 +170,8 @@ export interface SnapshotBroadcasterOptions<T> {
 
 export interface BroadcasterStats {
   clients: number
+  /** Whether the ticker runs (only while somebody is connected). */
+  ticking: boolean
   /** Sequence number of the last snapshot published (0 before the first). */
   seq: number
   /** Snapshots taken. */
@@ -270,7 +272,7 @@ export class SnapshotBroadcaster<T> {
       skipped += c.skipped
       perClient.push({blocked: c.blocked, skipped: c.skipped, buffered: c.buffered, lastId: c.lastId})
     }
-    return {clients: this.clients.size, seq: this.seq, snapshots: this.snapshots, errors: this.errors, skipped, dropped: this.dropped, perClient}
+    return {clients: this.clients.size, ticking: this.ticker !== undefined, seq: this.seq, snapshots: this.snapshots, errors: this.errors, skipped, dropped: this.dropped, perClient}
   }
 
   /** Ends every stream and stops the timers; later clients get 503. */
