@@ -213,7 +213,7 @@ export class SnapshotBroadcaster<T> {
   private current: {seq: number; wire: string} | undefined
   private ticker: NodeJS.Timeout | undefined
   private heartbeat: NodeJS.Timeout | undefined
-  /** One snapshot call at a time: a slow getter makes ticks skip, never pile up. */
+  /** The snapshot call being waited for (see tick). */
   private inFlight: Promise<void> | undefined
   private closed = false
 
@@ -299,34 +299,50 @@ export class SnapshotBroadcaster<T> {
     this.current = undefined
   }
 
+  /**
+   * One snapshot call at a time. A call that does not settle within snapshotTimeoutMs is reported and abandoned
+   * (its late answer is dropped), so a lost answer cannot stop the stream for good, while a getter that keeps
+   * hanging is called at most once per timeout.
+   */
   private tick(): void {
     if (this.inFlight || this.clients.size === 0) return
-    this.inFlight = this.takeAndPublish().finally(() => {
-      this.inFlight = undefined
+    this.inFlight = new Promise<void>((resolve) => {
+      let finished = false
+      const done = (): void => {
+        finished = true
+        clearTimeout(timer)
+        this.inFlight = undefined
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        if (finished) return
+        this.fail(new Error(`no snapshot within ${this.snapshotTimeoutMs} ms`))
+        done()
+      }, this.snapshotTimeoutMs)
+      timer.unref()
+      Promise.resolve()
+        .then(() => this.getSnapshot())
+        .then(
+          (value) => {
+            if (finished) return
+            let json: string
+            try {
+              json = JSON.stringify(value)
+            } catch (error) {
+              this.fail(toError(error))
+              return done()
+            }
+            this.snapshots++
+            this.publish(json)
+            done()
+          },
+          (error: unknown) => {
+            if (finished) return
+            this.fail(toError(error))
+            done()
+          },
+        )
     })
-  }
-
-  private async takeAndPublish(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    let timedOut = false
-    const snapshot = Promise.resolve().then(() => this.getSnapshot())
-    // The getter may never settle (a wedged daemon thread): say so after the timeout, but keep this as the one
-    // outstanding call, so ticks skip instead of stacking up calls.
-    timer = setTimeout(() => {
-      timedOut = true
-      this.fail(new Error(`no snapshot within ${this.snapshotTimeoutMs} ms`))
-    }, this.snapshotTimeoutMs)
-    timer.unref()
-    try {
-      const value = await snapshot
-      this.snapshots++
-      this.publish(JSON.stringify(value))
-    } catch (error) {
-      if (!timedOut) this.fail(error instanceof Error ? error : new Error(String(error)))
-    } finally {
-      clearTimeout(timer)
-      timer = undefined
-    }
   }
 
   private publish(json: string): void {
@@ -362,6 +378,10 @@ export class SnapshotBroadcaster<T> {
       }
     }
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error))
 }
 
 function positive(v: number | undefined, fallback: number): number {

@@ -34,6 +34,8 @@ export interface DashboardHarness {
   dashboard: DashboardHandler | undefined
   /** Extra snapshot fields the tests add (breaker state, sites) until the features that produce them land. */
   extras: Partial<Pick<DashboardSnapshot, 'sites'>> & {breakers?: Record<string, NonNullable<DashboardSnapshot['upstreams'][number]['breaker']>>}
+  /** While true the dashboard's snapshot calls never answer (a wedged daemon thread; the listener stays up). */
+  hang: boolean
   snapshot(): DashboardSnapshot
   fetchStats(): Promise<TopSnapshot>
   /** Sends real requests for `durationMs` (bounded: at most `maxRequests`), `concurrency` at a time. */
@@ -161,6 +163,7 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
     dashboardPort: 0,
     dashboard: undefined,
     extras: {},
+    hang: false,
     snapshot() {
       const snap: DashboardSnapshot = {...stats.snapshot(), ...INFO}
       if (h.extras.breakers) {
@@ -218,7 +221,7 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
     },
     async startDashboard() {
       await h.stopDashboard()
-      const d = createDashboard({...opts.dashboard, getSnapshot: () => h.snapshot()})
+      const d = createDashboard({...opts.dashboard, getSnapshot: () => (h.hang ? new Promise<never>(() => {}) : h.snapshot())})
       await d.ready()
       const server = http.createServer((req, res) => {
         if (d.handle(req, res)) return
