@@ -18,13 +18,16 @@ const top = Number(argv[argv.indexOf('--top') + 1]) || 25
 const asJson = argv.includes('--json')
 
 let mod
+let maps
 try {
   mod = await import('../dist/ops/cpuprofile-summary.js')
+  maps = await import('../dist/ops/source-locations.js')
 } catch (error) {
   process.stderr.write(`cpuprofile-summary: cannot load dist/ops/cpuprofile-summary.js (run \`npm run build\`): ${error.message}\n`)
   process.exit(2)
 }
 const profile = JSON.parse(fs.readFileSync(file, 'utf8'))
-const s = mod.summariseCpuProfile(profile, {top})
+// Frames of compiled files are shown at their source lines (src/….ts) where a .js.map is beside them.
+const s = mod.summariseCpuProfile(profile, {top, locate: await maps.sourceMapLocator(profile)})
 if (asJson) process.stdout.write(JSON.stringify(s, null, 2) + '\n')
 else console.log(mod.formatCpuProfileSummary(s, {title: path.basename(file)}))

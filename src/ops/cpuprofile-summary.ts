@@ -79,6 +79,8 @@ export interface SummaryOptions {
   top?: number
   /** URL prefix of tavern's own files (default: this package's root). */
   ownRoot?: string
+  /** Where a frame's code really is (e.g. from source maps: see source-locations.ts); undefined keeps the frame's. */
+  locate?: (cf: CpuProfileCallFrame) => {url: string; lineNumber: number} | undefined
 }
 
 const PACKAGE_ROOT = new URL('../../', import.meta.url).href
@@ -118,8 +120,11 @@ function group(cf: CpuProfileCallFrame, root: string): string {
   return path.basename(cf.url.replace(/^file:\/\//, ''))
 }
 
-function key(cf: CpuProfileCallFrame): string {
-  return `${cf.functionName || '(anonymous)'}\t${cf.url}\t${cf.url ? cf.lineNumber + 1 : 0}`
+function key(cf: CpuProfileCallFrame, locate: SummaryOptions['locate']): string {
+  const at = locate?.(cf)
+  const url = at?.url ?? cf.url
+  const line = at?.lineNumber ?? cf.lineNumber
+  return `${cf.functionName || '(anonymous)'}\t${url}\t${url ? line + 1 : 0}`
 }
 
 function splitKey(k: string, root: string): {function: string; url: string; line: number; where: string} {
@@ -131,6 +136,13 @@ function splitKey(k: string, root: string): {function: string; url: string; line
 export function summariseCpuProfile(profile: CpuProfile, opts: SummaryOptions = {}): CpuProfileSummary {
   const topN = Math.max(1, opts.top ?? 25)
   const root = opts.ownRoot ?? PACKAGE_ROOT
+  // One key per node, computed once: locating a frame may cost a source-map lookup.
+  const keyOf = new Map<number, string>()
+  const nodeKey = (n: CpuProfileNode): string => {
+    let k = keyOf.get(n.id)
+    if (k === undefined) keyOf.set(n.id, (k = key(n.callFrame, opts.locate)))
+    return k
+  }
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const samples = profile.samples ?? []
   const deltas = profile.timeDeltas ?? []
@@ -148,7 +160,7 @@ export function summariseCpuProfile(profile: CpuProfile, opts: SummaryOptions = 
   for (const [id, us] of selfUs) {
     const n = byId.get(id)
     if (!n) continue
-    const k = key(n.callFrame)
+    const k = nodeKey(n)
     byFn.set(k, (byFn.get(k) ?? 0) + us)
     const g = group(n.callFrame, root)
     byGroup.set(g, (byGroup.get(g) ?? 0) + us)
@@ -165,9 +177,9 @@ export function summariseCpuProfile(profile: CpuProfile, opts: SummaryOptions = 
     const dt = deltas[i + 1] ?? 0
     const seen = new Set<string>()
     for (let id: number | undefined = samples[i]; id !== undefined; id = parent.get(id)) {
-      const cf = byId.get(id)?.callFrame
-      if (!cf || !isOwn(cf.url, root)) continue
-      const k = key(cf)
+      const node = byId.get(id)
+      if (!node || !isOwn(node.callFrame.url, root)) continue
+      const k = nodeKey(node)
       if (seen.has(k)) continue
       seen.add(k)
       incl.set(k, (incl.get(k) ?? 0) + dt)

@@ -17,6 +17,7 @@ import {pipeline} from 'node:stream/promises'
 import {AdminError, type AdminHandler, readJson, sendJson} from '../daemon/admin-router.js'
 import {type CpuProfileSummary, summariseCpuProfile} from './cpuprofile-summary.js'
 import {type CpuProfileResult, ProfileError, type Profiler} from './profile.js'
+import {sourceMapLocator} from './source-locations.js'
 
 export interface ProfileRequestBody {
   seconds?: number
@@ -82,7 +83,7 @@ export function profileRoutes(profiler: Profiler, opts: ProfileRouteOptions = {}
     async top(req, res) {
       const r = await runCpu(req, res, ['seconds', 'intervalUs', 'top'])
       if (!r) return
-      const summary = summariseCpuProfile(r.result.profile, {top: r.body.top ?? 25})
+      const summary = summariseCpuProfile(r.result.profile, {top: r.body.top ?? 25, locate: await sourceMapLocator(r.result.profile)})
       notify({kind: 'top', seconds: r.result.seconds, aborted: r.result.aborted})
       const reply: ProfileTopReply = {pid: process.pid, seconds: r.result.seconds, intervalUs: r.result.intervalUs, ...summary}
       sendJson(res, 200, reply)

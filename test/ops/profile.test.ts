@@ -1,8 +1,11 @@
+import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
+
+import {REPO_ROOT} from '../helpers/daemon.js'
 
 import {summariseCpuProfile} from '../../src/ops/cpuprofile-summary.js'
 import {PROFILE_LIMITS, ProfileError, Profiler} from '../../src/ops/profile.js'
@@ -61,6 +64,35 @@ describe('Profiler', () => {
     expect(snap!.where).toMatch(/^src\/stats\/stats\.ts:\d+$/)
     expect(s.groups.some((g) => g.group === 'tavern: stats/stats.ts')).toBe(true)
   }, 20_000)
+
+  it('names the source lines of compiled code: the built daemon profiled in plain node shows src/….ts:line', () => {
+    // The daemon runs dist/; its frames are mapped back through tsc's .js.map files.
+    const script = `
+      import {Stats} from './dist/stats/stats.js'
+      import {Profiler} from './dist/ops/profile.js'
+      import {summariseCpuProfile} from './dist/ops/cpuprofile-summary.js'
+      import {sourceMapLocator} from './dist/ops/source-locations.js'
+      const stats = new Stats()
+      const work = async () => {
+        const end = Date.now() + 1000
+        while (Date.now() < end) {
+          for (let i = 0; i < 3000; i++) stats.requestFinished({outcome: 'hit', status: 200, bytesOut: 100, durationMs: 1, key: 'k' + (i % 500)})
+          for (let i = 0; i < 20; i++) stats.snapshot()
+          await new Promise((r) => setImmediate(r))
+        }
+      }
+      const [r] = await Promise.all([new Profiler().cpu({seconds: 1.2}), work()])
+      const mapped = summariseCpuProfile(r.profile, {top: 200, locate: await sourceMapLocator(r.profile)})
+      const plain = summariseCpuProfile(r.profile, {top: 200})
+      process.stdout.write(JSON.stringify({mapped: mapped.inclusive, plain: plain.inclusive}))`
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000})
+    expect(run.status, run.stderr).toBe(0)
+    const out = JSON.parse(run.stdout) as {mapped: Array<{function: string; where: string}>; plain: Array<{function: string; where: string}>}
+    const srcLine = readFileSync(path.join(REPO_ROOT, 'src/stats/stats.ts'), 'utf8').split('\n').findIndex((l) => l.startsWith('  snapshot(): StatsSnapshot {')) + 1
+    expect(srcLine).toBeGreaterThan(0)
+    expect(out.mapped.find((f) => f.function === 'snapshot')?.where).toBe(`src/stats/stats.ts:${srcLine}`)
+    expect(out.plain.find((f) => f.function === 'snapshot')?.where).toMatch(/^dist\/stats\/stats\.js:\d+$/)
+  }, 40_000)
 
   it('writes a heap snapshot in chunks to a private file that parses as a V8 heap snapshot', async () => {
     const p = new Profiler()
