@@ -16,6 +16,8 @@ import type {CpuProfileSummary} from '../../src/ops/cpuprofile-summary.js'
 import type {RunningProfile} from '../../src/ops/profile.js'
 import {REPO_ROOT, runCli} from '../helpers/daemon.js'
 
+/** A CLI start is slow on a loaded machine (oclif + TypeScript under test): bound generously, never rely on speed. */
+const CLI = {timeoutMs: 45_000}
 let dir = ''
 let sock = ''
 let server: ChildProcess | undefined
@@ -28,7 +30,7 @@ beforeAll(async () => {
   let err = ''
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`profile server did not start: ${err}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`profile server did not start: ${err}`)), 60_000)
     child.stdout!.on('data', (c: Buffer) => {
       if (c.toString().includes('ready')) {
         clearTimeout(timer)
@@ -37,7 +39,7 @@ beforeAll(async () => {
     })
     child.once('exit', (code) => reject(new Error(`profile server exited (${code}): ${err}`)))
   })
-}, 30_000)
+}, 180_000)
 
 afterAll(async () => {
   if (server && server.exitCode === null) {
@@ -58,6 +60,14 @@ async function busyWhile<T>(until: Promise<T>): Promise<T> {
   return result
 }
 
+/** A CPU profile request that the test ends by going away (destroy()). */
+function startProfile(seconds: number): http.ClientRequest {
+  const req = http.request({socketPath: sock, method: 'POST', path: '/profile/cpu', headers: {'content-type': 'application/json'}})
+  req.on('error', () => {})
+  req.end(JSON.stringify({seconds}))
+  return req
+}
+
 async function running(): Promise<RunningProfile | null> {
   return (await adminRequest<{running: RunningProfile | null}>(sock, 'GET', '/test/running')).body.running
 }
@@ -73,7 +83,7 @@ async function waitRunning(kind: 'cpu' | 'heap' | null): Promise<void> {
 describe('tavern profile', () => {
   it('cpu under load writes a .cpuprofile that --cpu-prof tools open, naming the functions that ran', async () => {
     const file = path.join(dir, 'out.cpuprofile')
-    const r = await busyWhile(runCli(['profile', 'cpu', '--socket', sock, '--seconds', '2', '-o', file], {timeoutMs: 30_000}))
+    const r = await busyWhile(runCli(['profile', 'cpu', '--socket', sock, '--seconds', '2', '-o', file], CLI))
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^wrote .*out\.cpuprofile \(\d+\.\d MiB, 2\.0 s of samples every 1000 µs\): open it in Chrome DevTools/)
@@ -89,10 +99,10 @@ describe('tavern profile', () => {
     expect(sum.status, sum.stderr).toBe(0)
     const s = JSON.parse(sum.stdout) as CpuProfileSummary
     expect(s.functions.map((f) => f.function)).toContain('hotLoopForProfileTest')
-  }, 60_000)
+  }, 180_000)
 
   it('top names the hottest functions with file:line, as text and as JSON', async () => {
-    const text = await busyWhile(runCli(['profile', 'top', '--socket', sock, '--seconds', '1.5', '--top', '40'], {timeoutMs: 30_000}))
+    const text = await busyWhile(runCli(['profile', 'top', '--socket', sock, '--seconds', '1.5', '--top', '40'], CLI))
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^pid \d+, 1\.5 s at 1000 µs: \d+ samples, \d+ ms profiled, \d+ ms not idle/)
     expect(text.stdout).toMatch(/\ntop \d+ functions by self time:\n/)
@@ -100,17 +110,17 @@ describe('tavern profile', () => {
     // The real Stats recorder the server drives, by its source file.
     expect(text.stdout).toMatch(/(requestFinished|snapshot)\s+src\/stats\/stats\.ts:\d+/)
 
-    const json = await busyWhile(runCli(['profile', 'top', '--socket', sock, '--seconds', '1', '--top', '5', '--json'], {timeoutMs: 30_000}))
+    const json = await busyWhile(runCli(['profile', 'top', '--socket', sock, '--seconds', '1', '--top', '5', '--json'], CLI))
     expect(json.code, json.stderr).toBe(0)
     const s = JSON.parse(json.stdout) as CpuProfileSummary & {pid: number; seconds: number}
     expect(s.functions).toHaveLength(5)
     expect(s.seconds).toBe(1)
     expect(s.pid).toBe(server!.pid)
     expect(s.functions[0]).toMatchObject({function: expect.any(String), where: expect.any(String), selfMs: expect.any(Number)})
-  }, 60_000)
+  }, 180_000)
 
   it('heap writes a snapshot that parses, under the name the daemon suggests when -o is not given', async () => {
-    const r = await runCli(['profile', 'heap', '--socket', sock, '--json'], {timeoutMs: 60_000, cwd: dir})
+    const r = await runCli(['profile', 'heap', '--socket', sock, '--json'], {...CLI, cwd: dir})
     expect(r.code, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout) as {kind: string; file: string; bytes: number}
     expect(out.kind).toBe('heap')
@@ -122,36 +132,36 @@ describe('tavern profile', () => {
     expect(snap.snapshot.meta.node_fields).toContain('name')
     expect(snap.strings).toContain('hotLoopForProfileTest')
     rmSync(out.file)
-  }, 90_000)
+  }, 180_000)
 
   it('takes one profile at a time: another is refused with the catalogue code and exit 1', async () => {
-    const first = adminRequest(sock, 'POST', '/profile/cpu', {seconds: 3}, 30_000)
+    // Long enough to outlast two slow CLI starts on a busy machine; cancelled (client gone) once they are done.
+    const first = startProfile(100)
     await waitRunning('cpu')
-    const busy = await runCli(['profile', 'heap', '--socket', sock, '-o', path.join(dir, 'no.heapsnapshot')])
+    const busy = await runCli(['profile', 'heap', '--socket', sock, '-o', path.join(dir, 'no.heapsnapshot')], CLI)
     expect(busy.code).toBe(1)
-    expect(busy.stderr).toMatch(/^tavern: a cpu profile is already being taken \(started \d s ago, \d s left\); one profile at a time \(TAVERN_ERR_PROFILE_BUSY\)\n$/)
-    const busyJson = await runCli(['profile', 'top', '--socket', sock, '--seconds', '1', '--json'])
+    expect(busy.stderr).toMatch(/^tavern: a cpu profile is already being taken \(started \d+ s ago, \d+ s left\); one profile at a time \(TAVERN_ERR_PROFILE_BUSY\)\n$/)
+    const busyJson = await runCli(['profile', 'top', '--socket', sock, '--seconds', '1', '--json'], CLI)
     expect(busyJson.code).toBe(1)
     expect(JSON.parse(busyJson.stdout)).toEqual({error: {code: 'TAVERN_ERR_PROFILE_BUSY', message: expect.stringMatching(/^a cpu profile is already being taken/)}})
     // Nothing was written for the refused one.
     expect(readdirSync(dir).filter((f) => f.startsWith('no.heapsnapshot'))).toEqual([])
-    expect((await first).status).toBe(200)
-  }, 30_000)
+    first.destroy()
+    await waitRunning(null)
+  }, 180_000)
 
   it('a client that goes away ends its CPU profile at once', async () => {
-    const req = http.request({socketPath: sock, method: 'POST', path: '/profile/cpu', headers: {'content-type': 'application/json'}})
-    req.on('error', () => {})
-    req.end(JSON.stringify({seconds: 100}))
+    const req = startProfile(100)
     await waitRunning('cpu')
     req.destroy()
     await waitRunning(null)
-  }, 20_000)
+  }, 180_000)
 
   it('bounds: duration, options and flag combinations are usage errors (exit 2); no daemon is exit 3', async () => {
-    const long = await runCli(['profile', 'cpu', '--socket', sock, '--seconds', '500'])
+    const long = await runCli(['profile', 'cpu', '--socket', sock, '--seconds', '500'], CLI)
     expect(long.code).toBe(2)
     expect(long.stderr).toBe('tavern: --seconds must be a number from 0.1 to 120, not 500\n')
-    expect((await runCli(['profile', 'top', '--socket', sock, '--seconds', 'soon'])).stderr).toBe('tavern: --seconds must be a number from 0.1 to 120\n')
+    expect((await runCli(['profile', 'top', '--socket', sock, '--seconds', 'soon'], CLI)).stderr).toBe('tavern: --seconds must be a number from 0.1 to 120\n')
     const api = await adminRequest<{error: {code: string; message: string}}>(sock, 'POST', '/profile/cpu', {seconds: 500})
     expect(api.status).toBe(400)
     expect(api.body.error).toEqual({code: 'TAVERN_ERR_PROFILE_DURATION', message: 'seconds must be a number from 0.1 to 120, not 500'})
@@ -160,13 +170,13 @@ describe('tavern profile', () => {
     expect(unknown.body.error.code).toBe('TAVERN_ERR_PROFILE_OPTION')
     const badTop = await adminRequest<{error: {code: string}}>(sock, 'POST', '/profile/top', {top: 0})
     expect(badTop.body.error.code).toBe('TAVERN_ERR_PROFILE_OPTION')
-    expect((await runCli(['profile', 'heap', '--socket', sock, '--seconds', '5'])).code).toBe(2)
-    expect((await runCli(['profile', 'top', '--socket', sock, '-o', 'x'])).code).toBe(2)
-    expect((await runCli(['profile', 'cpu', '--socket', sock, '-o', '-', '--json'])).code).toBe(2)
-    expect((await runCli(['profile', 'flame', '--socket', sock])).code).toBe(2)
-    const gone = await runCli(['profile', 'cpu', '--socket', path.join(dir, 'nobody.sock'), '--seconds', '1'])
+    expect((await runCli(['profile', 'heap', '--socket', sock, '--seconds', '5'], CLI)).code).toBe(2)
+    expect((await runCli(['profile', 'top', '--socket', sock, '-o', 'x'], CLI)).code).toBe(2)
+    expect((await runCli(['profile', 'cpu', '--socket', sock, '-o', '-', '--json'], CLI)).code).toBe(2)
+    expect((await runCli(['profile', 'flame', '--socket', sock], CLI)).code).toBe(2)
+    const gone = await runCli(['profile', 'cpu', '--socket', path.join(dir, 'nobody.sock'), '--seconds', '1'], CLI)
     expect(gone.code).toBe(3)
     expect(gone.stderr).toContain('no tavern daemon answers on')
     expect(await running()).toBeNull()
-  }, 60_000)
+  }, 180_000)
 })
