@@ -120,7 +120,8 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.`
   private refused(status: number, body: unknown): never {
     const e = (body as {error?: {code?: string; message?: string}} | null)?.error
     const code = e?.code ?? `http_${status}`
-    const message = e?.message ?? `daemon answered ${status}: ${JSON.stringify(body)}`
+    let message = e?.message ?? `daemon answered ${status}: ${JSON.stringify(body)}`
+    if (status === 404) message = `this daemon has no profiling endpoints (${message}); it is older than this tavern command`
     const known = PROFILE_ERRORS[code as keyof typeof PROFILE_ERRORS]
     const exit = known ? known.exit : status === 400 || status === 422 ? EXIT.usage : EXIT.failed
     if (this.jsonEnabled()) {

@@ -12,6 +12,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {adminRequest} from '../../src/client/admin-client.js'
+import {AdminRouter} from '../../src/daemon/admin-router.js'
 import type {CpuProfileSummary} from '../../src/ops/cpuprofile-summary.js'
 import type {RunningProfile} from '../../src/ops/profile.js'
 import {REPO_ROOT, runCli} from '../helpers/daemon.js'
@@ -155,6 +156,21 @@ describe('tavern profile', () => {
     await waitRunning('cpu')
     req.destroy()
     await waitRunning(null)
+  }, 180_000)
+
+  it('a daemon without the profile endpoints gets a clear message, exit 1', async () => {
+    // The real admin router with nothing mounted: what an older daemon answers.
+    const oldSock = path.join(dir, 'old.sock')
+    const router = new AdminRouter()
+    const old = http.createServer((req, res) => void router.handle(req, res))
+    await new Promise<void>((r) => old.listen(oldSock, r))
+    try {
+      const r = await runCli(['profile', 'heap', '--socket', oldSock], CLI)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toBe('tavern: this daemon has no profiling endpoints (no admin endpoint /profile/heap); it is older than this tavern command (not_found)\n')
+    } finally {
+      await new Promise<void>((r) => old.close(() => r()))
+    }
   }, 180_000)
 
   it('bounds: duration, options and flag combinations are usage errors (exit 2); no daemon is exit 3', async () => {
