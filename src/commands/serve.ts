@@ -20,7 +20,7 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Serve)
-    const [{ConfigError}, {assertStartable}, {Daemon}, {createLogger, stdoutDestination}, {SocketInUseError, SocketDirError}, {hardExit, installLastResort}, {parseFaults}] = await Promise.all([
+    const [{ConfigError}, {assertStartable}, {Daemon}, {createLogger, stdoutDestination}, {SocketInUseError, SocketDirError}, {hardExit, installLastResort}, {parseFaults}, {sdNotifier}] = await Promise.all([
       import('../config/load.js'),
       import('../config/preflight.js'),
       import('../daemon/daemon.js'),
@@ -28,6 +28,7 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       import('../daemon/socket-guard.js'),
       import('../daemon/last-resort.js'),
       import('../daemon/fault.js'),
+      import('../daemon/sd-notify.js'),
     ])
     let faults
     try {
@@ -53,6 +54,10 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     }
     const log = createLogger(loaded.config.log.level)
     const stdout = stdoutDestination()
+    // systemd (Type=notify): READY once listening, STOPPING, STATUS lines, watchdog pings; a no-op without NOTIFY_SOCKET.
+    // Its promises never reject (a failure is logged once).
+    const notifier = sdNotifier(log)
+    let serving = 'starting'
     // From here on, an exception nobody handles logs one fatal line and ends the process within a second.
     installLastResort()
     // Everything is closed on the graceful path (LMDB flushed, no pool thread waits for JS), so exit() cannot wedge;
@@ -67,6 +72,7 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     const shutdown = (d: NonNullable<typeof daemon>, signal: string) => {
       // Whatever origins, clients, disks or stdout do, the process ends this long after the signal (a ref'd timer).
       const limitMs = d.config.server.shutdownTimeout + SHUTDOWN_WATCHDOG_EXTRA_MS
+      void notifier.stopping(`stopping (${signal}); in-flight requests get up to ${d.config.server.shutdownTimeout} ms`)
       setTimeout(() => hardExit(`shutdown did not finish within ${limitMs} ms (server.shutdownTimeout + ${SHUTDOWN_WATCHDOG_EXTRA_MS} ms): ending the process now`, {signal}), limitMs)
       void d.shutdown().then(
         () => finish(EXIT.ok),
@@ -87,7 +93,14 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGUSR1', () => daemon?.accessLog?.reopen())
     process.on('SIGHUP', () => {
-      daemon?.reload().catch((error: Error) => log.error({problems: (error as {problems?: string[]}).problems ?? error.message}, 'reload refused; keeping the running config'))
+      daemon?.reload().then(
+        () => void notifier.status(`${serving}; config reloaded at ${new Date().toISOString()}`),
+        (error: Error) => {
+          const problems = (error as {problems?: string[]}).problems
+          log.error({problems: problems ?? error.message}, 'reload refused; keeping the running config')
+          void notifier.status(`${serving}; reload refused at ${new Date().toISOString()}: ${problems?.[0] ?? error.message}`)
+        },
+      )
     })
     try {
       daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig: load, faults})
@@ -104,6 +117,9 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       process.stderr.write(`tavern: ${msg}\n`)
       this.exit(EXIT.failed)
     }
+    serving = `serving on ${daemon.listenAddress}; admin socket ${socket.path}`
+    void notifier.ready(serving)
+    notifier.startWatchdog()
     if (stopping) shutdown(daemon, stopping)
     await new Promise<never>(() => {}) // runs until a signal ends the process
   }
