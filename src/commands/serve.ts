@@ -103,7 +103,14 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       )
     })
     try {
-      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig: load, faults})
+      // A reload is held to the same checks (a config without upstreams, an access log that cannot open): refused, the
+      // running config stays. The socket and storage are restart-only and pass as they are.
+      const reloadConfig = async () => {
+        const next = await load()
+        await assertStartable(next, {socket: resolveSocketPath({config: next.config.socket})})
+        return next
+      }
+      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig, faults})
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       if (error instanceof ConfigError) {

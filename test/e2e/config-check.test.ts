@@ -8,7 +8,8 @@ import path from 'node:path'
 
 import {expect, it} from 'vitest'
 
-import {BIN, makeTempDir, REPO_ROOT, runCli} from '../helpers/daemon.js'
+import {BIN, makeTempDir, REPO_ROOT, runCli, startDaemon} from '../helpers/daemon.js'
+import {startOrigin} from '../helpers/origin.js'
 
 const isRoot = process.getuid?.() === 0
 const NOBODY = 65534
@@ -121,3 +122,20 @@ it.skipIf(!isRoot)('a read-only storage directory (as a non-root user): config c
   expect(s.stderr).not.toMatch(/EACCES: permission denied, mkdir/)
   expect(fs.readdirSync(ro)).toEqual([])
 }, 45_000)
+
+it('a reload is held to the same checks: a config without upstreams is refused and the running one stays', async () => {
+  const origin = await startOrigin()
+  origin.route('/kept', {body: 'still here'})
+  const d = await startDaemon({config: {upstreams: [origin.url]}})
+  try {
+    const file = path.join(path.dirname(d.storageDir), 'tavern.config.json')
+    fs.writeFileSync(file, JSON.stringify({upstreams: []}))
+    const r = await runCli(['reload', '--socket', d.socket])
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(r.stderr).toContain('upstreams: no upstream configured')
+    expect((await d.request('/kept')).text).toBe('still here')
+  } finally {
+    await d.stop()
+    await origin.close()
+  }
+}, 60_000)
