@@ -183,10 +183,20 @@ function checkPorts(c: TavernConfig): string[] {
 export async function preflight(config: TavernConfig, opts: PreflightOptions = {}): Promise<string[]> {
   const uid = opts.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0)
   const problems: string[] = []
+  // A path that cannot even be looked at (EACCES on a parent, ELOOP…) is a problem to report, not a crash.
+  const check = async (key: string, target: string, run: () => Promise<string[]>) => {
+    try {
+      problems.push(...(await run()))
+    } catch (error) {
+      problems.push(`${key}: cannot check ${target}: ${reason(error)}`)
+    }
+  }
   if (config.upstreams.length === 0) problems.push('upstreams: no upstream configured: pass --upstream URL or set "upstreams" in the config')
-  problems.push(...(await checkStorage(config.storage.dir, uid)))
-  if (config.accessLog.enabled && config.accessLog.path !== 'stdout') problems.push(...(await checkAccessLog(config.accessLog.path)))
-  if (opts.socket) problems.push(...(await checkSocket(opts.socket, uid)))
+  await check('storage.dir', config.storage.dir, () => checkStorage(config.storage.dir, uid))
+  const log = config.accessLog.path
+  if (config.accessLog.enabled && log !== 'stdout') await check('accessLog.path', log, () => checkAccessLog(log))
+  const socket = opts.socket
+  if (socket) await check('socket', socket.path, () => checkSocket(socket, uid))
   problems.push(...checkPorts(config))
   return problems
 }

@@ -78,3 +78,20 @@ it('every problem at once, each naming its key', async () => {
   const p = await preflight(config({upstreams: [], storage: {dir: '/proc/nope'}, accessLog: {enabled: true, path: path.join(dir, 'missing', 'a.log')}}))
   expect(p.map((x) => x.slice(0, x.indexOf(':')))).toEqual(['upstreams', 'storage.dir', 'accessLog.path'])
 })
+
+it.skipIf(process.getuid?.() !== 0)('a path that cannot even be looked at is reported, not thrown (as a non-root user)', async () => {
+  const {spawnSync} = await import('node:child_process')
+  const locked = path.join(dir, 'locked')
+  fs.mkdirSync(path.join(locked, 'inner'), {recursive: true})
+  fs.chmodSync(locked, 0o700)
+  fs.chmodSync(dir, 0o755)
+  const script = `
+    import {validateConfig} from ${JSON.stringify(path.resolve('src/config/load.ts'))}
+    import {preflight} from ${JSON.stringify(path.resolve('src/config/preflight.ts'))}
+    const c = validateConfig({upstreams: ['http://127.0.0.1:1'], storage: {dir: ${JSON.stringify(path.join(locked, 'inner', 'store'))}}}, 'x')
+    console.log(JSON.stringify(await preflight(c)))
+  `
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {uid: 65534, gid: 65534, encoding: 'utf8', cwd: process.cwd()})
+  expect(r.status, r.stderr).toBe(0)
+  expect(JSON.parse(r.stdout)).toEqual([`storage.dir: cannot check ${path.join(locked, 'inner', 'store')}: EACCES (permission denied)`])
+})

@@ -64,7 +64,7 @@ it.concurrent('no upstreams: config check fails like serve (exit 2, naming upstr
   const ok = await runCli(['config', 'check', '-c', f, '--upstream', 'http://127.0.0.1:3000'])
   expect(ok.code, ok.stderr).toBe(0)
   expect(ok.stdout).toContain(`config ok: ${f}`)
-})
+}, 60_000)
 
 it.concurrent('storage.dir: /proc/nope is refused by config check and by serve, naming storage.dir', async () => {
   const f = configFile({upstreams: ['http://127.0.0.1:3000'], storage: {dir: '/proc/nope'}})
@@ -75,7 +75,7 @@ it.concurrent('storage.dir: /proc/nope is refused by config check and by serve, 
   expect(s.code).toBe(2)
   expect(s.stderr).toContain('storage.dir: cannot create /proc/nope: ENOENT (no such file or directory)')
   expect(s.stdout).not.toContain('tavern ready')
-})
+}, 60_000)
 
 it.concurrent('an access log in a missing directory is refused by both, before anything starts', async () => {
   const base = makeTempDir()
@@ -94,7 +94,7 @@ it.concurrent('an access log in a missing directory is refused by both, before a
   const flag = await runCli(['config', 'check', '-c', configFile({upstreams: ['http://127.0.0.1:3000'], storage: {dir: storage}}), '--access-log', log])
   expect(flag.code).toBe(2)
   expect(flag.stderr).toContain('accessLog.path: the directory')
-})
+}, 60_000)
 
 it.concurrent('a YAML syntax error shows the parser\'s reason; a mistyped key says what was meant', async () => {
   const yaml = await runCli(['config', 'check', '-c', configFile('listen: 127.0.0.1:8080\nstorage:\n  dir: /tmp/x\n maxDiskBytes: 1GiB\n', 'bad.yaml')])
@@ -104,7 +104,7 @@ it.concurrent('a YAML syntax error shows the parser\'s reason; a mistyped key sa
   expect(typo.code).toBe(2)
   expect(typo.stderr).toContain('storage.maxDiskByte: unknown key; did you mean storage.maxDiskBytes?')
   expect(typo.stderr).toContain('did you mean upstreams (the list of origin servers)?')
-})
+}, 60_000)
 
 it.skipIf(!isRoot)('a read-only storage directory (as a non-root user): config check and serve name storage.dir and the errno', async () => {
   const ro = makeTempDir('tavern-ro-')
