@@ -97,6 +97,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 export class Storage {
   private closed = false
   private closedIndex = false
+  /** Fill writers not yet committed or aborted. */
+  private readonly openFills = new Set<FileFillWriter>()
   /** Body files renamed into objects/ whose commit has not settled yet (live, though no record names them). */
   private readonly installing = new Set<string>()
   private readonly pendingTouches = new Map<string, PendingTouch>()
@@ -291,7 +293,11 @@ export class Storage {
 
   beginFill(cacheKey: string, variant: string): FillWriter {
     const seq = this.purgeLog.fillStarted()
-    return new FileFillWriter(this.host, cacheKey, variant, this.files.newTempPath(), seq, (rec) => this.files.pathOf(rec.file))
+    const w = new FileFillWriter(this.host, cacheKey, variant, this.files.newTempPath(), seq, (rec) => this.files.pathOf(rec.file))
+    // Fills still open when the store closes are aborted there, so their temp file handles are closed, not left to GC.
+    this.openFills.add(w)
+    void w.settled.then(() => this.openFills.delete(w))
+    return w
   }
 
   private async commitFill(fill: CompletedFill): Promise<ObjectRecord | null> {
@@ -807,6 +813,9 @@ export class Storage {
     clearInterval(this.maintenanceTimer)
     clearInterval(this.lockTimer)
     clearInterval(this.orphanTimer)
+    const unfinished = [...this.openFills]
+    for (const w of unfinished) w.abort(new Error('storage closed'))
+    await Promise.all(unfinished.map((w) => w.settled))
     while (this.inflight.size > 0 || this.maintenanceRunning || this.orphanSweeping) {
       await Promise.allSettled([...this.inflight, this.maintenanceRunning, this.orphanSweeping])
     }

@@ -3,8 +3,6 @@
 // (src/storage/storage.ts close(); the handle is opened in src/storage/fill-writer.ts). The daemon aborts its fills
 // before closing storage, so only tests show it today; a store that closes must still not leak descriptors.
 //
-// `it.fails` documents the bug until the storage owner fixes it (the fix is in the opsx wiring notes: Storage tracks
-// open fill writers and close() aborts those still open). Flip it to `it` then: it must pass.
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -27,7 +25,7 @@ function openUnder(dir: string): string[] {
   return out
 }
 
-it.fails('Storage.close() closes the temp file of a fill that never finished', async () => {
+it('Storage.close() closes the temp file of a fill that never finished', async () => {
   const dir = tempDir()
   try {
     const s = await Storage.open(options(dir))
