@@ -3,7 +3,7 @@
  * answering 500 is ejected and comes back, the breaker goes round its states, GETs are retried on another member,
  * POSTs never are, and retries stay within the budget when every member fails.
  */
-import {Pool} from 'undici'
+import {type Dispatcher, Pool} from 'undici'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {UpstreamResilienceConfig} from '../../../src/proxy/origin/config.js'
@@ -46,9 +46,9 @@ async function setup(n: number, config: unknown, behaviours: Array<() => Respons
   cleanup.push(() => group.stop())
 
   async function send(method = 'GET'): Promise<Answer> {
-    return await group.execute<Answer & {raw: Pool.ResponseData}>(
+    return await group.execute<Answer & {raw: Dispatcher.ResponseData}>(
       {method, replayable: true},
-      async (member): Promise<AttemptResult<Answer & {raw: Pool.ResponseData}>> => {
+      async (member): Promise<AttemptResult<Answer & {raw: Dispatcher.ResponseData}>> => {
         try {
           const raw = await pools.get(member)!.request({method, path: '/obj', body: method === 'POST' ? 'payload' : undefined})
           return {response: {status: raw.statusCode, body: '', member, raw}, status: raw.statusCode}
