@@ -1,4 +1,4 @@
-import type {LimitSpec, StepResult} from './types.js'
+import {decision, type LimitSpec, type StepResult} from './types.js'
 
 /**
  * Fixed window: at most `limit` per window, windows aligned to the epoch (every node and Redis agree where they
@@ -15,7 +15,7 @@ export function fixedWindowStep(state: readonly number[] | undefined, now: numbe
   const left = start + W - now
   return {
     state: [start, count],
-    decision: {allowed, remaining: Math.max(0, spec.limit - count), retryAfterMs: allowed ? 0 : cost > spec.limit ? W : left, resetMs: left, delayMs: 0},
+    decision: decision(allowed, Math.max(0, spec.limit - count), allowed ? 0 : cost > spec.limit ? W : left, left, 0),
     ttlMs: Math.ceil(left) + 1000,
   }
 }

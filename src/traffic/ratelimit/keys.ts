@@ -23,6 +23,11 @@ const MAX_PART = 64
 
 /** The key for `req`, or undefined when a part is missing (no such header / API key). */
 export function limitKey(parts: readonly KeyPart[], req: KeyRequest): string | undefined {
+  if (parts.length === 1) {
+    // The common case: the value itself, not a copy (its hash is cached on the string).
+    const v = partValue(parts[0]!, req)
+    return v === undefined ? undefined : encodePart(v)
+  }
   let out = ''
   for (let i = 0; i < parts.length; i++) {
     const v = partValue(parts[i]!, req)

@@ -1,4 +1,4 @@
-import type {LimitSpec, StepResult} from './types.js'
+import {decision, type LimitSpec, type StepResult} from './types.js'
 
 /**
  * Leaky bucket as a queue (nginx limit_req, GCRA): requests leave at exactly `limit / window`, one every
@@ -16,13 +16,13 @@ export function leakyBucketStep(state: readonly number[] | undefined, now: numbe
     const next = tat + cost * T
     return {
       state: [next],
-      decision: {allowed: true, remaining: remainingOf(next - now, spec.burst, T), retryAfterMs: 0, resetMs: next - now, delayMs: spec.maxDelayMs > 0 ? Math.max(0, wait) : 0},
+      decision: decision(true, remainingOf(next - now, spec.burst, T), 0, next - now, spec.maxDelayMs > 0 ? Math.max(0, wait) : 0),
       ttlMs: Math.ceil(next - now) + 1000,
     }
   }
   return {
     state: [tat],
-    decision: {allowed: false, remaining: remainingOf(tat - now, spec.burst, T), retryAfterMs: wait - bound, resetMs: tat - now, delayMs: 0},
+    decision: decision(false, remainingOf(tat - now, spec.burst, T), wait - bound, tat - now, 0),
     ttlMs: Math.ceil(tat - now) + 1000,
   }
 }

@@ -13,7 +13,7 @@
  * Rules with `exemptCacheHits` are checked in the `origin` phase instead (once the lookup knows the request needs the
  * origin), so cache hits cost them nothing.
  */
-import {type PolicyState, rateLimitHeaders, retryAfterSeconds} from './headers.js'
+import {policyItem, retryAfterSeconds, stateItem} from './headers.js'
 import {type KeyPart, type KeyRequest, limitKey} from './keys.js'
 import type {LocalLimiterStore} from './local-store.js'
 import type {LimiterStore, StoreDecision} from './store.js'
@@ -59,6 +59,8 @@ interface CompiledRule {
   phase: RateLimitPhase
   store: LimiterStore
   headers: boolean
+  /** Its RateLimit-Policy item, formatted once. */
+  policyItem: string
   queued: number
 }
 
@@ -106,7 +108,7 @@ export class RateLimiter {
         if (!rule.shareMissing) continue
         key = '(missing)'
       }
-      const d = rule.store.decide(`${rule.name}\u0000${key}`, rule.spec, 1)
+      const d = rule.store.decide(rule.name, key, rule.spec, 1)
       if (d instanceof Promise) pending = true
       applied.push(rule)
       results.push(d)
@@ -122,23 +124,29 @@ export class RateLimiter {
   }
 }
 
-const ALLOW: RateLimitVerdict = Object.freeze({action: 'allow', status: 200, delayMs: 0, retryAfterMs: 0, headers: Object.freeze([]) as unknown as string[], release: NOOP})
+const ALLOW: RateLimitVerdict = Object.freeze({action: 'allow', status: 200, delayMs: 0, retryAfterMs: 0, headers: Object.freeze([]) as unknown as string[], rule: undefined, release: NOOP})
 
 function combine(rules: readonly CompiledRule[], ds: readonly StoreDecision[]): RateLimitVerdict {
-  const states: PolicyState[] = []
+  // Header values built as strings in one pass (RateLimit-Policy items are pre-formatted per rule).
+  let policy = ''
+  let state = ''
   let refused = -1
   let delayed = -1
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!
     const d = ds[i]!
-    if (r.headers) states.push({name: r.name, limit: r.spec.limit, windowMs: r.spec.windowMs, remaining: d.remaining, resetMs: d.resetMs})
+    if (r.headers) {
+      const sep = policy === '' ? '' : ', '
+      policy += sep + r.policyItem
+      state += sep + stateItem({name: r.name, remaining: d.remaining, resetMs: d.resetMs})
+    }
     if (!d.allowed) {
       if (refused === -1) refused = i
     } else if (r.action === 'delay' && d.delayMs > 0 && (delayed === -1 || d.delayMs > ds[delayed]!.delayMs)) delayed = i
   }
-  const headers = rateLimitHeaders(states)
+  const headers = policy === '' ? [] : ['RateLimit-Policy', policy, 'RateLimit', state]
   if (refused !== -1) return refusal(rules[refused]!, ds[refused]!.retryAfterMs, headers)
-  if (delayed === -1) return {action: 'allow', status: 200, delayMs: 0, retryAfterMs: 0, headers, release: NOOP}
+  if (delayed === -1) return {action: 'allow', status: 200, delayMs: 0, retryAfterMs: 0, headers, rule: undefined, release: NOOP}
   // A place in every delaying rule's queue; any queue full → refused by that rule.
   const held: CompiledRule[] = []
   for (let i = 0; i < rules.length; i++) {
@@ -174,7 +182,7 @@ function refusal(rule: CompiledRule, retryAfterMs: number, headers: string[]): R
     status: rule.status,
     delayMs: 0,
     retryAfterMs,
-    headers: s > 0 ? [...headers, 'Retry-After', String(s)] : headers,
+    headers: s > 0 ? headers.concat('Retry-After', String(s)) : headers,
     rule: rule.name,
     release: NOOP,
   }
@@ -225,6 +233,7 @@ function compile(r: RateLimitRuleConfig, deps: RateLimiterDeps): CompiledRule {
     phase: r.exemptCacheHits ? 'origin' : 'request',
     store,
     headers: r.headers,
+    policyItem: policyItem({name: r.name, limit: r.limit, windowMs: r.window}),
     queued: 0,
   }
 }

@@ -14,7 +14,7 @@ import {Redis} from 'ioredis'
 import {LUA} from './algorithms.js'
 import type {LocalLimiterStore} from './local-store.js'
 import type {LimiterStore, StoreDecision} from './store.js'
-import type {Algorithm, LimitSpec} from './types.js'
+import {type Algorithm, decision, type LimitSpec} from './types.js'
 
 export interface RedisStoreOptions {
   /** redis://[user:pass@]host:port[/db] or rediss:// (ignored when `client` is given). */
@@ -109,9 +109,9 @@ export class RedisLimiterStore implements LimiterStore {
     return this.counts
   }
 
-  decide(id: string, spec: LimitSpec, cost: number): Promise<StoreDecision> | StoreDecision {
-    if (!this.healthy) return this.fallbackDecision(id, spec, cost)
-    return this.ask(id, spec, cost).then(
+  decide(rule: string, key: string, spec: LimitSpec, cost: number): Promise<StoreDecision> | StoreDecision {
+    if (!this.healthy) return this.fallbackDecision(rule, key, spec, cost)
+    return this.ask(`${rule}:${key}`, spec, cost).then(
       (d) => {
         this.report(true, 'redis answering')
         this.counts.redis++
@@ -121,7 +121,7 @@ export class RedisLimiterStore implements LimiterStore {
         this.counts.errors++
         this.retryAt = Date.now() + this.opts.retryIntervalMs
         this.down(`redis command failed: ${error instanceof Error ? error.message : String(error)}`)
-        return this.fallbackDecision(id, spec, cost)
+        return this.fallbackDecision(rule, key, spec, cost)
       },
     )
   }
@@ -149,19 +149,22 @@ export class RedisLimiterStore implements LimiterStore {
     }
     if (!Array.isArray(reply) || reply.length !== 5) throw new Error(`unexpected script reply ${JSON.stringify(reply)}`)
     const [allowed, remaining, retryAfterMs, resetMs, delayMs] = reply.map(Number) as [number, number, number, number, number]
-    return {allowed: allowed === 1, remaining, retryAfterMs, resetMs, delayMs, source: 'redis'}
+    return decision(allowed === 1, remaining, retryAfterMs, resetMs, delayMs, 'redis')
   }
 
-  private fallbackDecision(id: string, spec: LimitSpec, cost: number): StoreDecision {
+  private fallbackDecision(rule: string, key: string, spec: LimitSpec, cost: number): StoreDecision {
     if (this.opts.failMode === 'closed') {
       this.counts.failClosed++
       const wait = Math.max(this.opts.retryIntervalMs, 1000)
-      return {allowed: false, remaining: 0, retryAfterMs: wait, resetMs: wait, delayMs: 0, source: 'fail-closed'}
+      return decision(false, 0, wait, wait, 0, 'fail-closed')
     }
     this.counts.fallback++
     const share = this.opts.fallbackShare
     const local = share === 1 ? spec : {...spec, limit: spec.limit * share, burst: spec.algorithm === 'token-bucket' ? Math.max(1, spec.burst * share) : Math.floor(spec.burst * share)}
-    return {...this.opts.fallback.decide(`redis-fallback\u0000${id}`, local, cost), source: 'fallback'}
+    // Its own key space in the local store: a rule may also be used locally under the same name.
+    const d = this.opts.fallback.decide(`redis-fallback:${rule}`, key, local, cost)
+    d.source = 'fallback'
+    return d
   }
 
   private down(reason: string): void {

@@ -1,4 +1,4 @@
-import type {LimitSpec, StepResult} from './types.js'
+import {decision, type LimitSpec, type StepResult} from './types.js'
 
 /**
  * Sliding window as a weighted two-window counter (Cloudflare's): the count of the current fixed window plus the
@@ -37,7 +37,7 @@ export function slidingWindowStep(state: readonly number[] | undefined, now: num
   const resetMs = curr > 0 ? 2 * W - elapsed : prev > 0 ? W - elapsed : 0
   return {
     state: [start, curr, prev],
-    decision: {allowed, remaining: Math.max(0, Math.floor(spec.limit - after + 1e-9)), retryAfterMs: Math.max(0, retryAfterMs), resetMs, delayMs: 0},
+    decision: decision(allowed, Math.max(0, Math.floor(spec.limit - after + 1e-9)), Math.max(0, retryAfterMs), resetMs, 0),
     ttlMs: Math.ceil(2 * W - elapsed) + 1000,
   }
 }

@@ -1,4 +1,4 @@
-import type {LimitSpec, StepResult} from './types.js'
+import {decision, type LimitSpec, type StepResult} from './types.js'
 
 /**
  * Token bucket: `burst` tokens, refilled at `limit / window`; a request takes `cost` tokens. Bursts up to `burst` go
@@ -25,7 +25,7 @@ export function tokenBucketStep(state: readonly number[] | undefined, now: numbe
     } else retryAfterMs = cost > cap ? spec.windowMs : wait - spec.maxDelayMs
   }
   const resetMs = (cap - tokens) / rate
-  return {state: [tokens, now], decision: {allowed, remaining: Math.max(0, Math.floor(tokens)), retryAfterMs, resetMs, delayMs}, ttlMs: Math.ceil(resetMs) + 1000}
+  return {state: [tokens, now], decision: decision(allowed, Math.max(0, Math.floor(tokens)), retryAfterMs, resetMs, delayMs), ttlMs: Math.ceil(resetMs) + 1000}
 }
 
 /** The same step in Lua for Redis (KEYS[1] = state key; see redis-scripts.ts for the shared frame). */

@@ -27,9 +27,21 @@ export interface LimitDecision {
   delayMs: number
 }
 
+/** Who decided: Redis, this node (local store), or this node standing in for an unreachable Redis. */
+export type DecisionSource = 'local' | 'redis' | 'fallback' | 'fail-closed'
+
+export interface SourcedDecision extends LimitDecision {
+  source: DecisionSource
+}
+
+/** A decision object of one fixed shape (the hot path allocates exactly this; no spreads). */
+export function decision(allowed: boolean, remaining: number, retryAfterMs: number, resetMs: number, delayMs: number, source: DecisionSource = 'local'): SourcedDecision {
+  return {allowed, remaining, retryAfterMs, resetMs, delayMs, source}
+}
+
 export interface StepResult {
   state: number[]
-  decision: LimitDecision
+  decision: SourcedDecision
   /** How long the state matters; after that it is the same as no state (key expiry). */
   ttlMs: number
 }

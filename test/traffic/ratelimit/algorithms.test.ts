@@ -142,7 +142,7 @@ function runScenarios(name: string, make: (clock: () => number) => Driver) {
 
 runScenarios('local store', (clock) => {
   const store = new LocalLimiterStore({maxKeys: 100, now: clock})
-  return {decide: async (id, spec, cost) => store.decide(id, spec, cost)}
+  return {decide: async (id, spec, cost) => store.decide('rule', id, spec, cost)}
 })
 
 describe.skipIf(!redisServerPath)('redis store (Lua)', () => {
@@ -162,7 +162,7 @@ describe.skipIf(!redisServerPath)('redis store (Lua)', () => {
     return {
       async decide(id, spec, cost) {
         expect(await ready).toBe(true)
-        const d = await store.decide(id, spec, cost)
+        const d = await store.decide('rule', id, spec, cost)
         expect(d.source).toBe('redis')
         return d
       },
@@ -175,14 +175,14 @@ describe('local store bounds', () => {
     let now = T0
     const store = new LocalLimiterStore({maxKeys: 2, now: () => now})
     const spec: LimitSpec = {algorithm: 'fixed-window', limit: 1, windowMs: 1000, burst: 0, maxDelayMs: 0}
-    expect(store.decide('a', spec, 1).allowed).toBe(true)
-    expect(store.decide('b', spec, 1).allowed).toBe(true)
-    expect(store.decide('a', spec, 1).allowed).toBe(false) // a is now the most recent
-    expect(store.decide('c', spec, 1).allowed).toBe(true) // evicts b
+    expect(store.decide('r', 'a', spec, 1).allowed).toBe(true)
+    expect(store.decide('r', 'b', spec, 1).allowed).toBe(true)
+    expect(store.decide('r', 'a', spec, 1).allowed).toBe(false) // a is now the most recent
+    expect(store.decide('r', 'c', spec, 1).allowed).toBe(true) // evicts b
     expect(store.size).toBe(2)
-    expect(store.decide('a', spec, 1).allowed).toBe(false)
-    expect(store.decide('b', spec, 1).allowed).toBe(true) // b was forgotten: a fresh quota
+    expect(store.decide('r', 'a', spec, 1).allowed).toBe(false)
+    expect(store.decide('r', 'b', spec, 1).allowed).toBe(true) // b was forgotten: a fresh quota
     now += 1000
-    expect(store.decide('a', spec, 1).allowed).toBe(true)
+    expect(store.decide('r', 'a', spec, 1).allowed).toBe(true)
   })
 })
