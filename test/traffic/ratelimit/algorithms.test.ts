@@ -69,6 +69,9 @@ const scenarios: Scenario[] = [
       {t: 400, expect: {allowed: true, remaining: 2}},
       {t: 500, expect: {allowed: true, remaining: 2}},
       {t: 600, expect: {allowed: true, remaining: 2}},
+      // A request of cost 3 needs two more places behind the one being served.
+      {t: 650, cost: 3, expect: {allowed: false, retryAfterMs: 50}},
+      {t: 700, cost: 3, expect: {allowed: true, remaining: 0, resetMs: 300}},
     ],
   },
   {
@@ -110,6 +113,9 @@ const scenarios: Scenario[] = [
       {t: 1500, expect: {allowed: false}},
       // Two windows later nothing is left of it.
       {t: 3000, expect: {allowed: true, remaining: 9, resetMs: 2000}},
+      // Cost beyond what is left waits for the next window, where this one's count still weighs.
+      {t: 3000, cost: 10, expect: {allowed: false, retryAfterMs: 2000}},
+      {t: 3000, cost: 9, expect: {allowed: true, remaining: 0}},
     ],
   },
 ]
