@@ -59,7 +59,7 @@ export function handshake(port: number, opts: HandshakeOptions = {}): Promise<Ha
       const result: HandshakeResult = {
         fingerprint256: cert.fingerprint256,
         subjectAltName: cert.subjectaltname ?? '',
-        alpn: s.alpnProtocol,
+        alpn: s.alpnProtocol ?? false,
         protocol: s.getProtocol(),
         reused: s.isSessionReused(),
         session: session ?? s.getSession(),
