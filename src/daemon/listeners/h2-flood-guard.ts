@@ -104,8 +104,10 @@ export class SessionGuard {
     } catch {
       // reporting must not keep the session open
     }
-    // GOAWAY (ENHANCE_YOUR_CALM) is sent before the socket closes.
-    if (!this.session.destroyed) this.session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    // GOAWAY (ENHANCE_YOUR_CALM) is sent before the socket closes. (The code must be the first argument:
+    // destroy(undefined, code) takes its default error NO_ERROR and sends that.) The session 'error' it emits goes
+    // to the server's 'sessionError'.
+    if (!this.session.destroyed) this.session.destroy(constants.NGHTTP2_ENHANCE_YOUR_CALM as unknown as Error)
   }
 }
 
