@@ -93,7 +93,10 @@ export interface RawH2 {
   counts: Map<number, number>
   /** RST_STREAM error codes received. */
   resets: number[]
+  /** The first GOAWAY received. */
   goaway: {lastStreamId: number; code: number} | undefined
+  /** Every GOAWAY's error code, in order. */
+  goawayCodes: number[]
   /** HEADERS frames received (responses), with the stream they were on. */
   responses: number[]
   bytesReceived: number
@@ -120,6 +123,7 @@ export async function rawH2(port: number, opts: {tls?: boolean; servername?: str
   const counts = new Map<number, number>()
   const resets: number[] = []
   const responses: number[] = []
+  const goawayCodes: number[] = []
   let goaway: RawH2['goaway']
   let pending: Buffer = Buffer.alloc(0)
   let bytesReceived = 0
@@ -134,7 +138,10 @@ export async function rawH2(port: number, opts: {tls?: boolean; servername?: str
       const stream = pending.readUInt32BE(5) & 0x7fffffff
       const payload = pending.subarray(9, 9 + len)
       counts.set(type, (counts.get(type) ?? 0) + 1)
-      if (type === FRAME.GOAWAY) goaway = {lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4)}
+      if (type === FRAME.GOAWAY) {
+        goaway ??= {lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4)}
+        goawayCodes.push(payload.readUInt32BE(4))
+      }
       else if (type === FRAME.RST_STREAM) resets.push(payload.readUInt32BE(0))
       else if (type === FRAME.HEADERS) responses.push(stream)
       // Keep the session usable for clients that play fair: acknowledge the server's SETTINGS.
@@ -168,6 +175,7 @@ export async function rawH2(port: number, opts: {tls?: boolean; servername?: str
     get goaway() {
       return goaway
     },
+    goawayCodes,
     get bytesReceived() {
       return bytesReceived
     },

@@ -67,6 +67,8 @@ export interface FloodCounters {
 }
 
 const GUARD = Symbol('tavern.h2.guard')
+/** Between GOAWAY and closing an abusive session. */
+const ABUSE_GRACE_MS = 50
 
 export class SessionGuard {
   private readonly buckets: {[K in FloodKind]: TokenBucket}
@@ -104,10 +106,20 @@ export class SessionGuard {
     } catch {
       // reporting must not keep the session open
     }
-    // GOAWAY (ENHANCE_YOUR_CALM) is sent before the socket closes. (The code must be the first argument:
-    // destroy(undefined, code) takes its default error NO_ERROR and sends that.) The session 'error' it emits goes
-    // to the server's 'sessionError'.
-    if (!this.session.destroyed) this.session.destroy(constants.NGHTTP2_ENHANCE_YOUR_CALM as unknown as Error)
+    // GOAWAY(ENHANCE_YOUR_CALM) now, so it is on the wire before the connection goes (destroying at once can cut it
+    // off when the socket is busy); the session is destroyed right after, whatever its streams are doing. (The code
+    // is destroy()'s first argument: destroy(undefined, code) would take its default, NO_ERROR.) The session
+    // 'error' this emits goes to the server's 'sessionError'.
+    const {session} = this
+    if (session.destroyed) return
+    try {
+      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    } catch {
+      // already closing: destroy below
+    }
+    setTimeout(() => {
+      if (!session.destroyed) session.destroy(constants.NGHTTP2_ENHANCE_YOUR_CALM as unknown as Error)
+    }, ABUSE_GRACE_MS).unref()
   }
 }
 
