@@ -7,12 +7,15 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 # Dependencies first: this layer is rebuilt only when the lock file changes.
+# patches/ first: npm ci's postinstall applies them (patch-package).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY bin ./bin
 COPY scripts ./scripts
 COPY src ./src
+COPY assets ./assets
 RUN npm run build
 RUN npm prune --omit=dev --no-audit --no-fund
 
@@ -27,6 +30,8 @@ WORKDIR /opt/tavern
 COPY --from=build /src/package.json /src/oclif.manifest.json ./
 COPY --from=build /src/bin ./bin
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/assets/dashboard ./assets/dashboard
+COPY --from=build /src/patches ./patches
 COPY --from=build /src/node_modules ./node_modules
 RUN ln -s /opt/tavern/bin/run.js /usr/local/bin/tavern
 # Found by serve (and by status, purge … for the socket) in the working directory; mount your own over it, or pass flags.

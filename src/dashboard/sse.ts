@@ -373,7 +373,9 @@ export class SnapshotBroadcaster<T> {
     for (const c of this.clients) {
       if (c.blockedSince !== undefined && now - c.blockedSince >= this.maxBlockedMs) {
         this.dropped++
-        // Its buffer will not drain: end() would wait behind it, so cut the connection.
+        // Its buffer will not drain: end() would wait behind it, so cut the connection. It stops counting as a
+        // client now, not when the socket's 'close' comes round.
+        this.clients.delete(c)
         c.res.destroy()
       }
     }
