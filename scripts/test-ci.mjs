@@ -8,13 +8,15 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {colourEnv} from './colour-env.mjs'
+
 const reporter = path.join(path.dirname(fileURLToPath(import.meta.url)), 'summary-reporter.mjs')
 const dir = mkdtempSync(path.join(tmpdir(), 'vitest-summary-'))
 const out = path.join(dir, 'summary.json')
 const r = spawnSync('npx', ['vitest', 'run', '--reporter=default', `--reporter=${reporter}`, ...process.argv.slice(2)], {
   stdio: 'inherit',
   // `npm test` has just built dist/ (pretest); the global setup only checks that it is current.
-  env: {...process.env, TAVERN_TEST_SUMMARY: out},
+  env: {...process.env, ...colourEnv(process.env, process.stdout.isTTY === true), TAVERN_TEST_SUMMARY: out},
 })
 const code = r.status ?? 1
 let passed = 0

@@ -43,7 +43,9 @@ export default function setup(): void {
   const reason = staleReason()
   if (!reason) return
   console.log(`[global-setup] ${reason}: running npm run build`)
-  const r = spawnSync('npm', ['run', 'build'], {cwd: ROOT, stdio: 'inherit'})
+  // Not vitest's NODE_ENV=test: oclif's manifest would then point at src/*.ts and the CLI would fail outside vitest.
+  const {NODE_ENV: _ignored, ...env} = process.env
+  const r = spawnSync('npm', ['run', 'build'], {cwd: ROOT, stdio: 'inherit', env})
   if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status ?? r.signal}); the e2e tests would run a stale dist/`)
   const still = staleReason()
   if (still) throw new Error(`dist/ is still stale after npm run build: ${still}`)

@@ -1,7 +1,8 @@
-import {Command, Flags} from '@oclif/core'
+import {Command} from '@oclif/core'
 
 import {EXIT} from '../client/admin-client.js'
 import {resolveSocketPath} from '../client/socket-path.js'
+import {loadServeConfig, serveConfigFlags} from '../cli/serve-flags.js'
 
 /** After SIGTERM/SIGINT the process ends at the latest server.shutdownTimeout + this, whatever happens. */
 const SHUTDOWN_WATCHDOG_EXTRA_MS = 5000
@@ -15,26 +16,19 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     '<%= config.bin %> serve -c /etc/tavern/tavern.config.yaml',
     '<%= config.bin %> serve --listen 0.0.0.0:8080 --upstream http://10.0.0.5 --storage /var/cache/tavern',
   ]
-  static override flags = {
-    config: Flags.string({char: 'c', description: 'config file (default: search the working directory for tavern.config.* / .tavernrc*)'}),
-    listen: Flags.string({description: 'data-plane HOST:PORT [config: listen; default 127.0.0.1:8080]'}),
-    upstream: Flags.string({description: 'origin URL; repeat for several (replaces the config\'s upstreams)', multiple: true}),
-    storage: Flags.string({description: 'storage directory [config: storage.dir; default ./.tavern]'}),
-    socket: Flags.string({description: 'admin socket path [config: socket; env: TAVERN_SOCKET; default: /run/tavern/tavern.sock for root, /tmp/tavern-<uid>/tavern.sock otherwise]'}),
-    metrics: Flags.string({description: 'serve Prometheus /metrics on HOST:PORT [config: metrics.listen; default off]'}),
-    'access-log': Flags.string({description: 'write a JSON access log line per request to PATH or "stdout" [config: accessLog]'}),
-    'log-level': Flags.string({description: 'log level [config: log.level]', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
-  }
+  static override flags = serveConfigFlags
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Serve)
-    const [{loadConfig, ConfigError}, {Daemon}, {createLogger, stdoutDestination}, {SocketInUseError, SocketDirError}, {hardExit, installLastResort}, {parseFaults}] = await Promise.all([
+    const [{ConfigError}, {assertStartable}, {Daemon}, {createLogger, stdoutDestination}, {SocketInUseError, SocketDirError}, {hardExit, installLastResort}, {parseFaults}, {sdNotifier}] = await Promise.all([
       import('../config/load.js'),
+      import('../config/preflight.js'),
       import('../daemon/daemon.js'),
       import('../daemon/logger.js'),
       import('../daemon/socket-guard.js'),
       import('../daemon/last-resort.js'),
       import('../daemon/fault.js'),
+      import('../daemon/sd-notify.js'),
     ])
     let faults
     try {
@@ -43,26 +37,14 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       process.stderr.write(`tavern: ${(error as Error).message}\n`)
       this.exit(EXIT.usage)
     }
-    const overrides: Record<string, unknown> = {
-      listen: flags.listen,
-      upstreams: flags.upstream,
-      socket: flags.socket,
-      storage: flags.storage ? {dir: flags.storage} : undefined,
-      log: flags['log-level'] ? {level: flags['log-level']} : undefined,
-      metrics: flags.metrics ? {listen: flags.metrics} : undefined,
-      accessLog: flags['access-log'] ? {enabled: true, path: flags['access-log']} : undefined,
-    }
-    const load = async () => {
-      const loaded = await loadConfig({file: flags.config, overrides})
-      // A flag given as a relative path means relative to where the command ran, not to the config file.
-      if (flags.storage) loaded.config.storage.dir = (await import('node:path')).resolve(flags.storage)
-      if (flags.socket) loaded.config.socket = (await import('node:path')).resolve(flags.socket)
-      if (flags['access-log'] && flags['access-log'] !== 'stdout') loaded.config.accessLog.path = (await import('node:path')).resolve(flags['access-log'])
-      return loaded
-    }
+    const load = () => loadServeConfig(flags)
     let loaded
+    let socket: ReturnType<typeof resolveSocketPath>
     try {
       loaded = await load()
+      socket = resolveSocketPath({config: loaded.config.socket})
+      // Everything that can be checked before a port is bound or the store opened, the same checks as `config check`.
+      await assertStartable(loaded, {socket})
     } catch (error) {
       if (error instanceof ConfigError) {
         process.stderr.write(`tavern: ${error.message}\n`)
@@ -70,15 +52,14 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       }
       throw error
     }
-    if (loaded.config.upstreams.length === 0) {
-      process.stderr.write('tavern: no upstream configured: pass --upstream URL or set "upstreams" in the config\n')
-      this.exit(EXIT.usage)
-    }
     const log = createLogger(loaded.config.log.level)
     const stdout = stdoutDestination()
+    // systemd (Type=notify): READY once listening, STOPPING, STATUS lines, watchdog pings; a no-op without NOTIFY_SOCKET.
+    // Its promises never reject (a failure is logged once).
+    const notifier = sdNotifier(log)
+    let serving = 'starting'
     // From here on, an exception nobody handles logs one fatal line and ends the process within a second.
     installLastResort()
-    const socket = resolveSocketPath({config: loaded.config.socket})
     // Everything is closed on the graceful path (LMDB flushed, no pool thread waits for JS), so exit() cannot wedge;
     // a stdout write still stuck in the thread pool (a blocking descriptor nobody reads) could, so that ends by kill.
     const finish = async (code: number): Promise<never> => {
@@ -91,6 +72,7 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     const shutdown = (d: NonNullable<typeof daemon>, signal: string) => {
       // Whatever origins, clients, disks or stdout do, the process ends this long after the signal (a ref'd timer).
       const limitMs = d.config.server.shutdownTimeout + SHUTDOWN_WATCHDOG_EXTRA_MS
+      void notifier.stopping(`stopping (${signal}); in-flight requests get up to ${d.config.server.shutdownTimeout} ms`)
       setTimeout(() => hardExit(`shutdown did not finish within ${limitMs} ms (server.shutdownTimeout + ${SHUTDOWN_WATCHDOG_EXTRA_MS} ms): ending the process now`, {signal}), limitMs)
       void d.shutdown().then(
         () => finish(EXIT.ok),
@@ -111,10 +93,24 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGUSR1', () => daemon?.accessLog?.reopen())
     process.on('SIGHUP', () => {
-      daemon?.reload().catch((error: Error) => log.error({problems: (error as {problems?: string[]}).problems ?? error.message}, 'reload refused; keeping the running config'))
+      daemon?.reload().then(
+        () => void notifier.status(`${serving}; config reloaded at ${new Date().toISOString()}`),
+        (error: Error) => {
+          const problems = (error as {problems?: string[]}).problems
+          log.error({problems: problems ?? error.message}, 'reload refused; keeping the running config')
+          void notifier.status(`${serving}; reload refused at ${new Date().toISOString()}: ${problems?.[0] ?? error.message}`)
+        },
+      )
     })
     try {
-      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig: load, faults})
+      // A reload is held to the same checks (a config without upstreams, an access log that cannot open): refused, the
+      // running config stays. The socket and storage are restart-only and pass as they are.
+      const reloadConfig = async () => {
+        const next = await load()
+        await assertStartable(next, {socket: resolveSocketPath({config: next.config.socket})})
+        return next
+      }
+      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig, faults})
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       if (error instanceof ConfigError) {
@@ -128,6 +124,9 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       process.stderr.write(`tavern: ${msg}\n`)
       this.exit(EXIT.failed)
     }
+    serving = `serving on ${daemon.listenAddress}; admin socket ${socket.path}`
+    void notifier.ready(serving)
+    notifier.startWatchdog()
     if (stopping) shutdown(daemon, stopping)
     await new Promise<never>(() => {}) // runs until a signal ends the process
   }

@@ -40,6 +40,11 @@ export const ERRORS = {
   // ---- hooks and internal failures
   TAVERN_ERR_HOOK: {status: 500, class: 'failed', summary: 'a plugin hook threw or rejected (the plugin is named in the log)'},
   TAVERN_ERR_INTERNAL: {status: 500, class: 'failed', summary: 'an unexpected failure inside Tavern (logged with its stack)'},
+  // ---- web dashboard
+  TAVERN_ERR_DASHBOARD_AUTH: {status: 401, class: 'usage', summary: 'the dashboard needs its bearer token (dashboard.tokenFile)'},
+  TAVERN_ERR_DASHBOARD_HOST: {status: 403, class: 'usage', summary: 'a Host the dashboard does not allow without a token (dashboard.allowedHosts)'},
+  TAVERN_ERR_DASHBOARD_TOKEN: {status: 503, class: 'failed', summary: 'the dashboard token is too short: the dashboard stays closed'},
+  TAVERN_ERR_DASHBOARD_BUSY: {status: 503, class: 'failed', summary: 'too many dashboard streams at once, or the dashboard is shutting down'},
   // ---- admin API
   TAVERN_ERR_NOT_FOUND: {status: 404, class: 'usage', summary: 'no such admin endpoint'},
   TAVERN_ERR_BAD_JSON: {status: 400, class: 'usage', summary: 'the request body is not valid JSON'},
@@ -54,6 +59,10 @@ export const ERRORS = {
   TAVERN_ERR_BAD_RATE: {status: 400, class: 'usage', summary: 'rateBytesPerSec is not a non-negative number'},
   TAVERN_ERR_TOO_MANY_URLS: {status: 413, class: 'usage', summary: 'more URLs in one request than the endpoint takes (send several requests)'},
   TAVERN_ERR_INVALID_CONFIG: {status: 422, class: 'usage', summary: 'the config (or a plugin, or its options) is invalid (`serve`, `config check`)'},
+  TAVERN_ERR_PROFILE_BUSY: {status: 409, class: 'failed', summary: 'a profile is already being taken (one at a time, of any kind)'},
+  TAVERN_ERR_PROFILE_DURATION: {status: 400, class: 'usage', summary: 'the CPU profile duration or sampling interval is out of range'},
+  TAVERN_ERR_PROFILE_OPTION: {status: 400, class: 'usage', summary: 'an unknown or malformed profile option'},
+  TAVERN_ERR_PROFILE_FAILED: {status: 500, class: 'failed', summary: 'the inspector could not take the profile (the cause is in the message)'},
   TAVERN_ERR_RELOAD_REFUSED: {status: 422, class: 'failed', summary: 'a reload found the config (or a plugin) invalid; the daemon keeps running with the old one'},
   // ---- CLI and daemon start
   TAVERN_ERR_UNREACHABLE: {status: 503, class: 'unreachable', summary: 'no daemon answers on the admin socket'},
@@ -71,9 +80,11 @@ export type ErrorCode = keyof typeof ERRORS
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
   416: 'Range Not Satisfiable',

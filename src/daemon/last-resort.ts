@@ -26,14 +26,14 @@ function sameFile(a: number, b: number): boolean {
  */
 export function hardExit(msg: string, fields: Record<string, unknown> = {}): never {
   try {
-    const line = fatalLine(msg, {...fields, exit: 'SIGKILL'})
+    const all = {...fields, exit: 'SIGKILL'}
     try {
-      stdoutDestination().writeFinalSync(line, STDOUT_BUDGET_MS)
+      stdoutDestination().writeFinalSync(fatalLine(msg, all, 1), STDOUT_BUDGET_MS)
     } catch {
       // a closed stdout must not keep us from ending
     }
     try {
-      if (!sameFile(1, 2)) writeSyncWithin(2, line, Date.now() + STDERR_BUDGET_MS)
+      if (!sameFile(1, 2)) writeSyncWithin(2, fatalLine(msg, all, 2), Date.now() + STDERR_BUDGET_MS)
     } catch {
       // nor a closed stderr
     }

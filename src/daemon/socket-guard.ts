@@ -1,3 +1,4 @@
+import type {Stats} from 'node:fs'
 import fs from 'node:fs/promises'
 import type {Server} from 'node:http'
 import net from 'node:net'
@@ -14,6 +15,18 @@ function currentUid(): number {
 }
 
 /**
+ * Why an existing directory cannot hold the default socket, or undefined when it can: it must be a real directory (not
+ * a symlink) that `uid` owns and nobody else can write to. Pure, so `config check` applies the same rule.
+ */
+export function privateDirProblem(st: Stats, dir: string, uid: number): string | undefined {
+  const fix = `remove it (or use --socket / TAVERN_SOCKET for another path)`
+  if (!st.isDirectory()) return `socket directory ${dir} exists and is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}; refusing to use it: ${fix}`
+  if (st.uid !== uid) return `socket directory ${dir} belongs to uid ${st.uid}, not to us (uid ${uid}); refusing to use it: ${fix}`
+  if ((st.mode & 0o022) !== 0) return `socket directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}); refusing to use it: chmod 700 it, or ${fix}`
+  return undefined
+}
+
+/**
  * The default socket's directory (`/run/tavern`, `/tmp/tavern-<uid>`): created 0700, or, when it exists, accepted only
  * if it is a real directory (not a symlink) that we own and nobody else can write to. Anything else is refused with a
  * message saying what to do: in a shared /tmp another user could have created it first (tmux does the same check).
@@ -25,13 +38,8 @@ export async function ensurePrivateDir(dir: string, uid: number = currentUid()):
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
   }
-  const st = await fs.lstat(dir)
-  const fix = `remove it (or use --socket / TAVERN_SOCKET for another path)`
-  if (!st.isDirectory()) throw new SocketDirError(`socket directory ${dir} exists and is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}; refusing to use it: ${fix}`)
-  if (st.uid !== uid) throw new SocketDirError(`socket directory ${dir} belongs to uid ${st.uid}, not to us (uid ${uid}); refusing to use it: ${fix}`)
-  if ((st.mode & 0o022) !== 0) {
-    throw new SocketDirError(`socket directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}); refusing to use it: chmod 700 it, or ${fix}`)
-  }
+  const problem = privateDirProblem(await fs.lstat(dir), dir, uid)
+  if (problem) throw new SocketDirError(problem)
 }
 
 /**

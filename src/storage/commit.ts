@@ -15,6 +15,8 @@ import type {FillWriter, ObjectRecord} from './types.js'
 
 export class Commits {
   private readonly host: FillHost
+  /** Fill writers not yet committed or aborted. */
+  private readonly openFills = new Set<FileFillWriter>()
 
   constructor(
     private readonly st: StoreState,
@@ -37,7 +39,18 @@ export class Commits {
   beginFill(cacheKey: string, variant: string): FillWriter {
     const {st} = this
     const seq = st.purgeLog.fillStarted()
-    return new FileFillWriter(this.host, cacheKey, variant, st.files.newTempPath(), seq, (rec) => st.files.pathOf(rec.file))
+    const w = new FileFillWriter(this.host, cacheKey, variant, st.files.newTempPath(), seq, (rec) => st.files.pathOf(rec.file))
+    // Fills still open when the store closes are aborted there, so their temp file handles are closed, not left to GC.
+    this.openFills.add(w)
+    void w.settled.then(() => this.openFills.delete(w))
+    return w
+  }
+
+  /** Abort the fills still open (store closing) and wait until each has settled. */
+  async abortOpenFills(): Promise<void> {
+    const unfinished = [...this.openFills]
+    for (const w of unfinished) w.abort(new Error('storage closed'))
+    await Promise.all(unfinished.map((w) => w.settled))
   }
 
   private async commitFill(fill: CompletedFill): Promise<ObjectRecord | null> {

@@ -196,13 +196,18 @@ export class FileFillWriter implements FillWriter {
     this.ended = true
     const settled = this.indexFill(meta, body)
     this.commitSettled = settled.then(
-      () => {},
-      () => {},
+      () => this.resolveSettled(),
+      () => this.resolveSettled(),
     )
     return settled
   }
 
   private commitSettled: Promise<void> | undefined
+  private resolveSettled!: () => void
+  /** Resolves once the fill is over: committed (or refused) and its temp file handle closed, or aborted and cleaned up. */
+  readonly settled: Promise<void> = new Promise((resolve) => {
+    this.resolveSettled = resolve
+  })
 
   private async indexFill(meta: CommitMeta, body: Buffer | undefined): Promise<ObjectRecord | null> {
     try {
@@ -231,6 +236,7 @@ export class FileFillWriter implements FillWriter {
       this.host.fillEnded(this.startSeq)
     }
     await unlinkQuiet(this.tmpPath).catch(() => {})
+    this.resolveSettled()
   }
 
   abort(reason: Error): void {

@@ -268,6 +268,7 @@ export class Storage implements OpsStore {
     if (st.closed) return
     st.closed = true
     for (const t of this.timers) clearInterval(t)
+    await this.commits.abortOpenFills()
     await st.settled(() => this.maintenance.pending)
     await this.access.flush()
     await st.index.transaction(() => st.index.persistTotalsInTxn())

@@ -169,7 +169,7 @@ describe.skipIf(!isRoot)('default socket path', () => {
     fs.chmodSync(dir, 0o777)
     fs.chownSync(dir, V, V)
     let r = await serve()
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2) // found by the start-up checks (as `config check` finds it): exit 2, like a config that cannot start
     expect(r.stderr).toContain(`socket directory ${dir} belongs to uid ${V}, not to us (uid ${U}); refusing to use it`)
     expect(fs.readdirSync(dir)).toEqual([])
 
@@ -177,7 +177,7 @@ describe.skipIf(!isRoot)('default socket path', () => {
     const elsewhere = sharedDir()
     fs.symlinkSync(elsewhere, dir)
     r = await serve()
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr).toContain('is not a directory (a symlink)')
 
     fs.rmSync(dir, {recursive: true, force: true})
@@ -185,7 +185,7 @@ describe.skipIf(!isRoot)('default socket path', () => {
     fs.chownSync(dir, U, U)
     fs.chmodSync(dir, 0o777)
     r = await serve()
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr).toContain('is writable by others (mode 777)')
     fs.rmSync(dir, {recursive: true, force: true})
   }, 60_000)

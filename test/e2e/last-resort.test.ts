@@ -78,7 +78,7 @@ for (let round = 1; round <= 3; round++) {
     const {code, signal} = await d.exited
     expect(code === 0 && signal === null, `exit code ${code}, signal ${signal}`).toBe(false)
     expect(signal).toBe('SIGKILL')
-    const fatal = d.logLines().filter((l) => l.level === 60)
+    const fatal = d.logLines().filter((l) => l.level === 'fatal')
     expect(fatal.length, d.logs()).toBe(1)
     expect(fatal[0]!.msg).toBe('uncaught exception: ending the process now')
     expect(String((fatal[0]!.err as {message?: string}).message)).toContain(crashPath)
@@ -90,7 +90,7 @@ it('unhandled promise rejection: the same last resort', async () => {
   const {d, objects, goneMs} = await crashWithWorkInFlight('rejection-on-request', '/__reject', 9)
   expect(goneMs, d.logs()).toBeLessThan(3000)
   expect((await d.exited).signal).toBe('SIGKILL')
-  const fatal = d.logLines().filter((l) => l.level === 60)
+  const fatal = d.logLines().filter((l) => l.level === 'fatal')
   expect(fatal.map((l) => l.msg), d.logs()).toEqual(['unhandled promise rejection: ending the process now'])
   await assertRestartServesCompleteObjects(d.storageDir, objects)
 }, 60_000)

@@ -78,7 +78,7 @@ it('a shutdown that cannot finish is ended by the watchdog at shutdownTimeout + 
   expect(ms, d.logs()).toBeGreaterThanOrEqual(1000 + 5000 - 200)
   expect(ms, d.logs()).toBeLessThan(1000 + 5000 + 3000)
   expect(code, d.logs()).not.toBe(0)
-  const fatal = d.logLines().find((l) => l.level === 60)
+  const fatal = d.logLines().find((l) => l.level === 'fatal')
   expect(fatal?.msg, d.logs()).toMatch(/shutdown did not finish within 6000 ms/)
 }, 30_000)
 

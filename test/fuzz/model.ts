@@ -183,6 +183,9 @@ function originAnswer(u: UrlState, seed: number, os: OriginState, req: RawReques
     }
   }
   const isHead = req.method === 'HEAD'
+  // An empty body cannot be cut: resetting after its complete message would only poison the pooled connection for
+  // the next request (a POST on it gets a 502 it may not retry, RFC 9110 §9.2.2), so the reset comes before the head.
+  if ((fault === 'rst-mid' || fault === 'fin-short') && (out.length === 0 || isHeadReq(req))) return [{reset: true}]
   if (fault === 'rst-mid' || fault === 'fin-short') {
     const cut = out.subarray(0, Math.floor(out.length / 2))
     const end: Step = fault === 'rst-mid' ? {reset: true} : {end: true}
@@ -196,6 +199,8 @@ function originAnswer(u: UrlState, seed: number, os: OriginState, req: RawReques
   if (v.framing === 'close') return [{write: Buffer.concat([head(status, [...h, 'Connection', 'close']), out])}, {end: true}]
   return [{write: resp(status, h, out)}]
 }
+
+const isHeadReq = (req: {method: string}) => req.method === 'HEAD'
 
 // ---- the runner ----------------------------------------------------------------------------------------------------
 
@@ -290,6 +295,8 @@ export async function runScenario(env: FuzzEnv, sc: Scenario): Promise<void> {
     const faultsBefore = os.faultsApplied
     if (a.fault !== 'none') os.pendingFault = a.fault
     const r: RawResponse = await rawRequest(d.port, a.method, u.path, headers, {timeoutMs: 8000})
+    // A fault meant for this request that the origin never saw (the daemon answered from cache) must not hit the next one.
+    os.pendingFault = 'none'
     const faulted = os.faultsApplied > faultsBefore || a.fault !== 'none'
     const msg = `${where}: ${describeRaw(r)}`
     check(!r.timedOut, `${msg}: no answer within 8 s`)
