@@ -123,7 +123,8 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.`
     const code = e?.code ?? `http_${status}`
     let message = e?.message ?? `daemon answered ${status}: ${JSON.stringify(body)}`
     if (status === 404) message = `this daemon has no profiling endpoints (${message}); it is older than this tavern command`
-    const exit = isErrorCode(code) ? exitCodeOf(code) : status === 400 || status === 422 ? EXIT.usage : EXIT.failed
+    // A 404 is an older daemon without the endpoint: a failure, not the caller's mistake.
+    const exit = status === 404 ? EXIT.failed : isErrorCode(code) ? exitCodeOf(code) : status === 400 || status === 422 ? EXIT.usage : EXIT.failed
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify({error: {code, message}})}\n`)
       this.exit(exit)

@@ -19,7 +19,7 @@ import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js
 import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
-import {claimSocketPath, listenOwnerOnly} from './socket-guard.js'
+import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
 import {ADMIN_MAX_CONNECTIONS, derivedMaxConnections, openFileLimit, supportedConnections} from './fd-budget.js'
 import {type Faults, withRequestFaults} from './fault.js'

@@ -7,7 +7,7 @@ import path from 'node:path'
 
 import {afterAll, afterEach, expect, it} from 'vitest'
 
-import {ensurePrivateDir, listenOwnerOnly, SocketDirError} from '../../src/daemon/socket-guard.js'
+import {ensurePrivateDir, listenOwnerOnly, SocketDirError} from '../../src/admin/socket-guard.js'
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tavern-guard-'))
 const servers: http.Server[] = []
