@@ -11,8 +11,8 @@
 /** @typedef {import('../../src/dashboard/snapshot.js').DashboardSnapshot} Snapshot */
 /** @typedef {import('../../src/dashboard/snapshot.js').DashboardUpstream} Upstream */
 /** @typedef {import('../../src/dashboard/snapshot.js').SiteRates} SiteRates */
-/** @typedef {import('../../src/stats/stats.js').TopKey} TopKey */
-/** @typedef {import('../../src/stats/stats.js').LatencySummary} LatencySummary */
+/** @typedef {import('../../src/stats/schema.js').TopKey} TopKey */
+/** @typedef {import('../../src/stats/schema.js').LatencySummary} LatencySummary */
 
 const DASH = '—'
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']

@@ -130,7 +130,7 @@ function paramName(p: string): string {
 }
 
 /** The key's query under the cache policy; `query` is already percent-normalised. */
-function policyQuery(query: string, opts: KeyOptions): string {
+export function keyQuery(query: string, opts: KeyOptions): string {
   if (opts.query === 'ignore' || query === '') return ''
   if (opts.query === 'keep' && !opts.ignoreParams?.length) return query
   const drop = new Set((opts.ignoreParams ?? []).map(normalizePercentEncoding))
@@ -148,8 +148,19 @@ function policyQuery(query: string, opts: KeyOptions): string {
 
 /** The key of a normalised target under an authority and the cache policy. */
 export function keyOf(scheme: KeyInput['scheme'], host: string, target: NormalizedTarget, opts: KeyOptions): string {
-  const query = policyQuery(target.query, opts)
+  const query = keyQuery(target.query, opts)
   return `${scheme}://${normalizeAuthority(scheme, host)}${target.path}${query ? '?' + query : ''}`
+}
+
+/**
+ * A key from its parts: `scheme://host/path?query`, then each extra part after a `#` (a fragment never occurs in a
+ * request's key, so these keys are distinct; the URL part stays a prefix, so a directory purge reaches them). `#`,
+ * `%` and controls in an extra part are percent-encoded.
+ */
+export function keyFromParts(p: {scheme: string; host: string; path: string; query: string; extra: readonly string[]}): string {
+  let key = `${p.scheme}://${p.host}${p.path}${p.query ? '?' + p.query : ''}`
+  for (const x of p.extra) key += '#' + x.replace(/[#%\x00-\x1f\x7f]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
+  return key
 }
 
 export function cacheKey(input: KeyInput, opts: KeyOptions): string {

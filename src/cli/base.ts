@@ -1,9 +1,10 @@
 import {Command, Flags} from '@oclif/core'
 
-import {DaemonUnreachableError, EXIT} from '../client/admin-client.js'
-import {checkSocketOwner, ForeignSocketError} from '../client/socket-owner.js'
+import {DaemonUnreachableError} from '../client/admin-client.js'
+import {checkSocketOwner} from '../client/socket-owner.js'
 import {resolveSocketPath} from '../client/socket-path.js'
 import {configMayExist} from '../config/search-places.js'
+import {type ErrorCode, exitCodeOf, TavernError} from '../core/errors.js'
 
 /** Shared flags: where the daemon's admin socket is, found the same way `serve` decides where to create it. */
 export const clientFlags = {
@@ -40,7 +41,7 @@ export abstract class AdminCommand extends Command {
       try {
         fromConfig = (await loadConfig({file: flags.config})).config.socket
       } catch (error) {
-        if (error instanceof ConfigError) this.fail(error.message, EXIT.usage)
+        if (error instanceof ConfigError) this.fail(error.message, 'TAVERN_ERR_INVALID_CONFIG')
         throw error
       }
     }
@@ -49,27 +50,37 @@ export abstract class AdminCommand extends Command {
     return socket
   }
 
-  /** Print a failure for people (stderr) and exit with a documented code; never a stack trace. */
-  protected fail(message: string, code: number = EXIT.failed): never {
+  /**
+   * Print a failure for people (stderr) and, with --json, as `{error: {code, message}}` on stdout; exit with the
+   * code's class (usage 2, unreachable 3, anything else 1). Never a stack trace. `code` may be one an older or newer
+   * daemon sent (exit 1 unless `exit` says otherwise).
+   */
+  protected fail(message: string, code: ErrorCode | string, exit: number = exitCodeOf(code)): never {
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {code, message}})}\n`)
     process.stderr.write(`tavern: ${message}\n`)
-    this.exit(code)
+    this.exit(exit)
+  }
+
+  /** A usage error (exit 2). */
+  protected usage(message: string): never {
+    return this.fail(message, 'TAVERN_ERR_USAGE')
   }
 
   protected override async catch(err: Error & {code?: string; oclif?: {exit?: number}}): Promise<unknown> {
     // this.exit(n) throws an ExitError: a deliberate exit, not a failure to report.
     if (err.code === 'EEXIT') throw err
-    if (err instanceof DaemonUnreachableError || err instanceof ForeignSocketError) {
-      const code = err instanceof ForeignSocketError ? 'foreign_socket' : 'unreachable'
-      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {code, message: err.message}})}\n`)
+    if (err instanceof TavernError) {
+      // Unreachable daemon, a socket of another user, …: the catalogue says how to exit.
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(err.toJSON())}\n`)
       const hint = err instanceof DaemonUnreachableError ? '\nIs `tavern serve` running? Pass --socket or -c, or set TAVERN_SOCKET, if it uses another socket.' : ''
       process.stderr.write(`tavern: ${err.message}${hint}\n`)
-      process.exitCode = EXIT.unreachable
-      return this.exit(EXIT.unreachable)
+      process.exitCode = err.exit
+      return this.exit(err.exit)
     }
     // oclif's own parse errors (unknown flag, missing arg) are usage errors.
     if (err.oclif?.exit === 2 || /Unexpected argument|Nonexistent flag|Missing required/.test(err.message)) {
       process.stderr.write(`tavern: ${err.message}\n`)
-      return this.exit(EXIT.usage)
+      return this.exit(exitCodeOf('TAVERN_ERR_USAGE'))
     }
     return super.catch(err)
   }

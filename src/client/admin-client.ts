@@ -1,7 +1,9 @@
 import http from 'node:http'
 
-/** Exit codes shared by every command (documented in the README). */
-export const EXIT = {ok: 0, failed: 1, usage: 2, unreachable: 3} as const
+import {EXIT_CODES, TavernError} from '../core/errors.js'
+
+/** Exit codes shared by every command (documented in the README): a catalogue code's class decides which. */
+export const EXIT = EXIT_CODES
 
 /** Socket errors that mean "no daemon there" rather than a failure of a running daemon. */
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK'])
@@ -12,12 +14,12 @@ export interface AdminReply<T> {
 }
 
 /** The daemon did not answer on its socket (not running, wrong path, permission). */
-export class DaemonUnreachableError extends Error {
+export class DaemonUnreachableError extends TavernError {
   constructor(
     readonly socketPath: string,
     readonly reason: NodeJS.ErrnoException,
   ) {
-    super(`no tavern daemon answers on ${socketPath} (${reason.code ?? reason.message})`)
+    super('TAVERN_ERR_UNREACHABLE', `no tavern daemon answers on ${socketPath} (${reason.code ?? reason.message})`)
   }
 }
 

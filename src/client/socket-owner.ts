@@ -1,13 +1,16 @@
 import fs from 'node:fs'
 
+import {TavernError} from '../core/errors.js'
+
 /** The admin socket belongs to another user: whoever listens there is not known to be our daemon. */
-export class ForeignSocketError extends Error {
+export class ForeignSocketError extends TavernError {
   constructor(
     readonly socketPath: string,
     readonly ownerUid: number,
     readonly ourUid: number,
   ) {
     super(
+      'TAVERN_ERR_FOREIGN_SOCKET',
       `refusing to talk to ${socketPath}: it belongs to ${userName(ownerUid)}, not to you (${userName(ourUid)}), so the process answering there may not be ` +
         `your tavern daemon. If you trust it, pass --allow-foreign-socket (or set TAVERN_ALLOW_FOREIGN_SOCKET=1).`,
     )

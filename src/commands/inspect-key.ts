@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
-import {OpsCommand} from '../ops/cli.js'
-import type {InspectReply} from '../ops/inspect.js'
+import {OpsCommand} from '../cli/ops.js'
+import type {InspectReply} from '../admin/protocol.js'
 
 export default class InspectKey extends OpsCommand {
   static override description = `Show what the cache holds for a URL: cache key, Vary variants, status, size, stored headers, Date/Age,
@@ -37,9 +37,9 @@ Exit codes: 0 done, 1 not cached with --strict (or failure), 2 usage error, 3 da
       if (flags.strict && !x.stored) process.exitCode = EXIT.failed
       return x
     }
-    const { formatInspect } = await import('../ops/inspect-format.js')
+    const { formatInspect } = await import('../cli/inspect-format.js')
     this.log(formatInspect(x, Date.now()))
-    if (flags.strict && !x.stored) this.fail(`--strict: ${x.url} is not cached`)
+    if (flags.strict && !x.stored) this.fail(`--strict: ${x.url} is not cached`, 'TAVERN_ERR_NOT_CACHED')
     return x
   }
 }

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
-import {formatBytes} from '../cli/format.js'
+import {formatBytes} from '../util/format.js'
 import {adminStream, EXIT} from '../client/admin-client.js'
-import {collectUrls, errorMessage, exitCodeFor, OpsCommand, parseHeaderFlags, plural, ProgressLine} from '../ops/cli.js'
-import type {PrefetchLine, PrefetchResult, PrefetchSummary} from '../ops/prefetch.js'
+import {collectUrls, OpsCommand, parseHeaderFlags, plural, ProgressLine} from '../cli/ops.js'
+import type {PrefetchLine, PrefetchResult, PrefetchSummary} from '../admin/protocol.js'
 
 export interface PrefetchReport {
   results: PrefetchResult[]
@@ -66,8 +66,8 @@ Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
     })
     const status = await stream.done
     progress.clear()
-    if (status !== 200) this.fail(errorMessage(status, failure), exitCodeFor(status))
-    if (!summary) this.fail(failure ? errorMessage(500, failure) : 'the daemon ended the prefetch stream without a summary')
+    if (status !== 200) this.adminFailure(status, failure)
+    if (!summary) return failure ? this.adminFailure(500, failure) : this.fail('the daemon ended the prefetch stream without a summary', 'TAVERN_ERR_DAEMON')
     if (summary.failed > 0) process.exitCode = EXIT.failed
     if (!json) {
       this.log(

@@ -10,7 +10,8 @@ import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
 import {adminDownload} from '../client/admin-download.js'
 import {formatCpuProfileSummary} from '../ops/cpuprofile-summary.js'
-import {PROFILE_ERRORS, PROFILE_LIMITS} from '../ops/profile.js'
+import {PROFILE_LIMITS} from '../ops/profile.js'
+import {exitCodeOf, isErrorCode} from '../core/errors.js'
 import type {ProfileTopReply} from '../ops/profile-routes.js'
 
 type Kind = 'cpu' | 'heap' | 'top'
@@ -58,12 +59,12 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.`
   async run(): Promise<ProfileFileResult | ProfileTopReply> {
     const {args, flags} = await this.parse(Profile)
     const kind = args.kind as Kind
-    if (kind === 'heap' && (flags.seconds !== undefined || flags['interval-us'] !== undefined)) this.fail('--seconds and --interval-us are for cpu and top; a heap snapshot is taken at once', EXIT.usage)
-    if (kind === 'top' && flags.output !== undefined) this.fail('top prints its summary; use `profile cpu -o FILE` to keep the profile', EXIT.usage)
-    if (flags.output === '-' && this.jsonEnabled()) this.fail('--json prints a JSON result on stdout, so the profile cannot go there too (-o -)', EXIT.usage)
+    if (kind === 'heap' && (flags.seconds !== undefined || flags['interval-us'] !== undefined)) this.fail('--seconds and --interval-us are for cpu and top; a heap snapshot is taken at once', 'TAVERN_ERR_USAGE')
+    if (kind === 'top' && flags.output !== undefined) this.fail('top prints its summary; use `profile cpu -o FILE` to keep the profile', 'TAVERN_ERR_USAGE')
+    if (flags.output === '-' && this.jsonEnabled()) this.fail('--json prints a JSON result on stdout, so the profile cannot go there too (-o -)', 'TAVERN_ERR_USAGE')
     const secs = flags.seconds ?? PROFILE_LIMITS.defaultSeconds
     if (!Number.isFinite(secs) || secs < PROFILE_LIMITS.minSeconds || secs > PROFILE_LIMITS.maxSeconds) {
-      this.fail(`--seconds must be a number from ${PROFILE_LIMITS.minSeconds} to ${PROFILE_LIMITS.maxSeconds}${Number.isNaN(secs) ? '' : `, not ${secs}`}`, EXIT.usage)
+      this.fail(`--seconds must be a number from ${PROFILE_LIMITS.minSeconds} to ${PROFILE_LIMITS.maxSeconds}${Number.isNaN(secs) ? '' : `, not ${secs}`}`, 'TAVERN_ERR_USAGE')
     }
     const socket = await this.adminSocket(flags)
     const body = kind === 'heap' ? {} : {seconds: secs, ...(flags['interval-us'] === undefined ? {} : {intervalUs: flags['interval-us']})}
@@ -122,13 +123,13 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.`
     const code = e?.code ?? `http_${status}`
     let message = e?.message ?? `daemon answered ${status}: ${JSON.stringify(body)}`
     if (status === 404) message = `this daemon has no profiling endpoints (${message}); it is older than this tavern command`
-    const known = PROFILE_ERRORS[code as keyof typeof PROFILE_ERRORS]
-    const exit = known ? known.exit : status === 400 || status === 422 ? EXIT.usage : EXIT.failed
+    // A 404 is an older daemon without the endpoint: a failure, not the caller's mistake.
+    const exit = status === 404 ? EXIT.failed : isErrorCode(code) ? exitCodeOf(code) : status === 400 || status === 422 ? EXIT.usage : EXIT.failed
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify({error: {code, message}})}\n`)
       this.exit(exit)
     }
-    this.fail(`${message} (${code})`, exit)
+    this.fail(`${message} (${code})`, code, exit)
   }
 }
 

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
-import {formatBytes} from '../cli/format.js'
+import {formatBytes} from '../util/format.js'
 import {adminRequest, EXIT} from '../client/admin-client.js'
-import {collectUrls, OpsCommand, plural, ProgressLine} from '../ops/cli.js'
-import type {PurgeReply} from '../ops/purge.js'
+import {collectUrls, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
+import type {PurgeReply} from '../admin/protocol.js'
 
 const SHOWN = 20
 /** URLs per request: a long list goes in several (the daemon takes at most 1,000,000 per request). */
@@ -86,7 +86,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
       progress.update(`purge ${Math.min(start + BATCH_URLS, urls.length)}/${urls.length}`, true)
     }
     progress.clear()
-    if (!reply) this.fail('nothing was purged')
+    if (!reply) this.fail('nothing was purged', 'TAVERN_ERR_DAEMON')
     const unmatched = reply.results.filter((x) => x.matched === 0)
     const strictFail = flags.strict && unmatched.length > 0
     if (this.jsonEnabled()) {
@@ -104,7 +104,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
         ? `purge (expire): ${reply.matched} matched, ${reply.purged} marked expired; the next request for each revalidates`
         : `purge: ${reply.matched} matched, ${reply.purged} deleted, ${formatBytes(reply.bytesFreed)} freed`
     this.log(unmatched.length ? `${summary} (${unmatched.length} not cached)` : summary)
-    if (strictFail) this.fail(`--strict: ${plural(unmatched.length, 'target')} matched nothing`)
+    if (strictFail) this.fail(`--strict: ${plural(unmatched.length, 'target')} matched nothing`, 'TAVERN_ERR_NOT_CACHED')
     return reply
   }
 }

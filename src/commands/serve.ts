@@ -25,7 +25,7 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
       import('../config/preflight.js'),
       import('../daemon/daemon.js'),
       import('../daemon/logger.js'),
-      import('../daemon/socket-guard.js'),
+      import('../admin/socket-guard.js'),
       import('../daemon/last-resort.js'),
       import('../daemon/fault.js'),
       import('../daemon/sd-notify.js'),

@@ -1,7 +1,7 @@
 import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest} from '../client/admin-client.js'
-import type {StatusBody} from '../daemon/admin-routes.js'
-import {formatBytes, formatDuration} from '../cli/format.js'
+import type {StatusBody} from '../admin/protocol.js'
+import {formatBytes, formatUptime} from '../util/format.js'
 
 export default class Status extends AdminCommand {
   static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, storage and counters'
@@ -12,14 +12,14 @@ export default class Status extends AdminCommand {
   async run(): Promise<StatusBody> {
     const {flags} = await this.parse(Status)
     const r = await adminRequest<StatusBody>(await this.adminSocket(flags), 'GET', '/status')
-    if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`)
+    if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`, 'TAVERN_ERR_DAEMON')
     const s = r.body
     if (!this.jsonEnabled()) {
       const c = s.connections as StatusBody['connections'] | undefined
       const hitRatio = s.counters.hits + s.counters.misses > 0 ? ((100 * s.counters.hits) / (s.counters.hits + s.counters.misses)).toFixed(1) + '%' : '-'
       this.log(
         [
-          `tavern ${s.version}  pid ${s.pid}  up ${formatDuration(s.uptimeSeconds)}`,
+          `tavern ${s.version}  pid ${s.pid}  up ${formatUptime(s.uptimeSeconds)}`,
           `listen     http://${s.listeners.http}`,
           `admin      ${s.listeners.admin}`,
           `config     ${s.config.source}`,

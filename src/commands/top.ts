@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {AdminCommand, clientFlags} from '../cli/base.js'
-import {EXIT, adminRequest} from '../client/admin-client.js'
-import type {TopSnapshot} from '../stats/admin-routes.js'
+import {adminRequest} from '../client/admin-client.js'
+import type {TopSnapshot} from '../admin/protocol.js'
 
 export default class Top extends AdminCommand {
   static override description = 'Live dashboard of the running daemon: request rates, hit ratios, latency, top keys, storage and upstreams'
@@ -39,7 +39,7 @@ export default class Top extends AdminCommand {
         snap = await fetchSnapshot()
       } catch (error) {
         // DaemonUnreachableError goes to AdminCommand.catch: "no tavern daemon answers on <socket>", exit 3.
-        if (error instanceof Error && error.message.startsWith('daemon answered')) this.fail(error.message, EXIT.failed)
+        if (error instanceof Error && error.message.startsWith('daemon answered')) this.fail(error.message, 'TAVERN_ERR_DAEMON')
         throw error
       }
       if (flags.json) {

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
-import {formatBytes} from '../cli/format.js'
+import {formatBytes} from '../util/format.js'
 import {adminStream, EXIT} from '../client/admin-client.js'
-import {collectUrls, errorMessage, exitCodeFor, OpsCommand, plural, ProgressLine} from '../ops/cli.js'
-import type {VerifyLine, VerifyMismatch, VerifySummary} from '../ops/verify.js'
+import {collectUrls, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
+import type {VerifyLine, VerifyMismatch, VerifySummary} from '../admin/protocol.js'
 
 export interface VerifyReport {
   mismatches: VerifyMismatch[]
@@ -71,8 +71,8 @@ Exit codes: 0 all good (or every mismatch purged), 1 a mismatch remains (or fail
     })
     const status = await stream.done
     progress.clear()
-    if (status !== 200) this.fail(errorMessage(status, failure), exitCodeFor(status))
-    if (!summary) this.fail(failure ? errorMessage(500, failure) : 'the daemon ended the verify stream without a summary')
+    if (status !== 200) this.adminFailure(status, failure)
+    if (!summary) return failure ? this.adminFailure(500, failure) : this.fail('the daemon ended the verify stream without a summary', 'TAVERN_ERR_DAEMON')
     const remaining = summary.mismatches - summary.purged
     if (remaining > 0) process.exitCode = EXIT.failed
     if (!json) {

@@ -3,7 +3,7 @@ import {constants, type Stats} from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 
-import {privateDirProblem} from '../daemon/socket-guard.js'
+import {privateDirProblem} from '../admin/socket-guard.js'
 import {ConfigError, type LoadedConfig} from './load.js'
 import type {TavernConfig} from './schema.js'
 import {parseHostPort} from './sizes.js'

@@ -1,23 +1,25 @@
 import fs from 'node:fs/promises'
 import http from 'node:http'
 
+import {adminRouter} from '../admin/routes/index.js'
 import {ConfigError, type LoadedConfig} from '../config/load.js'
 import type {TavernConfig} from '../config/schema.js'
-import {Pipeline} from '../proxy/pipeline.js'
-import {UpstreamGroup, type UpstreamOptions} from '../proxy/upstream.js'
-import {Stats} from '../stats/stats.js'
-import {Storage} from '../storage/storage.js'
-import {AdminRouter} from './admin-router.js'
-import {mountOpsRoutes} from '../ops/admin-ops-routes.js'
-import {mountAdminRoutes} from './admin-routes.js'
+import type {HookSet} from '../core/hooks.js'
+import type {OpsServices} from '../core/services.js'
+import {formatRequestId} from '../proxy/context.js'
+import {Pipeline} from '../proxy/handler.js'
+import {createHookSet} from '../proxy/hooks.js'
+import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
+import {purgeMethodPlugin} from '../proxy/purge-method.js'
+import {Stats} from '../stats/recorder.js'
+import {Storage} from '../storage/store.js'
 import {parseHostPort} from '../config/sizes.js'
 import {createMetrics} from '../stats/metrics.js'
 import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js'
-import {formatRequestId} from '../proxy/request-context.js'
 import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
-import {claimSocketPath, listenOwnerOnly} from './socket-guard.js'
+import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
 import {ADMIN_MAX_CONNECTIONS, derivedMaxConnections, openFileLimit, supportedConnections} from './fd-budget.js'
 import {type Faults, withRequestFaults} from './fault.js'
@@ -92,7 +94,11 @@ async function openAccessLog(c: TavernConfig, source: string | undefined): Promi
   return log
 }
 
-/** The running daemon: data plane, admin API, storage and the request pipeline. */
+/**
+ * The running daemon: wiring only. It owns the config, the upstream group, the access log and the plugin set (all
+ * swapped by reload), builds the services the request path and the admin API use, and runs the listeners. Nothing
+ * imports it but `serve`.
+ */
 export class Daemon {
   readonly startedAt = Date.now()
   readonly stats = new Stats()
@@ -112,6 +118,10 @@ export class Daemon {
   private closing: Promise<void> | undefined
   /** Upstream groups replaced by a reload, still serving requests that started before it. */
   private readonly retiredUpstreams = new Set<UpstreamGroup>()
+  /** The active plugin set (built-ins and the config's plugins). */
+  hooks: HookSet
+  /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
+  readonly services: OpsServices
 
   private constructor(
     readonly opts: DaemonOptions,
@@ -122,6 +132,51 @@ export class Daemon {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
     this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
+    this.services = this.buildServices()
+    this.hooks = createHookSet([purgeMethodPlugin(this.services)])
+  }
+
+  private buildServices(): OpsServices {
+    const d = this
+    return {
+      get config() {
+        return d.config
+      },
+      storage: d.storage,
+      get upstreams() {
+        return d.upstreams
+      },
+      stats: d.stats,
+      get log() {
+        return d.opts.log
+      },
+      get accessLog() {
+        return d.accessLog
+      },
+      background: d.background,
+      get hooks() {
+        return d.hooks
+      },
+      startedAt: d.startedAt,
+      get configSource() {
+        return d.configSource
+      },
+      get listenAddress() {
+        return d.listenAddress
+      },
+      socketPath: d.opts.socketPath,
+      upstreamHealth: () => d.upstreams.health(),
+      connections: () => ({
+        open: d.dataPlane.openConnections,
+        max: d.connectionLimit.max,
+        derived: d.connectionLimit.derived,
+        fdLimit: d.connectionLimit.fdLimit,
+        rejected: d.dataPlane.rejected,
+        evicted: d.dataPlane.evicted,
+      }),
+      accessLogInfo: () => (d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null),
+      reload: () => d.reload(),
+    }
   }
 
   get log(): Logger {
@@ -164,7 +219,7 @@ export class Daemon {
       const {host, port} = parseHostPort(this.config.metrics.listen)!
       this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
     }
-    this.pipeline = new Pipeline(this)
+    this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
     this.dataPlane = new DataPlane(withRequestFaults((req, res) => this.pipeline.handle(req, res), this.opts.faults ?? {}), this.config.server, {
       maxConnections: this.connectionLimit.max,
@@ -172,9 +227,7 @@ export class Daemon {
     })
     const addr = await this.dataPlane.listen(this.config.listen)
     this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
-    const router = new AdminRouter()
-    mountAdminRoutes(router, this)
-    mountOpsRoutes(router, this)
+    const router = adminRouter(this.services)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
     this.admin.maxConnections = ADMIN_MAX_CONNECTIONS
     try {
@@ -228,7 +281,6 @@ export class Daemon {
     // Restart-only sections keep their running values so status tells the truth.
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
     this.configSource = next.filepath
-    this.pipeline.reconfigure()
     this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
     this.retiredUpstreams.add(oldUpstreams)

@@ -3,8 +3,8 @@
  * The page shows the breaker column and the per-site panel only when a snapshot carries them, so a daemon without
  * circuit breakers or sites renders as before.
  */
-import type {TopSnapshot} from '../stats/admin-routes.js'
-import type {UpstreamProbeResult} from '../stats/stats.js'
+import type {TopSnapshot} from '../admin/protocol.js'
+import type {UpstreamProbeResult} from '../stats/schema.js'
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
 

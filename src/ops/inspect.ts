@@ -1,68 +1,12 @@
 import {decideReuse} from '../cache/reuse.js'
 import {variantSelector} from '../cache/vary.js'
-import {AdminError} from '../daemon/admin-router.js'
-import type {Daemon} from '../daemon/daemon.js'
+import {TavernError} from '../core/errors.js'
+import type {OpsServices} from '../core/services.js'
 import {recordAgeSeconds} from '../proxy/cache-headers.js'
-import {operatorCacheKey} from '../proxy/keys.js'
+import {operatorCacheKey} from '../proxy/request-target.js'
 import type {ObjectRecord} from '../storage/types.js'
 import type {RawHeaders} from '../util/raw-headers.js'
-
-export interface VariantInfo {
-  /** Vary selector ('' when the response has no Vary). */
-  variant: string
-  /** This variant is the one the given request headers select (only with `h` parameters). */
-  selected?: boolean
-  status: number
-  statusText: string
-  size: number
-  /** Stored response header lines in order, as [name, value]. */
-  headers: Array<[string, string]>
-  /** Date header (ISO), when valid. */
-  date: string | null
-  /** Current Age in seconds (what the next hit would send). */
-  age: number
-  requestTime: string
-  responseTime: string
-  storedAt: string
-  freshness: {
-    /** Freshness lifetime, seconds. */
-    lifetime: number
-    source: ObjectRecord['policy']['lifetimeSource']
-    /** Where the lifetime came from, for people. */
-    sourceText: string
-    /** Seconds until the response becomes stale (negative: stale for that long). */
-    ttl: number
-    expiresAt: string
-  }
-  state: 'fresh' | 'stale'
-  /** Why a stored response cannot be reused without revalidation (directive, expiry or purge). */
-  staleReason?: string
-  /** Whether a stale answer may still be served, and under which rule. */
-  serveStale?: 'stale-while-revalidate'
-  invalidatedAt?: string
-  directives: {noCache: boolean; mustRevalidate: boolean; staleWhileRevalidate?: number; staleIfError?: number}
-  validators: {etag?: string; lastModified?: string}
-  /** CRC32C of the body recorded at fill time, as 8 hex digits. */
-  crc32c: string
-  /** 'memory' = also held in the memory tier; the body file is on disk either way. */
-  tier: 'memory' | 'disk'
-  /** Hits and last access as last flushed (touches are written in batches, about every second). */
-  hits: number
-  lastAccess: string
-  file: string
-  bodyPath: string
-}
-
-export interface InspectReply {
-  url: string
-  key: string
-  stored: boolean
-  /** The URL's Vary state, or null when its responses have no Vary. */
-  vary: {names: string[]; variants: string[]} | null
-  /** With request headers: the selector they produce (null for Vary: *), and whether that variant is stored. */
-  selection?: {headers: Array<[string, string]>; variant: string | null; stored: boolean}
-  variants: VariantInfo[]
-}
+import type {InspectReply, VariantInfo} from '../admin/protocol.js'
 
 const SOURCE_TEXT: Record<ObjectRecord['policy']['lifetimeSource'], string> = {
   'cache-control-target': 'targeted cache-control field (RFC 9213)',
@@ -77,20 +21,20 @@ const SOURCE_TEXT: Record<ObjectRecord['policy']['lifetimeSource'], string> = {
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-/** Parse `h` query values (`Name: value`); AdminError 400 when one has no colon. */
+/** Parse `h` query values (`Name: value`); TavernError (a usage error) when one has no colon. */
 export function parseHeaderParams(values: string[]): Array<[string, string]> {
   return values.map((h) => {
     const i = h.indexOf(':')
-    if (i <= 0) throw new AdminError(400, 'bad_headers', `request header must look like "Name: value", not ${JSON.stringify(h)}`)
+    if (i <= 0) throw new TavernError('TAVERN_ERR_BAD_HEADERS', `request header must look like "Name: value", not ${JSON.stringify(h)}`)
     return [h.slice(0, i).trim(), h.slice(i + 1).trim()]
   })
 }
 
 /** GET /keys/inspect?url=…[&h=Name: v…]: everything the cache holds for a URL, and why each variant is (not) fresh. */
-export function inspectKey(d: Daemon, url: string | null, headerParams: string[]): InspectReply {
-  if (!url) throw new AdminError(400, 'bad_request', 'missing ?url=')
+export function inspectKey(d: OpsServices, url: string | null, headerParams: string[]): InspectReply {
+  if (!url) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', 'missing ?url=')
   const key = operatorCacheKey(url.trim(), d.config.cache)
-  if (key === undefined) throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
+  if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
   const headers = parseHeaderParams(headerParams)
   const now = Date.now()
   const vary = d.storage.getVary(key)
@@ -111,7 +55,7 @@ export function inspectKey(d: Daemon, url: string | null, headerParams: string[]
   }
 }
 
-function describeVariant(d: Daemon, r: ObjectRecord, now: number, selection: InspectReply['selection']): VariantInfo {
+function describeVariant(d: OpsServices, r: ObjectRecord, now: number, selection: InspectReply['selection']): VariantInfo {
   const p = r.policy
   const age = recordAgeSeconds(r, now)
   const access = d.storage.accessInfo(r)

@@ -1,57 +1,16 @@
 import http from 'node:http'
 
 import {variantSelector} from '../cache/vary.js'
-import {AdminError} from '../daemon/admin-router.js'
-import type {Daemon} from '../daemon/daemon.js'
-import {operatorCacheKey} from '../proxy/keys.js'
+import {TavernError} from '../core/errors.js'
+import type {OpsServices} from '../core/services.js'
+import {operatorCacheKey} from '../proxy/request-target.js'
 import type {RawHeaders} from '../util/raw-headers.js'
-import type {NdjsonWriter} from './ndjson.js'
+import type {NdjsonWriter} from '../admin/ndjson.js'
+import type {PrefetchOutcome, PrefetchRequestBody, PrefetchResult, PrefetchStart, PrefetchSummary} from '../admin/protocol.js'
 
 export const PREFETCH_DEFAULT_CONCURRENCY = 4
 export const PREFETCH_MAX_CONCURRENCY = 32
 const MAX_URLS = 100_000
-
-export interface PrefetchRequestBody {
-  urls?: unknown
-  /** Extra request headers (e.g. Accept-Encoding, Accept-Language) so a Vary'd variant is fetched. */
-  headers?: unknown
-  /** Refetch even if fresh: the request carries Cache-Control: no-cache, so the daemon revalidates. */
-  force?: unknown
-  concurrency?: unknown
-}
-
-export type PrefetchOutcome = 'stored' | 'fresh' | 'revalidated' | 'failed'
-
-export interface PrefetchResult {
-  type: 'result'
-  url: string
-  /** HTTP status of the answer; 0 when there was none. */
-  status: number
-  outcome: PrefetchOutcome
-  /** Body bytes received. */
-  bytes: number
-  error?: string
-}
-
-export interface PrefetchSummary {
-  type: 'summary'
-  total: number
-  /** URLs now in cache: stored + fresh + revalidated. */
-  ok: number
-  stored: number
-  fresh: number
-  revalidated: number
-  failed: number
-  bytes: number
-}
-
-export interface PrefetchStart {
-  type: 'start'
-  total: number
-  concurrency: number
-}
-
-export type PrefetchLine = PrefetchStart | PrefetchResult | PrefetchSummary
 
 interface PrefetchJob {
   urls: Array<{url: string; key: string; host: string; path: string}>
@@ -63,28 +22,28 @@ interface PrefetchJob {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const FORBIDDEN = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'expect', 'keep-alive', 'te', 'trailer'])
 
-/** Validate the request body; AdminError 400 for anything malformed (before any fetch starts). */
-export function parsePrefetch(d: Daemon, body: PrefetchRequestBody): PrefetchJob {
+/** Validate the request body; TavernError (a usage error) for anything malformed (before any fetch starts). */
+export function parsePrefetch(d: OpsServices, body: PrefetchRequestBody): PrefetchJob {
   if (!Array.isArray(body.urls) || body.urls.length === 0 || !body.urls.every((u) => typeof u === 'string')) {
-    throw new AdminError(400, 'bad_request', '"urls" must be a non-empty array of URL strings')
+    throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', '"urls" must be a non-empty array of URL strings')
   }
-  if (body.urls.length > MAX_URLS) throw new AdminError(400, 'too_many_urls', `at most ${MAX_URLS} URLs per request`)
+  if (body.urls.length > MAX_URLS) throw new TavernError('TAVERN_ERR_TOO_MANY_URLS', `at most ${MAX_URLS} URLs per request`)
   const urls = (body.urls as string[]).map((raw) => {
     const url = raw.trim()
     const key = operatorCacheKey(url, d.config.cache)
-    if (key === undefined) throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(raw)}`)
+    if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(raw)}`)
     const u = new URL(url)
     return {url, key, host: u.host, path: `${u.pathname}${u.search}`}
   })
   const headers: Array<[string, string]> = []
   if (body.headers !== undefined && body.headers !== null) {
-    if (typeof body.headers !== 'object' || Array.isArray(body.headers)) throw new AdminError(400, 'bad_headers', '"headers" must be an object of name → value')
+    if (typeof body.headers !== 'object' || Array.isArray(body.headers)) throw new TavernError('TAVERN_ERR_BAD_HEADERS', '"headers" must be an object of name → value')
     for (const [name, value] of Object.entries(body.headers as Record<string, unknown>)) {
-      if (!TOKEN.test(name)) throw new AdminError(400, 'bad_headers', `not a header name: ${JSON.stringify(name)}`)
-      if (FORBIDDEN.has(name.toLowerCase())) throw new AdminError(400, 'bad_headers', `header ${name} cannot be set for a prefetch`)
+      if (!TOKEN.test(name)) throw new TavernError('TAVERN_ERR_BAD_HEADERS', `not a header name: ${JSON.stringify(name)}`)
+      if (FORBIDDEN.has(name.toLowerCase())) throw new TavernError('TAVERN_ERR_BAD_HEADERS', `header ${name} cannot be set for a prefetch`)
       const values = Array.isArray(value) ? value : [value]
       for (const v of values) {
-        if (typeof v !== 'string' || /[\r\n\0]/.test(v)) throw new AdminError(400, 'bad_headers', `bad value for header ${name}`)
+        if (typeof v !== 'string' || /[\r\n\0]/.test(v)) throw new TavernError('TAVERN_ERR_BAD_HEADERS', `bad value for header ${name}`)
         headers.push([name, v])
       }
     }
@@ -92,7 +51,7 @@ export function parsePrefetch(d: Daemon, body: PrefetchRequestBody): PrefetchJob
   let concurrency = PREFETCH_DEFAULT_CONCURRENCY
   if (body.concurrency !== undefined && body.concurrency !== null) {
     if (typeof body.concurrency !== 'number' || !Number.isInteger(body.concurrency) || body.concurrency < 1) {
-      throw new AdminError(400, 'bad_concurrency', '"concurrency" must be a positive integer')
+      throw new TavernError('TAVERN_ERR_BAD_CONCURRENCY', '"concurrency" must be a positive integer')
     }
     concurrency = Math.min(body.concurrency, PREFETCH_MAX_CONCURRENCY)
   }
@@ -166,7 +125,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * `concurrency` at once, bodies read and discarded. Streams a `start` line, one `result` per URL as it finishes,
  * then a `summary`. Stops issuing requests when the admin client goes away.
  */
-export async function runPrefetch(d: Daemon, job: PrefetchJob, out: NdjsonWriter): Promise<PrefetchSummary> {
+export async function runPrefetch(d: OpsServices, job: PrefetchJob, out: NdjsonWriter): Promise<PrefetchSummary> {
   const target = selfTarget(d.listenAddress)
   const agent = new http.Agent({keepAlive: true, maxSockets: job.concurrency})
   const timeoutMs = Math.max(d.config.upstream.headersTimeout, d.config.upstream.bodyTimeout) + 5000
@@ -194,7 +153,7 @@ export async function runPrefetch(d: Daemon, job: PrefetchJob, out: NdjsonWriter
 }
 
 async function fetchOne(
-  d: Daemon,
+  d: OpsServices,
   target: {host: string; port: number},
   agent: http.Agent,
   timeoutMs: number,
@@ -247,7 +206,7 @@ function rawValues(raw: readonly string[], name: string): string[] {
 }
 
 /** The variant our request selects is in the index (the answer ends once the fill committed; allow a short lag). */
-async function landed(d: Daemon, key: string, reqHeaders: RawHeaders): Promise<boolean> {
+async function landed(d: OpsServices, key: string, reqHeaders: RawHeaders): Promise<boolean> {
   for (let i = 0; i < 50; i++) {
     const vary = d.storage.getVary(key)
     const variant = vary ? variantSelector(vary.names, reqHeaders) : ''

@@ -14,9 +14,10 @@ import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
-import {AdminError, type AdminHandler, readJson, sendJson} from '../daemon/admin-router.js'
+import {type AdminHandler, readJson, sendJson} from '../admin/http.js'
+import {TavernError} from '../core/errors.js'
 import {type CpuProfileSummary, summariseCpuProfile} from './cpuprofile-summary.js'
-import {type CpuProfileResult, ProfileError, type Profiler} from './profile.js'
+import type {CpuProfileResult, Profiler} from './profile.js'
 import {sourceMapLocator} from './source-locations.js'
 
 export interface ProfileRequestBody {
@@ -57,7 +58,7 @@ export function profileRoutes(profiler: Profiler, opts: ProfileRouteOptions = {}
       if (res.destroyed) return undefined
       return {result, body}
     } catch (error) {
-      throw asAdminError(error)
+      throw error
     } finally {
       res.off('close', onClose)
     }
@@ -98,7 +99,7 @@ export function profileRoutes(profiler: Profiler, opts: ProfileRouteOptions = {}
         try {
           bytes = (await profiler.heapSnapshot(file)).bytes
         } catch (error) {
-          throw asAdminError(error)
+          throw error
         }
         if (res.destroyed) return
         notify({kind: 'heap', bytes})
@@ -122,20 +123,17 @@ export function profileRoutes(profiler: Profiler, opts: ProfileRouteOptions = {}
 
 async function readBody(req: IncomingMessage, allowed: readonly string[]): Promise<ProfileRequestBody> {
   const body = await readJson<unknown>(req, MAX_BODY)
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new AdminError(400, 'TAVERN_ERR_PROFILE_OPTION', 'request body must be a JSON object')
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new TavernError('TAVERN_ERR_PROFILE_OPTION', 'request body must be a JSON object')
   for (const k of Object.keys(body)) {
-    if (!allowed.includes(k)) throw new AdminError(400, 'TAVERN_ERR_PROFILE_OPTION', `unknown option ${JSON.stringify(k)}${allowed.length ? ` (known: ${allowed.join(', ')})` : ''}`)
+    if (!allowed.includes(k)) throw new TavernError('TAVERN_ERR_PROFILE_OPTION', `unknown option ${JSON.stringify(k)}${allowed.length ? ` (known: ${allowed.join(', ')})` : ''}`)
   }
   const b = body as ProfileRequestBody
   if (b.top !== undefined && (typeof b.top !== 'number' || !Number.isInteger(b.top) || b.top < 1 || b.top > 500)) {
-    throw new AdminError(400, 'TAVERN_ERR_PROFILE_OPTION', `top must be an integer from 1 to 500, not ${JSON.stringify(b.top)}`)
+    throw new TavernError('TAVERN_ERR_PROFILE_OPTION', `top must be an integer from 1 to 500, not ${JSON.stringify(b.top)}`)
   }
   return b
 }
 
-function asAdminError(error: unknown): unknown {
-  return error instanceof ProfileError ? new AdminError(error.status, error.code, error.message) : error
-}
 
 function fileName(ext: string): string {
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '')

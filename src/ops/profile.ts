@@ -11,6 +11,7 @@
 import {closeSync, fsyncSync, openSync, writeSync} from 'node:fs'
 import {Session} from 'node:inspector/promises'
 
+import {TavernError} from '../core/errors.js'
 import type {CpuProfile} from './cpuprofile-summary.js'
 
 export const PROFILE_LIMITS = Object.freeze({
@@ -23,24 +24,13 @@ export const PROFILE_LIMITS = Object.freeze({
   maxIntervalUs: 100_000,
 })
 
-/** Catalogue entries of the profiler's errors (status for the admin API; exit for the CLI: usage 2, failed 1). */
-export const PROFILE_ERRORS = Object.freeze({
-  TAVERN_ERR_PROFILE_BUSY: {status: 409, exit: 1},
-  TAVERN_ERR_PROFILE_DURATION: {status: 400, exit: 2},
-  TAVERN_ERR_PROFILE_OPTION: {status: 400, exit: 2},
-  TAVERN_ERR_PROFILE_FAILED: {status: 500, exit: 1},
-})
+/** The profiler's catalogue codes (src/core/errors.ts). */
+export type ProfileErrorCode = 'TAVERN_ERR_PROFILE_BUSY' | 'TAVERN_ERR_PROFILE_DURATION' | 'TAVERN_ERR_PROFILE_OPTION' | 'TAVERN_ERR_PROFILE_FAILED'
 
-export type ProfileErrorCode = keyof typeof PROFILE_ERRORS
-
-export class ProfileError extends Error {
-  readonly status: number
-  constructor(
-    readonly code: ProfileErrorCode,
-    message: string,
-  ) {
-    super(message)
-    this.status = PROFILE_ERRORS[code].status
+export class ProfileError extends TavernError {
+  constructor(code: ProfileErrorCode, message: string) {
+    super(code, message)
+    this.name = 'ProfileError'
   }
 }
 

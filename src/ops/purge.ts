@@ -1,7 +1,8 @@
-import {AdminError} from '../daemon/admin-router.js'
-import type {Daemon} from '../daemon/daemon.js'
+import {TavernError} from '../core/errors.js'
+import type {OpsServices} from '../core/services.js'
 import type {PurgeMode} from '../storage/types.js'
-import {resolveTargets, type TargetInput} from './targets.js'
+import type {PurgeItem, PurgeReply, PurgeRequestBody} from '../admin/protocol.js'
+import {resolveTargets} from './targets.js'
 
 /** Most URLs one POST /purge may name (README); the CLI sends long lists in batches (commands/purge.ts). */
 export const MAX_PURGE_URLS = 1_000_000
@@ -10,33 +11,10 @@ export const MAX_PURGE_BODY_BYTES = 128 * 1024 * 1024
 /** Purges of single keys in flight at once within one request. */
 const PURGE_CONCURRENCY = 64
 
-export interface PurgeRequestBody extends TargetInput {
-  mode?: unknown
-}
-
-export interface PurgeItem {
-  /** The URL (or directory) as given. */
-  url: string
-  /** Cache key, or key prefix for a directory. */
-  key: string
-  dir?: true
-  matched: number
-  purged: number
-  bytesFreed: number
-}
-
-export interface PurgeReply {
-  mode: PurgeMode
-  matched: number
-  purged: number
-  bytesFreed: number
-  results: PurgeItem[]
-}
-
 export function parseMode(mode: unknown): PurgeMode {
   if (mode === undefined || mode === null) return 'delete'
   if (mode === 'delete' || mode === 'expire') return mode
-  throw new AdminError(400, 'bad_mode', `"mode" must be "delete" or "expire", not ${JSON.stringify(mode)}`)
+  throw new TavernError('TAVERN_ERR_BAD_MODE', `"mode" must be "delete" or "expire", not ${JSON.stringify(mode)}`)
 }
 
 /**
@@ -44,13 +22,13 @@ export function parseMode(mode: unknown): PurgeMode {
  * (storage.purgePrefix), which yields to the event loop between batches so the data plane keeps running.
  * Validates everything before touching storage, so a bad argument changes nothing.
  */
-export async function runPurge(d: Daemon, body: PurgeRequestBody): Promise<PurgeReply> {
+export async function runPurge(d: OpsServices, body: PurgeRequestBody): Promise<PurgeReply> {
   const mode = parseMode(body.mode)
   if (Array.isArray(body.urls) && body.urls.length > MAX_PURGE_URLS) {
-    throw new AdminError(413, 'too_many_urls', `at most ${MAX_PURGE_URLS} URLs per request (got ${body.urls.length}); send longer lists in several requests`)
+    throw new TavernError('TAVERN_ERR_TOO_MANY_URLS', `at most ${MAX_PURGE_URLS} URLs per request (got ${body.urls.length}); send longer lists in several requests`)
   }
   const {urls, dir} = resolveTargets(d, body)
-  if (urls.length === 0 && !dir) throw new AdminError(400, 'bad_request', 'nothing to purge: give "urls" and/or "dir"')
+  if (urls.length === 0 && !dir) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', 'nothing to purge: give "urls" and/or "dir"')
   const reply: PurgeReply = {mode, matched: 0, purged: 0, bytesFreed: 0, results: []}
   const add = (item: PurgeItem) => {
     reply.results.push(item)

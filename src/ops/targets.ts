@@ -1,16 +1,8 @@
+import type {TargetInput} from '../admin/protocol.js'
 import {isValidAuthority, keyPrefixForDir} from '../cache/cache-key.js'
-import {AdminError} from '../daemon/admin-router.js'
-import type {Daemon} from '../daemon/daemon.js'
-import {operatorCacheKey, operatorDirPrefix} from '../proxy/keys.js'
-
-/** What a purge / verify request names: single URLs and/or one directory. */
-export interface TargetInput {
-  /** One URL (same as urls: [url]). */
-  url?: unknown
-  urls?: unknown
-  dir?: unknown
-  host?: unknown
-}
+import {TavernError} from '../core/errors.js'
+import type {OpsServices} from '../core/services.js'
+import {operatorCacheKey, operatorDirPrefix} from '../proxy/request-target.js'
 
 export interface UrlTarget {
   url: string
@@ -24,16 +16,16 @@ export interface DirTarget {
   prefix: string
 }
 
-/** Resolve `{urls, dir, host}` to cache keys / a key prefix; AdminError 400 with a clear message when something is malformed. */
-export function resolveTargets(d: Daemon, body: TargetInput): {urls: UrlTarget[]; dir?: DirTarget} {
+/** Resolve `{urls, dir, host}` to cache keys / a key prefix; TavernError (a usage error) with a clear message when something is malformed. */
+export function resolveTargets(d: OpsServices, body: TargetInput): {urls: UrlTarget[]; dir?: DirTarget} {
   const urls: UrlTarget[] = []
   const given: string[] = []
   if (body.url !== undefined && body.url !== null) {
-    if (typeof body.url !== 'string') throw new AdminError(400, 'bad_request', '"url" must be a string')
+    if (typeof body.url !== 'string') throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', '"url" must be a string')
     given.push(body.url)
   }
   if (body.urls !== undefined && body.urls !== null) {
-    if (!Array.isArray(body.urls) || !body.urls.every((u) => typeof u === 'string')) throw new AdminError(400, 'bad_request', '"urls" must be an array of strings')
+    if (!Array.isArray(body.urls) || !body.urls.every((u) => typeof u === 'string')) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', '"urls" must be an array of strings')
     // A loop, not push(...urls): spreading 300,000 arguments overflows the stack.
     for (const u of body.urls as string[]) given.push(u)
   }
@@ -43,16 +35,16 @@ export function resolveTargets(d: Daemon, body: TargetInput): {urls: UrlTarget[]
   }
   let dir: DirTarget | undefined
   if (body.dir !== undefined && body.dir !== null) {
-    if (typeof body.dir !== 'string' || body.dir.trim() === '') throw new AdminError(400, 'bad_prefix', '"dir" must be a non-empty string')
+    if (typeof body.dir !== 'string' || body.dir.trim() === '') throw new TavernError('TAVERN_ERR_BAD_PREFIX', '"dir" must be a non-empty string')
     dir = {dir: body.dir, prefix: dirPrefix(body.dir.trim(), body.host)}
   }
-  if (body.host !== undefined && body.host !== null && typeof body.host !== 'string') throw new AdminError(400, 'bad_request', '"host" must be a string')
+  if (body.host !== undefined && body.host !== null && typeof body.host !== 'string') throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', '"host" must be a string')
   return {urls, dir}
 }
 
 function validHost(host: unknown): string {
   // The same rule as a request's Host, so an operator can name every host a client can.
-  if (typeof host !== 'string' || !isValidAuthority(host.trim())) throw new AdminError(400, 'bad_host', `not a valid host[:port]: ${JSON.stringify(host)}`)
+  if (typeof host !== 'string' || !isValidAuthority(host.trim())) throw new TavernError('TAVERN_ERR_BAD_HOST', `not a valid host[:port]: ${JSON.stringify(host)}`)
   return host.trim()
 }
 
@@ -62,10 +54,10 @@ function absoluteOrHost(url: string, host: unknown): string {
   return url
 }
 
-function keyOf(d: Daemon, absolute: string, given: string): string {
+function keyOf(d: OpsServices, absolute: string, given: string): string {
   const key = /^https?:\/\//i.test(absolute) ? operatorCacheKey(absolute, d.config.cache) : undefined
   if (key === undefined) {
-    throw new AdminError(400, 'bad_url', `not an absolute http(s) URL: ${JSON.stringify(given)}${given.startsWith('/') ? ' (give a host, or a full URL)' : ''}`)
+    throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(given)}${given.startsWith('/') ? ' (give a host, or a full URL)' : ''}`)
   }
   return key
 }
@@ -74,10 +66,10 @@ function keyOf(d: Daemon, absolute: string, given: string): string {
 export function dirPrefix(dir: string, host: unknown): string {
   if (/^https?:\/\//i.test(dir)) {
     const prefix = operatorDirPrefix(dir)
-    if (prefix === undefined) throw new AdminError(400, 'bad_prefix', `directory must be an absolute http(s) URL with a valid host: ${JSON.stringify(dir)}`)
+    if (prefix === undefined) throw new TavernError('TAVERN_ERR_BAD_PREFIX', `directory must be an absolute http(s) URL with a valid host: ${JSON.stringify(dir)}`)
     return prefix
   }
-  if (!dir.startsWith('/')) throw new AdminError(400, 'bad_prefix', `directory must be a full http(s) URL or a path starting with "/": ${JSON.stringify(dir)}`)
-  if (host === undefined || host === null || host === '') throw new AdminError(400, 'bad_prefix', `directory ${JSON.stringify(dir)} needs a host (or give a full URL prefix)`)
+  if (!dir.startsWith('/')) throw new TavernError('TAVERN_ERR_BAD_PREFIX', `directory must be a full http(s) URL or a path starting with "/": ${JSON.stringify(dir)}`)
+  if (host === undefined || host === null || host === '') throw new TavernError('TAVERN_ERR_BAD_PREFIX', `directory ${JSON.stringify(dir)} needs a host (or give a full URL prefix)`)
   return keyPrefixForDir({host: validHost(host), pathPrefix: dir})
 }

@@ -1,56 +1,9 @@
-import {AdminError} from '../daemon/admin-router.js'
-import type {Daemon} from '../daemon/daemon.js'
+import {TavernError} from '../core/errors.js'
+import type {OpsServices} from '../core/services.js'
 import type {ObjectRecord} from '../storage/types.js'
-import type {NdjsonWriter} from './ndjson.js'
-import {resolveTargets, type TargetInput} from './targets.js'
-
-export interface VerifyRequestBody extends TargetInput {
-  /** Every stored object. */
-  all?: unknown
-  /** Delete objects whose body does not match (so the next request refetches them). */
-  purgeBad?: unknown
-  /** Read at most this many body bytes per second (0 / absent: no limit beyond yielding between objects). */
-  rateBytesPerSec?: unknown
-}
-
-export interface VerifyProgress {
-  type: 'progress'
-  checked: number
-  bytes: number
-  mismatches: number
-}
-
-export interface VerifyMismatch {
-  type: 'mismatch'
-  url: string
-  key: string
-  variant: string
-  file: string
-  bodyPath: string
-  expectedCrc32c: string
-  actualCrc32c: string
-  expectedSize: number
-  actualSize: number
-  /** The body file is gone. */
-  missing: boolean
-  /** Deleted (with purgeBad). */
-  purged: boolean
-}
-
-export interface VerifySummary {
-  type: 'summary'
-  /** Objects (variants) whose body was read. */
-  checked: number
-  ok: number
-  mismatches: number
-  purged: number
-  /** Objects that changed while being checked (refilled or purged meanwhile), not counted as mismatches. */
-  skipped: number
-  bytes: number
-  durationMs: number
-}
-
-export type VerifyLine = {type: 'start'; scope: string} | VerifyProgress | VerifyMismatch | VerifySummary
+import type {NdjsonWriter} from '../admin/ndjson.js'
+import type {VerifyMismatch, VerifyProgress, VerifyRequestBody, VerifySummary} from '../admin/protocol.js'
+import {resolveTargets} from './targets.js'
 
 interface VerifyJob {
   scope: string
@@ -67,14 +20,14 @@ const PROGRESS_EVERY_MS = 250
 /** Thrown to stop a scan when the admin client went away. */
 const ABORTED = new Error('verify cancelled: client went away')
 
-export function parseVerify(d: Daemon, body: VerifyRequestBody): VerifyJob {
+export function parseVerify(d: OpsServices, body: VerifyRequestBody): VerifyJob {
   const {urls, dir} = resolveTargets(d, body)
   const all = body.all === true
-  if (!all && urls.length === 0 && !dir) throw new AdminError(400, 'bad_request', 'nothing to verify: give "urls", "dir" or "all": true')
+  if (!all && urls.length === 0 && !dir) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', 'nothing to verify: give "urls", "dir" or "all": true')
   let rate = 0
   if (body.rateBytesPerSec !== undefined && body.rateBytesPerSec !== null) {
     if (typeof body.rateBytesPerSec !== 'number' || !(body.rateBytesPerSec >= 0) || !Number.isFinite(body.rateBytesPerSec)) {
-      throw new AdminError(400, 'bad_rate', '"rateBytesPerSec" must be a non-negative number')
+      throw new TavernError('TAVERN_ERR_BAD_RATE', '"rateBytesPerSec" must be a non-negative number')
     }
     rate = body.rateBytesPerSec
   }
@@ -87,7 +40,7 @@ export function parseVerify(d: Daemon, body: VerifyRequestBody): VerifyJob {
  * a time, yielding to the event loop between objects (and sleeping to honour a byte rate), so the data plane is never
  * starved. Streams progress, every mismatch, then a summary.
  */
-export async function runVerify(d: Daemon, job: VerifyJob, out: NdjsonWriter): Promise<VerifySummary> {
+export async function runVerify(d: OpsServices, job: VerifyJob, out: NdjsonWriter): Promise<VerifySummary> {
   const started = Date.now()
   const s: VerifySummary = {type: 'summary', checked: 0, ok: 0, mismatches: 0, purged: 0, skipped: 0, bytes: 0, durationMs: 0}
   let lastProgress = Date.now()

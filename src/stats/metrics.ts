@@ -1,7 +1,8 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
 
 import type {CumulativeHistogramView} from './histogram.js'
-import {CACHE_OUTCOMES, type Stats, type StorageProbeResult, type UpstreamProbeResult} from './stats.js'
+import type {Stats} from './recorder.js'
+import {CACHE_OUTCOMES, type StorageProbeResult, type UpstreamProbeResult} from './schema.js'
 
 export interface Metrics {
   registry: Registry

@@ -1,4 +1,4 @@
-import {formatCount, formatPercent, padLeft, padRight, truncateMiddle} from './format.js'
+import {formatCount, formatPercent, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {sparkline} from './sparkline.js'
 import {type DisplaySnapshot, bigNumbers, headerParts, latencyParts, statusShares, storageParts, topKeyRows} from './view-model.js'
 

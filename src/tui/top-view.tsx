@@ -1,8 +1,8 @@
 import {Box, Text, useApp, useInput, useStdin, useStdout} from 'ink'
 import {createContext, type ReactNode, useContext, useEffect, useRef, useState} from 'react'
 
-import type {TopSnapshot} from '../stats/admin-routes.js'
-import {formatCount, formatPercent, formatRate, padLeft, padRight, truncateMiddle} from './format.js'
+import type {TopSnapshot} from '../admin/protocol.js'
+import {formatCount, formatPercent, formatRate, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {brailleChart, sparkline} from './sparkline.js'
 import {type SortKey, bigNumbers, headerParts, latencyParts, seriesRange, statusShares, storageParts, topKeyRows} from './view-model.js'
 

@@ -1,7 +1,7 @@
 /** Display-ready pieces shared by the Ink dashboard and the plain `--once` rendering. */
-import type {TopSnapshot} from '../stats/admin-routes.js'
-import type {StatsSnapshot, StatusClass, TopKey} from '../stats/stats.js'
-import {formatBytes, formatCount, formatDuration, formatPercent, formatRate, formatUptime} from './format.js'
+import type {TopSnapshot} from '../admin/protocol.js'
+import type {StatsSnapshot, StatusClass, TopKey} from '../stats/schema.js'
+import {formatBytes, formatCount, formatDuration, formatPercent, formatRate, formatUptime} from '../util/format.js'
 
 export type SortKey = 'requests' | 'bytes'
 

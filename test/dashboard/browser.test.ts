@@ -12,7 +12,7 @@ import {type BrowserContext, chromium, type Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {bigNumbers, latencyParts, statusShares, topKeyRows} from '../../src/tui/view-model.js'
-import {formatBytes, formatCount, formatPercent} from '../../src/tui/format.js'
+import {formatBytes, formatCount, formatPercent} from '../../src/util/format.js'
 import {type DashboardHarness, startDashboardHarness} from '../helpers/dashboard-harness.js'
 
 // The callbacks given to page.evaluate run in the browser. This file is type-checked without the DOM library (it

@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
-import * as tui from '../../src/tui/format.js'
+import * as tui from '../../src/util/format.js'
 
 type Fmt = (n: number | null | undefined) => string
 interface PageModule {

@@ -7,7 +7,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {SESSION_LIFETIME_SEC} from '../../src/dashboard/auth.js'
 import {CONTENT_SECURITY_POLICY, createDashboard, type DashboardHandler, type DashboardOptions} from '../../src/dashboard/server.js'
-import {Stats} from '../../src/stats/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
 import {openSse} from '../helpers/sse-client.js'
 
 const TOKEN = 'correct-horse-battery-staple-42'

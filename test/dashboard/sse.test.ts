@@ -4,7 +4,7 @@ import net, {type AddressInfo} from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {formatSseComment, formatSseEvent, SnapshotBroadcaster, type SnapshotBroadcasterOptions} from '../../src/dashboard/sse.js'
-import {Stats} from '../../src/stats/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
 import {openSse, type SseConnection} from '../helpers/sse-client.js'
 
 const cleanups: Array<() => Promise<void> | void> = []

@@ -202,7 +202,7 @@ describe.skipIf(!isRoot)('clients refuse a socket owned by another user', () => 
       expect(status.stdout).not.toContain('impostor')
       const json = await runCli(['status', '--json', '--socket', sock])
       expect(json.code).toBe(3)
-      expect(JSON.parse(json.stdout).error.code).toBe('foreign_socket')
+      expect(JSON.parse(json.stdout).error.code).toBe('TAVERN_ERR_FOREIGN_SOCKET')
       const purge = await runCli(['purge', '--socket', sock, 'http://example.com/secret'])
       expect(purge.code).toBe(3)
       expect(impostor.requests()).toEqual([])

@@ -79,6 +79,6 @@ it('more URLs than the documented maximum per request: 413 too_many_urls, nothin
   const urls = [stored[0]!, ...Array.from({length: 1_000_000}, (_, i) => `http://h/${i}`)]
   const r = await d.admin('/purge', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({urls}), timeoutMs: 120_000})
   expect(r.status, r.text.slice(0, 300)).toBe(413)
-  expect(JSON.parse(r.text).error.code).toBe('too_many_urls')
+  expect(JSON.parse(r.text).error.code).toBe('TAVERN_ERR_TOO_MANY_URLS')
   expect((await d.request(new URL(stored[0]!).pathname, {headers: {Host: host}})).header('cache-status')).toMatch(/hit/)
 }, 180_000)

@@ -59,7 +59,7 @@ it('tavern reload refuses an invalid config, names the key, exits 1 and keeps th
   expect(await xCache()).toBe('MISS') // still the config applied by the previous reload
   const j = await runCli(['reload', '--json', '--socket', d.socket])
   expect(j.code).toBe(1)
-  expect(JSON.parse(j.stdout).error.code).toBe('invalid_config')
+  expect(JSON.parse(j.stdout).error.code).toBe('TAVERN_ERR_RELOAD_REFUSED')
 })
 
 it('SIGHUP reloads too, and an invalid file on SIGHUP is logged and ignored', async () => {

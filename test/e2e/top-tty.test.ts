@@ -8,7 +8,7 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {StatsSnapshot} from '../../src/stats/stats.js'
+import type {StatsSnapshot} from '../../src/stats/schema.js'
 import {BIN, type DaemonHandle, makeTempDir, REPO_ROOT, startDaemon} from '../helpers/daemon.js'
 import {type Origin, sleep, startOrigin, uniquePath} from '../helpers/origin.js'
 

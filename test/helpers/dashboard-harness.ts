@@ -16,8 +16,10 @@ import type {AddressInfo} from 'node:net'
 
 import {createDashboard, type DashboardHandler, type DashboardOptions} from '../../src/dashboard/server.js'
 import type {DashboardSnapshot} from '../../src/dashboard/snapshot.js'
-import {type DaemonInfo, statsSnapshotHandler, type TopSnapshot} from '../../src/stats/admin-routes.js'
-import {type CacheOutcome, Stats} from '../../src/stats/stats.js'
+import type {DaemonInfo, TopSnapshot} from '../../src/admin/protocol.js'
+import {statsSnapshotHandler} from '../../src/admin/routes/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
+import type {CacheOutcome} from '../../src/stats/schema.js'
 import {type Origin, startOrigin} from './origin.js'
 
 export interface DashboardHarness {

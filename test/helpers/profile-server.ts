@@ -7,10 +7,10 @@
  */
 import http from 'node:http'
 
-import {AdminRouter, readJson, sendJson} from '../../src/daemon/admin-router.js'
+import {AdminRouter, readJson, sendJson} from '../../src/admin/http.js'
 import {Profiler} from '../../src/ops/profile.js'
 import {profileRoutes} from '../../src/ops/profile-routes.js'
-import {Stats} from '../../src/stats/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
 
 const socket = process.argv[2]
 if (!socket) throw new Error('usage: profile-server.ts SOCKET')

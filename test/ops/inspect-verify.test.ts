@@ -116,7 +116,7 @@ describe('tavern verify-crc', () => {
     await warm(p)
     const r = await tavern(t.daemon, ['verify-crc', `${t.daemon.url}${p}`])
     expect(r.code, show(r)).toBe(0)
-    expect(r.stdout).toMatch(/verified 1 object \(4\.9 KiB\) in [\d.]+s: 1 ok, 0 mismatches/)
+    expect(r.stdout).toMatch(/verified 1 object \(4\.88 KiB\) in [\d.]+s: 1 ok, 0 mismatches/)
     const j = await tavern(t.daemon, ['verify-crc', '--json', '--all', '--rate', '100'])
     expect(j.code, show(j)).toBe(0)
     expect(j.json().mismatches).toEqual([])
@@ -171,7 +171,7 @@ describe('daemon unreachable', () => {
       const r = await tavern(sock, args)
       expect(r.code, `${args.join(' ')}\n${show(r)}`).toBe(3)
       expect(r.stderr).toMatch(/no tavern daemon answers/)
-      if (args.includes('--json')) expect(JSON.parse(r.stdout)).toEqual({error: {code: 'unreachable', message: expect.stringContaining('no tavern daemon answers')}})
+      if (args.includes('--json')) expect(JSON.parse(r.stdout)).toEqual({error: {code: 'TAVERN_ERR_UNREACHABLE', message: expect.stringContaining('no tavern daemon answers')}})
       else expect(r.stdout).toBe('')
     }
   })

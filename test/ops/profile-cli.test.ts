@@ -12,7 +12,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {adminRequest} from '../../src/client/admin-client.js'
-import {AdminRouter} from '../../src/daemon/admin-router.js'
+import {AdminRouter} from '../../src/admin/http.js'
 import type {CpuProfileSummary} from '../../src/ops/cpuprofile-summary.js'
 import type {RunningProfile} from '../../src/ops/profile.js'
 import {REPO_ROOT, runCli} from '../helpers/daemon.js'
@@ -109,7 +109,7 @@ describe('tavern profile', () => {
     expect(text.stdout).toMatch(/\ntop \d+ functions by self time:\n/)
     expect(text.stdout).toMatch(/hotLoopForProfileTest\s+test\/helpers\/profile-server\.ts:\d+/)
     // The real Stats recorder the server drives, by its source file.
-    expect(text.stdout).toMatch(/(requestFinished|snapshot)\s+src\/stats\/stats\.ts:\d+/)
+    expect(text.stdout).toMatch(/(requestFinished|snapshot)\s+src\/stats\/recorder\.ts:\d+/)
 
     const json = await busyWhile(runCli(['profile', 'top', '--socket', sock, '--seconds', '1', '--top', '5', '--json'], CLI))
     expect(json.code, json.stderr).toBe(0)
@@ -167,7 +167,7 @@ describe('tavern profile', () => {
     try {
       const r = await runCli(['profile', 'heap', '--socket', oldSock], CLI)
       expect(r.code).toBe(1)
-      expect(r.stderr).toBe('tavern: this daemon has no profiling endpoints (no admin endpoint /profile/heap); it is older than this tavern command (not_found)\n')
+      expect(r.stderr).toBe('tavern: this daemon has no profiling endpoints (no admin endpoint /profile/heap); it is older than this tavern command (TAVERN_ERR_NOT_FOUND)\n')
     } finally {
       await new Promise<void>((r) => old.close(() => r()))
     }

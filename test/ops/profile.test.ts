@@ -9,7 +9,7 @@ import {REPO_ROOT} from '../helpers/daemon.js'
 
 import {summariseCpuProfile} from '../../src/ops/cpuprofile-summary.js'
 import {PROFILE_LIMITS, ProfileError, Profiler} from '../../src/ops/profile.js'
-import {Stats} from '../../src/stats/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tavern-profile-test-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -61,14 +61,14 @@ describe('Profiler', () => {
     // Tavern's own code is named and placed too (inclusive time, since a snapshot's self time spreads over helpers).
     const snap = s.inclusive.find((f) => f.function === 'snapshot')
     expect(snap, JSON.stringify(s.inclusive.slice(0, 15))).toBeDefined()
-    expect(snap!.where).toMatch(/^src\/stats\/stats\.ts:\d+$/)
-    expect(s.groups.some((g) => g.group === 'tavern: stats/stats.ts')).toBe(true)
+    expect(snap!.where).toMatch(/^src\/stats\/recorder\.ts:\d+$/)
+    expect(s.groups.some((g) => g.group === 'tavern: stats/recorder.ts')).toBe(true)
   }, 20_000)
 
   it('names the source lines of compiled code: the built daemon profiled in plain node shows src/….ts:line', () => {
     // The daemon runs dist/; its frames are mapped back through tsc's .js.map files.
     const script = `
-      import {Stats} from './dist/stats/stats.js'
+      import {Stats} from './dist/stats/recorder.js'
       import {Profiler} from './dist/ops/profile.js'
       import {summariseCpuProfile} from './dist/ops/cpuprofile-summary.js'
       import {sourceMapLocator} from './dist/ops/source-locations.js'
@@ -88,10 +88,10 @@ describe('Profiler', () => {
     const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000})
     expect(run.status, run.stderr).toBe(0)
     const out = JSON.parse(run.stdout) as {mapped: Array<{function: string; where: string}>; plain: Array<{function: string; where: string}>}
-    const srcLine = readFileSync(path.join(REPO_ROOT, 'src/stats/stats.ts'), 'utf8').split('\n').findIndex((l) => l.startsWith('  snapshot(): StatsSnapshot {')) + 1
+    const srcLine = readFileSync(path.join(REPO_ROOT, 'src/stats/recorder.ts'), 'utf8').split('\n').findIndex((l) => l.startsWith('  snapshot(): StatsSnapshot {')) + 1
     expect(srcLine).toBeGreaterThan(0)
-    expect(out.mapped.find((f) => f.function === 'snapshot')?.where).toBe(`src/stats/stats.ts:${srcLine}`)
-    expect(out.plain.find((f) => f.function === 'snapshot')?.where).toMatch(/^dist\/stats\/stats\.js:\d+$/)
+    expect(out.mapped.find((f) => f.function === 'snapshot')?.where).toBe(`src/stats/recorder.ts:${srcLine}`)
+    expect(out.plain.find((f) => f.function === 'snapshot')?.where).toMatch(/^dist\/stats\/recorder\.js:\d+$/)
   }, 40_000)
 
   it('writes a heap snapshot in chunks to a private file that parses as a V8 heap snapshot', async () => {

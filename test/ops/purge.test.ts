@@ -109,7 +109,8 @@ describe('tavern purge URL', () => {
     expect(bad.stderr).toMatch(/not an absolute http\(s\) URL/)
     const badJson = await tavern(t.daemon, ['purge', '--json', 'ftp://x/y'])
     expect(badJson.code).toBe(2)
-    expect(badJson.stdout).toBe('')
+    // --json: the error as one document on stdout, with its catalogue code.
+    expect(JSON.parse(badJson.stdout)).toEqual({error: {code: 'TAVERN_ERR_BAD_URL', message: expect.stringContaining('not an absolute http(s) URL')}})
     const dir = await tavern(t.daemon, ['purge', '--dir', '/static/'])
     expect(dir.code, show(dir)).toBe(2)
     expect(dir.stderr).toMatch(/needs a host/)
@@ -270,12 +271,12 @@ describe('admin API shapes (what the CLI is a client of)', () => {
     cacheable(p)
     await warm(p)
     for (const [body, code] of [
-      ['{nope', 'bad_json'],
-      [{url: `${t.daemon.url}${p}`, mode: 'nuke'}, 'bad_mode'],
-      [{urls: [`${t.daemon.url}${p}`, 'relative/x']}, 'bad_url'],
-      [{dir: 'static/'}, 'bad_prefix'],
-      [{mode: 'delete'}, 'bad_request'],
-      [[1, 2], 'bad_request'],
+      ['{nope', 'TAVERN_ERR_BAD_JSON'],
+      [{url: `${t.daemon.url}${p}`, mode: 'nuke'}, 'TAVERN_ERR_BAD_MODE'],
+      [{urls: [`${t.daemon.url}${p}`, 'relative/x']}, 'TAVERN_ERR_BAD_URL'],
+      [{dir: 'static/'}, 'TAVERN_ERR_BAD_PREFIX'],
+      [{mode: 'delete'}, 'TAVERN_ERR_BAD_ARGUMENT'],
+      [[1, 2], 'TAVERN_ERR_BAD_ARGUMENT'],
     ] as const) {
       const r = await post('/purge', body)
       expect(r.status, JSON.stringify(body)).toBe(400)
@@ -291,16 +292,16 @@ describe('admin API shapes (what the CLI is a client of)', () => {
   it('GET /keys/inspect, POST /prefetch and POST /verify reject bad input with 400 before streaming', async () => {
     const i = await t.daemon.admin('/keys/inspect')
     expect(i.status).toBe(400)
-    expect(JSON.parse(i.text).error.code).toBe('bad_request')
+    expect(JSON.parse(i.text).error.code).toBe('TAVERN_ERR_BAD_ARGUMENT')
     const pf = await post('/prefetch', {urls: ['nope']})
     expect(pf.status).toBe(400)
     expect(pf.header('content-type')).toMatch(/json/)
-    expect(JSON.parse(pf.text).error.code).toBe('bad_url')
+    expect(JSON.parse(pf.text).error.code).toBe('TAVERN_ERR_BAD_URL')
     const pfh = await post('/prefetch', {urls: [`${t.daemon.url}/x`], headers: {Host: 'evil'}})
-    expect(JSON.parse(pfh.text).error.code).toBe('bad_headers')
+    expect(JSON.parse(pfh.text).error.code).toBe('TAVERN_ERR_BAD_HEADERS')
     const v = await post('/verify', {})
     expect(v.status).toBe(400)
-    expect(JSON.parse(v.text).error.code).toBe('bad_request')
+    expect(JSON.parse(v.text).error.code).toBe('TAVERN_ERR_BAD_ARGUMENT')
   })
 
   it('POST /prefetch and POST /verify stream NDJSON: start, results/progress, summary', async () => {

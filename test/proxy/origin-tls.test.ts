@@ -9,7 +9,7 @@ import type {TLSSocket} from 'node:tls'
 import {type Dispatcher, Pool} from 'undici'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {resetGuardedClient} from '../../src/proxy/reset-guard.js'
+import {resetGuardedClient} from '../../src/proxy/origin/reset-guard.js'
 import {loadOriginTls, originConnectOptions, OriginTlsSchema, resetInsecureWarnings} from '../../src/proxy/origin/origin-tls.js'
 import {createTestCa, type IssuedCert, type TestCa} from '../helpers/certs.js'
 

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {createMetrics} from '../../src/stats/metrics.js'
 import {startMetricsServer} from '../../src/stats/metrics-server.js'
-import {Stats} from '../../src/stats/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
 
 interface Sample {
   name: string

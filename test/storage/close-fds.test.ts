@@ -8,7 +8,7 @@ import path from 'node:path'
 
 import {expect, it} from 'vitest'
 
-import {Storage} from '../../src/storage/storage.js'
+import {Storage} from '../../src/storage/store.js'
 import {options, sleep, tempDir} from './helpers.js'
 
 /** The files this process has open under `dir` (Linux /proc). */

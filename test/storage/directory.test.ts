@@ -10,8 +10,8 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {LOCK_FILE, StorageLockedError} from '../../src/storage/dir-lock.js'
 import {utf8KeyEncoder} from '../../src/storage/keys.js'
-import {Storage} from '../../src/storage/storage.js'
-import type {StorageLog, StorageOptions} from '../../src/storage/storage.js'
+import {Storage} from '../../src/storage/store.js'
+import type {StorageLog, StorageOptions} from '../../src/storage/store.js'
 import {options, policy, put, readAll, sleep, tempDir} from './helpers.js'
 
 const dirs: string[] = []

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {crc32c} from '@node-rs/crc32'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {Storage} from '../../src/storage/storage.js'
+import {Storage} from '../../src/storage/store.js'
 import {waitFor} from '../helpers/wait.js'
 import {meta, options, put, randomBody, readAll, sleep, tempDir} from './helpers.js'
 

@@ -4,8 +4,8 @@ import path from 'node:path'
 import type {Readable} from 'node:stream'
 
 import type {StoredPolicy} from '../../src/cache/policy-types.js'
-import {Storage} from '../../src/storage/storage.js'
-import type {StorageOptions} from '../../src/storage/storage.js'
+import {Storage} from '../../src/storage/store.js'
+import type {StorageOptions} from '../../src/storage/store.js'
 import type {CommitMeta, ObjectRecord} from '../../src/storage/types.js'
 
 export function tempDir(): string {

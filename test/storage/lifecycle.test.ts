@@ -3,8 +3,8 @@ import path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {Storage} from '../../src/storage/storage.js'
-import type {StorageOptions} from '../../src/storage/storage.js'
+import {Storage} from '../../src/storage/store.js'
+import type {StorageOptions} from '../../src/storage/store.js'
 import {waitFor as waitForValue} from '../helpers/wait.js'
 import {options, policy, put, randomBody, readAll, sleep, tempDir} from './helpers.js'
 

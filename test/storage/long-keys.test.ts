@@ -5,8 +5,8 @@ import fs from 'node:fs'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {Storage} from '../../src/storage/storage.js'
-import type {StorageOptions} from '../../src/storage/storage.js'
+import {Storage} from '../../src/storage/store.js'
+import type {StorageOptions} from '../../src/storage/store.js'
 import {options, policy, put, readAll, sleep, tempDir} from './helpers.js'
 
 const LENGTHS = [63, 64, 200, 2000, 8000]

@@ -5,8 +5,8 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import Top from '../../src/commands/top.js'
-import {statsSnapshotHandler} from '../../src/stats/admin-routes.js'
-import {Stats} from '../../src/stats/stats.js'
+import {statsSnapshotHandler} from '../../src/admin/routes/stats.js'
+import {Stats} from '../../src/stats/recorder.js'
 
 let dir: string
 let sock: string

@@ -213,7 +213,8 @@ export class H2Response extends http2.Http2ServerResponse<H2Request> {
 
   /** writeHead(status[, reason][, headers]) with node:http's argument forms; see items 10–12 above. */
   override writeHead(statusCode: number, reasonOrHeaders?: string | HeaderObject | readonly string[], headers?: HeaderObject | readonly string[]): this {
-    const h = typeof reasonOrHeaders === 'string' ? headers : reasonOrHeaders
+    // writeHead(status, undefined, headers) is node:http's form too: the headers are the third argument.
+    const h = typeof reasonOrHeaders === 'string' || reasonOrHeaders === undefined ? headers : reasonOrHeaders
     if (h === undefined) return super.writeHead(statusCode)
     const raw = Array.isArray(h) ? (h as readonly string[]) : objectToRaw(h as HeaderObject)
     return super.writeHead(statusCode, h2ResponseHeaders(raw) as unknown as http2.OutgoingHttpHeaders)

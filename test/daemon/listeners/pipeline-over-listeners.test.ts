@@ -1,68 +1,39 @@
 // Today's request pipeline (real Storage on a temp dir, a real origin, UpstreamGroup, Stats; no daemon) behind the new
 // listeners: the same cache semantics over HTTP/2 (TLS and h2c) and HTTP/1.1 over TLS — miss then hit, range,
 // conditional, PURGE — through the compat normaliser, with nothing in src/proxy changed.
-//
-// buildPipeline() is the one place that knows how the pipeline is constructed; after the seams refactor it becomes
-// `new handler from DataPlaneServices`.
-import fs from 'node:fs'
-import type {IncomingMessage, ServerResponse} from 'node:http'
+
 import http2 from 'node:http2'
 import https from 'node:https'
-import os from 'node:os'
-import path from 'node:path'
 
-import {pino} from 'pino'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {ConfigSchema} from '../../../src/config/schema.js'
-import {BackgroundRunner} from '../../../src/core/background.js'
-import {type Daemon, upstreamOptions} from '../../../src/daemon/daemon.js'
-import {Pipeline} from '../../../src/proxy/pipeline.js'
-import {UpstreamGroup} from '../../../src/proxy/upstream.js'
-import {Stats} from '../../../src/stats/stats.js'
-import {Storage} from '../../../src/storage/storage.js'
 import {createTestCa, type IssuedCert, type TestCa} from '../../helpers/certs.js'
 import {type Origin, startOrigin, uniquePath} from '../../helpers/origin.js'
+import {createTestPipeline, type TestPipeline} from '../../helpers/pipeline.js'
 import {type Plane, startPlane} from '../../helpers/plane.js'
 
 let ca: TestCa
 let cert: IssuedCert
 let origin: Origin
-let storage: Storage
-let upstreams: UpstreamGroup
-let dir: string
+let pipe: TestPipeline
 let tlsPlane: Plane
 let h2cPlane: Plane
-
-async function buildPipeline(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tavern-pipe-'))
-  const config = ConfigSchema.parse({upstreams: [origin.url], storage: {dir}})
-  const log = pino({level: 'silent'})
-  const background = new BackgroundRunner(log)
-  const c = config.storage
-  storage = await Storage.open({dir, maxDiskBytes: c.maxDiskBytes, diskHighWatermark: c.diskHighWatermark, diskLowWatermark: c.diskLowWatermark, maxMemoryBytes: c.memoryBytes, memoryMaxObjectBytes: c.memoryMaxObjectBytes, maxVariants: config.cache.maxVariants, evictionIntervalMs: c.evictionInterval, gcGraceSeconds: c.gcGrace / 1000, log, background})
-  upstreams = new UpstreamGroup(config.upstreams, upstreamOptions(config))
-  const d = {config, storage, upstreams, stats: new Stats(), log, background, accessLog: undefined} as unknown as Daemon
-  const pipeline = new Pipeline(d)
-  return (req, res) => pipeline.handle(req, res)
-}
 
 beforeAll(async () => {
   ca = await createTestCa()
   cert = await ca.issue({names: ['cache.test']})
   origin = await startOrigin()
-  const handler = await buildPipeline()
+  pipe = await createTestPipeline(origin.url)
+  const handler = pipe.handler
   tlsPlane = await startPlane([{address: '127.0.0.1:0', tls: {cert: cert.certFile, key: cert.keyFile}}], handler)
   h2cPlane = await startPlane([{address: '127.0.0.1:0', h2c: true}], handler)
 }, 60_000)
 afterAll(async () => {
   await tlsPlane?.close()
   await h2cPlane?.close()
-  await upstreams?.close()
-  await storage?.close()
+  await pipe?.close()
   await origin?.close()
   await ca?.cleanup()
-  if (dir) fs.rmSync(dir, {recursive: true, force: true})
 })
 
 interface Answer {

@@ -1,7 +1,7 @@
 import {Pool} from 'undici'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {classifyUpstreamError} from '../../../src/proxy/upstream.js'
+import {classifyUpstreamError} from '../../../src/proxy/origin/upstream.js'
 import {poolTimeoutOptions, TotalTimeoutError, totalDeadline} from '../../../src/proxy/origin/timeouts.js'
 import {discardBody} from '../../../src/util/discard.js'
 import {type Origin, startOrigin} from '../../helpers/origin.js'

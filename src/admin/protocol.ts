@@ -1,0 +1,256 @@
+/**
+ * The admin API's wire protocol: the request and answer bodies of every endpoint, shared by the server routes
+ * (src/admin/routes/) and their clients (src/client/, src/commands/, src/tui/). Types only.
+ *
+ *   GET  /status                                                   → StatusBody
+ *   POST /reload                                                   → ReloadReply | 422 ErrorBody
+ *   GET  /stats              (and /stats/stream: one per line)     → TopSnapshot
+ *   POST /purge              PurgeRequestBody                      → PurgeReply
+ *   POST /prefetch           PrefetchRequestBody                   → NDJSON PrefetchLine…
+ *   GET  /keys/inspect       ?url=…[&h=Name: value…]               → InspectReply
+ *   POST /verify             VerifyRequestBody                     → NDJSON VerifyLine…
+ * Errors: the status of the catalogue code (src/core/errors.ts) and ErrorBody.
+ */
+import type {StoredPolicy} from '../cache/policy-types.js'
+import type {UpstreamHealth} from '../core/origin.js'
+import type {StatsSnapshot} from '../stats/schema.js'
+import type {PurgeMode, StorageUsage} from '../storage/types.js'
+
+/** Every admin error answer (and a CLI `--json` error). `code` is a TAVERN_ERR_* code of the catalogue. */
+export interface ErrorBody {
+  error: {code: string; message: string}
+}
+
+// ---- GET /status -------------------------------------------------------------------------------
+
+export interface StatusBody {
+  version: string
+  pid: number
+  uptimeSeconds: number
+  listeners: {http: string; admin: string}
+  upstreams: UpstreamHealth[]
+  config: {source: string}
+  storage: {dir: string} & StorageUsage
+  counters: {requests: number; inFlight: number; hits: number; misses: number; originRequests: number; bytesOut: number}
+  /** Client connections: open now, the limit (and whether it was derived from the open-file limit), closed for it. */
+  connections: {open: number; max: number; derived: boolean; fdLimit: number; rejected: number; evicted: number}
+  /** Where the access log goes and how many lines a stalled disk made it drop (null when off). */
+  accessLog: {path: string; dropped: number} | null
+  /** Plugins of the active set, in load order (built-ins first). */
+  plugins?: string[]
+}
+
+// ---- POST /reload ------------------------------------------------------------------------------
+
+export interface ReloadReply {
+  applied: boolean
+  source: string | undefined
+  restartRequired: string[]
+}
+
+// ---- GET /stats, /stats/stream -----------------------------------------------------------------
+
+/** What the daemon adds to every /stats answer. */
+export interface DaemonInfo {
+  version: string
+  pid: number
+  /** Data-plane listeners as URLs, e.g. `http://0.0.0.0:8080`. */
+  listeners: string[]
+}
+
+/** The body of `GET /stats` and of each `GET /stats/stream` line. */
+export type TopSnapshot = StatsSnapshot & DaemonInfo
+
+// ---- targets of purge and verify ---------------------------------------------------------------
+
+/** What a purge / verify request names: single URLs and/or one directory. */
+export interface TargetInput {
+  /** One URL (same as urls: [url]). */
+  url?: unknown
+  urls?: unknown
+  dir?: unknown
+  host?: unknown
+}
+
+// ---- POST /purge -------------------------------------------------------------------------------
+
+export interface PurgeRequestBody extends TargetInput {
+  mode?: unknown
+}
+
+export interface PurgeItem {
+  /** The URL (or directory) as given. */
+  url: string
+  /** Cache key, or key prefix for a directory. */
+  key: string
+  dir?: true
+  matched: number
+  purged: number
+  bytesFreed: number
+}
+
+export interface PurgeReply {
+  mode: PurgeMode
+  matched: number
+  purged: number
+  bytesFreed: number
+  results: PurgeItem[]
+}
+
+// ---- POST /prefetch ----------------------------------------------------------------------------
+
+export interface PrefetchRequestBody {
+  urls?: unknown
+  /** Extra request headers (e.g. Accept-Encoding, Accept-Language) so a Vary'd variant is fetched. */
+  headers?: unknown
+  /** Refetch even if fresh: the request carries Cache-Control: no-cache, so the daemon revalidates. */
+  force?: unknown
+  concurrency?: unknown
+}
+
+export type PrefetchOutcome = 'stored' | 'fresh' | 'revalidated' | 'failed'
+
+export interface PrefetchResult {
+  type: 'result'
+  url: string
+  /** HTTP status of the answer; 0 when there was none. */
+  status: number
+  outcome: PrefetchOutcome
+  /** Body bytes received. */
+  bytes: number
+  error?: string
+}
+
+export interface PrefetchSummary {
+  type: 'summary'
+  total: number
+  /** URLs now in cache: stored + fresh + revalidated. */
+  ok: number
+  stored: number
+  fresh: number
+  revalidated: number
+  failed: number
+  bytes: number
+}
+
+export interface PrefetchStart {
+  type: 'start'
+  total: number
+  concurrency: number
+}
+
+/** A failure after the stream started: the last line. */
+export interface StreamError extends ErrorBody {
+  type: 'error'
+}
+
+export type PrefetchLine = PrefetchStart | PrefetchResult | PrefetchSummary | StreamError
+
+// ---- GET /keys/inspect -------------------------------------------------------------------------
+
+export interface VariantInfo {
+  /** Vary selector ('' when the response has no Vary). */
+  variant: string
+  /** This variant is the one the given request headers select (only with `h` parameters). */
+  selected?: boolean
+  status: number
+  statusText: string
+  size: number
+  /** Stored response header lines in order, as [name, value] (what is stored, not what a rewrite rule sends). */
+  headers: Array<[string, string]>
+  /** Date header (ISO), when valid. */
+  date: string | null
+  /** Current Age in seconds (what the next hit would send). */
+  age: number
+  requestTime: string
+  responseTime: string
+  storedAt: string
+  freshness: {
+    /** Freshness lifetime, seconds. */
+    lifetime: number
+    source: StoredPolicy['lifetimeSource']
+    /** Where the lifetime came from, for people. */
+    sourceText: string
+    /** Seconds until the response becomes stale (negative: stale for that long). */
+    ttl: number
+    expiresAt: string
+  }
+  state: 'fresh' | 'stale'
+  /** Why a stored response cannot be reused without revalidation (directive, expiry or purge). */
+  staleReason?: string
+  /** Whether a stale answer may still be served, and under which rule. */
+  serveStale?: 'stale-while-revalidate'
+  invalidatedAt?: string
+  directives: {noCache: boolean; mustRevalidate: boolean; staleWhileRevalidate?: number; staleIfError?: number}
+  validators: {etag?: string; lastModified?: string}
+  /** CRC32C of the body recorded at fill time, as 8 hex digits. */
+  crc32c: string
+  /** 'memory' = also held in the memory tier; the body file is on disk either way. */
+  tier: 'memory' | 'disk'
+  /** Hits and last access as last flushed (touches are written in batches, about every second). */
+  hits: number
+  lastAccess: string
+  file: string
+  bodyPath: string
+}
+
+export interface InspectReply {
+  url: string
+  key: string
+  stored: boolean
+  /** The URL's Vary state, or null when its responses have no Vary. */
+  vary: {names: string[]; variants: string[]} | null
+  /** With request headers: the selector they produce (null for Vary: *), and whether that variant is stored. */
+  selection?: {headers: Array<[string, string]>; variant: string | null; stored: boolean}
+  variants: VariantInfo[]
+}
+
+// ---- POST /verify ------------------------------------------------------------------------------
+
+export interface VerifyRequestBody extends TargetInput {
+  /** Every stored object. */
+  all?: unknown
+  /** Delete objects whose body does not match (so the next request refetches them). */
+  purgeBad?: unknown
+  /** Read at most this many body bytes per second (0 / absent: no limit beyond yielding between objects). */
+  rateBytesPerSec?: unknown
+}
+
+export interface VerifyProgress {
+  type: 'progress'
+  checked: number
+  bytes: number
+  mismatches: number
+}
+
+export interface VerifyMismatch {
+  type: 'mismatch'
+  url: string
+  key: string
+  variant: string
+  file: string
+  bodyPath: string
+  expectedCrc32c: string
+  actualCrc32c: string
+  expectedSize: number
+  actualSize: number
+  /** The body file is gone. */
+  missing: boolean
+  /** Deleted (with purgeBad). */
+  purged: boolean
+}
+
+export interface VerifySummary {
+  type: 'summary'
+  /** Objects (variants) whose body was read. */
+  checked: number
+  ok: number
+  mismatches: number
+  purged: number
+  /** Objects that changed while being checked (refilled or purged meanwhile), not counted as mismatches. */
+  skipped: number
+  bytes: number
+  durationMs: number
+}
+
+export type VerifyLine = {type: 'start'; scope: string} | VerifyProgress | VerifyMismatch | VerifySummary | StreamError

@@ -1,0 +1,33 @@
+import type {OpsServices} from '../../core/services.js'
+import {VERSION} from '../../core/version.js'
+import {type AdminRouter, sendJson} from '../http.js'
+import type {StatusBody} from '../protocol.js'
+
+export function statusBody(o: OpsServices): StatusBody {
+  const s = o.stats.counters()
+  return {
+    version: VERSION,
+    pid: process.pid,
+    uptimeSeconds: Math.round((Date.now() - o.startedAt) / 1000),
+    listeners: {http: o.listenAddress, admin: o.socketPath},
+    upstreams: o.upstreamHealth(),
+    config: {source: o.configSource ?? 'embedded defaults'},
+    storage: {dir: o.config.storage.dir, ...o.storage.usage()},
+    counters: {
+      requests: s.requests.total,
+      inFlight: s.requests.inFlight,
+      hits: s.requests.byOutcome.hit,
+      misses: s.requests.byOutcome.miss,
+      originRequests: s.origin.requests,
+      bytesOut: s.requests.bytesOut,
+    },
+    connections: o.connections(),
+    accessLog: o.accessLogInfo(),
+    plugins: [...o.hooks.plugins],
+  }
+}
+
+/** GET /status. */
+export function mountStatus(router: AdminRouter, o: OpsServices): void {
+  router.on('GET', '/status', (_req, res) => sendJson(res, 200, statusBody(o)))
+}

@@ -1,0 +1,132 @@
+/**
+ * What the request path and the ops need from the rest of the daemon, as interfaces. The daemon builds one object
+ * with getters (so a reload can swap the config, the upstream group, the access log and the plugin set without
+ * rebuilding anything); tests build one from real parts (a Storage on a temp dir, an UpstreamGroup, a Stats). Nobody
+ * imports the daemon. Types only: this module imports nothing from proxy/, daemon/ or ops/.
+ */
+import type {Readable} from 'node:stream'
+
+import type {Logger} from 'pino'
+
+import type {TavernConfig} from '../config/schema.js'
+import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
+import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
+import type {BackgroundRunner} from './background.js'
+import type {HookSet} from './hooks.js'
+import type {Origins, UpstreamHealth} from './origin.js'
+
+export type {Logger}
+
+/** What the data plane uses of the store (src/storage/store.ts implements it). */
+export interface CacheStore {
+  get(cacheKey: string, variant: string): ObjectRecord | undefined
+  getVary(cacheKey: string): VaryRecord | undefined
+  memoryBody(rec: ObjectRecord): Buffer | undefined
+  readBody(rec: ObjectRecord, start?: number, endInclusive?: number): Readable
+  touch(rec: ObjectRecord): void
+  beginFill(cacheKey: string, variant: string): FillWriter
+  refresh(cacheKey: string, variant: string, update: Pick<ObjectRecord, 'headers' | 'requestTime' | 'responseTime' | 'policy'> & {status?: number}): Promise<ObjectRecord | undefined>
+  purgeKey(cacheKey: string, mode: PurgeMode): Promise<PurgeResult>
+  purgePrefix(prefix: string, mode: PurgeMode, onProgress?: (r: PurgeResult) => void): Promise<PurgeResult>
+  // Partial objects (range requests).
+  getPartial(cacheKey: string, variant: string): PartialRecord | undefined
+  partialPath(file: string): string
+  newPartialFile(cacheKey: string, variant: string): Promise<{file: string; path: string}>
+  beginPartialFill(): number
+  endPartialFill(seq: number): void
+  createPartial(p: NewPartial, seq: number): Promise<PartialRecord | null>
+  markPartial(cacheKey: string, variant: string, file: string, slices: readonly number[], head?: PartialHeadUpdate): Promise<boolean>
+  removePartial(cacheKey: string, variant: string, file?: string): Promise<void>
+  promotePartial(cacheKey: string, variant: string, file: string, crc: number): Promise<ObjectRecord | null>
+}
+
+/** What the ops (purge, inspect, verify, status) use of the store on top. */
+export interface OpsStore extends CacheStore {
+  variants(cacheKey: string): ObjectRecord[]
+  accessInfo(rec: ObjectRecord): {hits: number; lastAccess: number}
+  bodyPath(rec: ObjectRecord): string
+  verifyBody(rec: ObjectRecord): Promise<{ok: boolean; actualCrc32c: number; actualSize: number}>
+  forEach(prefix: string, fn: (rec: ObjectRecord) => void | Promise<void>): Promise<number>
+  usage(): StorageUsage
+}
+
+/** The data plane's side of the statistics (src/stats/recorder.ts). */
+export interface StatsRecorder {
+  requestStarted(): void
+  requestFinished(e: RequestFinishedEvent): void
+  originRequest(e: OriginRequestEvent): void
+  fillStarted(): void
+  fillFinished(stored: boolean): void
+}
+
+/** The admin side of the statistics: counters and full snapshots. */
+export interface StatsReader {
+  counters(): StatsCounters
+  snapshot(): StatsSnapshot
+}
+
+/** Where finished requests are logged (src/daemon/access-log.ts). */
+export interface AccessLogSink {
+  record(
+    id: string | number,
+    client: string | undefined,
+    method: string | undefined,
+    host: string | undefined,
+    path: string | undefined,
+    status: number,
+    bytes: number,
+    durationMs: number,
+    cache: string,
+    upstreamMs: number | undefined,
+    endedAt: number,
+  ): void
+}
+
+/** What the request path needs. Every field may change on reload: read it when needed, do not keep it. */
+export interface DataPlaneServices {
+  readonly config: TavernConfig
+  readonly storage: CacheStore
+  /** The default upstream group (routes may carry their own later). */
+  readonly upstreams: Origins
+  readonly stats: StatsRecorder
+  readonly log: Logger
+  readonly accessLog: AccessLogSink | undefined
+  /** Every background task (fills, slice fetches, refreshes, cleanup) runs here. */
+  readonly background: BackgroundRunner
+  /** The active plugin set's hooks and composed origin call. */
+  readonly hooks: HookSet
+}
+
+/** Client connections of the data plane, as `status` shows them. */
+export interface ConnectionInfo {
+  open: number
+  max: number
+  derived: boolean
+  fdLimit: number
+  rejected: number
+  evicted: number
+}
+
+export interface ReloadResult {
+  applied: boolean
+  source: string | undefined
+  restartRequired: string[]
+}
+
+/** What the admin API and the ops need on top of the data plane's services. */
+export interface OpsServices extends DataPlaneServices {
+  readonly storage: OpsStore
+  readonly stats: StatsRecorder & StatsReader
+  readonly startedAt: number
+  /** The config file in use (undefined: embedded defaults). */
+  readonly configSource: string | undefined
+  /** The data-plane listener's address (`host:port`). */
+  readonly listenAddress: string
+  readonly socketPath: string
+  upstreamHealth(): UpstreamHealth[]
+  connections(): ConnectionInfo
+  /** Where the access log goes and how many lines it dropped, or null when it is off. */
+  accessLogInfo(): {path: string; dropped: number} | null
+  /** Re-read and apply the config (throws a ConfigError when it is invalid: nothing changes then). */
+  reload(): Promise<ReloadResult>
+}

@@ -1,0 +1,186 @@
+/**
+ * Misses and revalidations: join the in-flight fill for the object or lead a new one, then answer from it (a 304
+ * refreshed the stored response; a stream is answered while it is stored; an answer that may not be stored is relayed
+ * to the leader and everyone else asks the origin themselves). Origin failures fall back to stale-if-error or a
+ * 502/503/504. stale-while-revalidate refreshes run here in the background.
+ */
+import type {CacheStatusEntry, FwdReason} from '../cache/cache-status.js'
+import {decideReuse, requestNoStore, staleIfErrorAllowed} from '../cache/reuse.js'
+import {variantSelector} from '../cache/vary.js'
+import type {Outcome} from '../core/hooks.js'
+import type {DataPlaneServices} from '../core/services.js'
+import type {ObjectRecord} from '../storage/types.js'
+import {getHeader} from '../util/raw-headers.js'
+import type {Answerer, Status} from './answer.js'
+import {recordAgeSeconds} from './cache-headers.js'
+import {FillRegistry, flightKey, objectKey, PassMemory} from './collapse.js'
+import type {RequestContext} from './context.js'
+import type {Fill, FillHead, FillRequest} from './fill.js'
+import {downstreamResponseHeaders, upstreamRequestHeaders} from './origin/forward-headers.js'
+import {passThrough} from './origin/pass-through.js'
+import {discardResponse, type UpstreamError, type UpstreamResponse} from './origin/upstream.js'
+import {serveGrowing, serveStored} from './representation.js'
+
+/** RFC 9211 fwd reasons the cache produces when it goes to the origin for a GET. */
+export type Fwd = Extract<FwdReason, 'stale' | 'request' | 'uri-miss' | 'vary-miss'>
+
+/** Look the request up again (after a fill committed), as the lookup stage does. */
+export type Relookup = (ctx: RequestContext) => Outcome | Promise<Outcome>
+
+function withUpstream(o: Outcome, upstreamMs: number): Outcome {
+  o.upstreamMs = upstreamMs
+  return o
+}
+
+export class Misses {
+  readonly fills = new FillRegistry()
+  /** Background refreshes (stale-while-revalidate) in progress, by object key. */
+  private readonly refreshing = new Set<string>()
+  private readonly pass = new PassMemory()
+
+  constructor(
+    private readonly s: DataPlaneServices,
+    private readonly a: Answerer,
+    private readonly relookup: Relookup,
+  ) {}
+
+  /** Forward the request as it is, labelled with `e` (a bypass of the cache). */
+  bypass(ctx: RequestContext, e: Omit<CacheStatusEntry, 'name'>): Promise<Outcome> {
+    return passThrough(this.s, this.a, ctx, {st: this.a.status(e, 'bypass'), reason: 'bypass', key: ctx.key})
+  }
+
+  /** only-if-cached and nothing usable stored: 504 (RFC 9111 §5.2.1.7). */
+  onlyIfCached(ctx: RequestContext): Outcome | Promise<Outcome> {
+    const st = this.a.status({fwd: 'miss', detail: 'only-if-cached'}, 'miss')
+    return this.a.error(ctx, 'TAVERN_ERR_ONLY_IF_CACHED', 'only-if-cached: not in cache', this.a.statusHeaders(st), {st, key: ctx.key})
+  }
+
+  private fillRequest(ctx: RequestContext, stored?: ObjectRecord, refresh = false): FillRequest {
+    return {
+      ctx,
+      cacheKey: ctx.key,
+      path: ctx.target, // admitted: the normalised origin-form target the key names
+      clientHeaders: ctx.headers,
+      upstreamHeaders: upstreamRequestHeaders(ctx, this.s.config.server.via),
+      url: ctx.key,
+      stored,
+      refresh,
+      onInfo: refresh ? undefined : this.a.interim(ctx),
+    }
+  }
+
+  private reusable(ctx: RequestContext, h: {policy: ObjectRecord['policy']; responseTime: number}): boolean {
+    return decideReuse({headers: ctx.headers, method: ctx.method}, h, Date.now(), {honorRequestNoCache: true}).kind === 'fresh'
+  }
+
+  /** Miss or revalidation: join the in-flight fill for this object or lead a new one. */
+  async fetch(ctx: RequestContext, o: {stored?: ObjectRecord; variant?: string; fwd: Fwd}): Promise<Outcome> {
+    const ok = objectKey(ctx.key, o.variant)
+    const passing = this.pass.passing(ok)
+    // Recently not storable (and nothing stored to revalidate): relay it like any uncached request.
+    if (passing && !o.stored) return this.bypass(ctx, {fwd: o.fwd, detail: 'recently not storable'})
+    const fk = flightKey(this.s, ctx, ok, passing)
+    let fill = fk === undefined ? undefined : this.fills.get(fk)
+    let leader = false
+    // Requests that arrive while the origin has not answered yet share its answer. Once the answer is known,
+    // joining it is reuse of a stored response, so it must be fresh for this request (RFC 9111 §4).
+    if (fill?.settled && !(fill.settled.kind === 'stream' && this.reusable(ctx, fill.settled))) {
+      // Its body may be complete but not yet indexed: wait for the commit, then decide against the stored record.
+      if (fill.settled.kind === 'stream' && !o.stored && (await fill.done)) return this.relookup(ctx)
+      fill = undefined
+    }
+    if (!fill) {
+      // A request with no-store must not cause storing, so it never leads a fill.
+      if (requestNoStore(ctx.headers)) return this.bypass(ctx, {fwd: 'request', detail: 'no-store'})
+      fill = this.fills.start(fk, this.fillRequest(ctx, o.stored), this.s)
+      leader = true
+    }
+    const h = await fill.head
+    const collapsed = !leader
+    switch (h.kind) {
+      case 'not-modified':
+        return withUpstream(await serveStored(this.s, this.a, ctx, h.record, this.a.status({fwd: o.fwd, fwdStatus: 304, collapsed}, 'revalidated'), collapsed), h.ttfbMs)
+      case 'stream':
+        return withUpstream(await this.serveStream(ctx, fill, h, leader, o.fwd), h.ttfbMs)
+      case 'error':
+        return this.upstreamFailed(ctx, o.stored, h.error, collapsed)
+      case 'uncacheable': {
+        if (o.stored && h.response.status >= 500 && staleIfErrorAllowed(ctx.headers, o.stored, Date.now())) {
+          if (leader) discardResponse(h.response)
+          return serveStored(this.s, this.a, ctx, o.stored, this.a.status({fwd: 'stale', fwdStatus: h.response.status, detail: 'stale-if-error'}, 'stale'), collapsed)
+        }
+        if (leader) {
+          if (fk) this.pass.remember(fk)
+          const bytes = await this.relayUncacheable(ctx, h.response, o.fwd, h.reason)
+          return {outcome: 'miss', status: h.response.status, bytesOut: bytes, key: ctx.key}
+        }
+        // Followers cannot share an answer that was not storable: each asks the origin itself.
+        return this.bypass(ctx, {fwd: o.fwd, detail: 'leader response not storable'})
+      }
+    }
+  }
+
+  /** Origin unreachable or failing: stale-if-error allows the stored response, else a 502/503/504 (RFC 9111 §4.2.4). */
+  private upstreamFailed(ctx: RequestContext, stored: ObjectRecord | undefined, error: UpstreamError, collapsed: boolean): Outcome | Promise<Outcome> {
+    if (stored && staleIfErrorAllowed(ctx.headers, stored, Date.now())) {
+      return serveStored(this.s, this.a, ctx, stored, this.a.status({fwd: 'stale', fwdStatus: error.status, detail: 'stale-if-error'}, 'stale'), collapsed)
+    }
+    // RFC 9111 §4.2.4 / §5.2.2.2: a stored response that cannot be revalidated is answered with 504; an origin we
+    // did not even ask because it is saturated is a 503 with Retry-After either way (and a failing hook a 500).
+    const revalidation = stored !== undefined && error.kind !== 'busy' && error.kind !== 'hook'
+    const detail = error.kind === 'busy' ? 'origin busy' : error.kind === 'protocol' ? 'invalid origin response' : error.kind === 'hook' ? 'plugin hook failed' : 'origin unreachable'
+    const st = this.a.status({fwd: stored ? 'stale' : 'uri-miss', detail}, 'error')
+    return this.a.error(ctx, revalidation ? 'TAVERN_ERR_REVALIDATION_FAILED' : error.code, error.message, [...this.a.statusHeaders(st), ...error.headers], {st, key: ctx.key})
+  }
+
+  private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: Fwd, reason: string): Promise<number> {
+    const headers = downstreamResponseHeaders(up.headers, this.s.config.server.via)
+    // The detail says why the answer was not stored.
+    const st = this.a.status({fwd, fwdStatus: up.status, detail: reason}, 'miss')
+    headers.push(...this.a.statusHeaders(st))
+    return this.a.relay(ctx, up, headers, st)
+  }
+
+  /** stale-while-revalidate: one background refresh per object; the client already got the stale answer. */
+  refreshInBackground(ctx: RequestContext, rec: ObjectRecord): void {
+    const fk = objectKey(ctx.key, rec.variant)
+    if (this.refreshing.has(fk) || this.fills.get(fk)) return
+    this.refreshing.add(fk)
+    const fill = this.fills.start(fk, this.fillRequest(ctx, rec, true), this.s)
+    void this.s.background.run(
+      'refresh',
+      fill.head
+        .then((h) => {
+          if (h.kind === 'uncacheable') discardResponse(h.response)
+          return fill.done
+        })
+        .finally(() => this.refreshing.delete(fk)),
+    )
+  }
+
+  /** Answer from a fill in progress: everyone reads the growing body from storage. */
+  private serveStream(ctx: RequestContext, fill: Fill, h: FillHead & {kind: 'stream'}, leader: boolean, fwd: Fwd): Outcome | Promise<Outcome> {
+    // A joiner whose Vary selection differs from the leader's cannot use this response.
+    if (!leader && h.varyNames.length && variantSelector(h.varyNames, ctx.headers) !== h.variant) {
+      return this.fetch(ctx, {variant: variantSelector(h.varyNames, ctx.headers) ?? undefined, fwd: 'vary-miss'})
+    }
+    const st: Status = this.a.status({fwd, fwdStatus: h.status, stored: true, collapsed: !leader}, 'miss')
+    // The request that led the fill gets the origin's answer as is: Age only when the origin sent one (corrected).
+    const age = !leader || getHeader(h.originHeaders, 'age') !== undefined ? recordAgeSeconds({policy: h.policy, responseTime: h.responseTime}, Date.now()) : undefined
+    const g = {
+      status: h.status,
+      statusText: h.statusText,
+      base: leader ? h.originHeaders : h.storedHeaders,
+      policy: h.policy,
+      size: h.contentLength,
+      age,
+      tail: (start: number) => h.writer.tail(start),
+      committed: fill.done,
+    }
+    return serveGrowing(this.s, this.a, ctx, g, st, ctx.key, !leader)
+  }
+
+  drain(): Promise<void> {
+    return this.fills.drain()
+  }
+}

@@ -1,0 +1,166 @@
+import {domainToASCII} from 'node:url'
+
+/**
+ * Request targets and cache keys: a client's target and Host resolved to the key and to what the origin is asked
+ * for (RFC 9112 §3.2), and the keys of URLs operators name (purge, inspect, prefetch, verify).
+ */
+import {isValidAuthority, keyOf, keyQuery, normalizeAuthority, type NormalizedTarget, normalizeTarget, originForm, parseAbsoluteUri} from '../cache/cache-key.js'
+import type {TavernConfig} from '../config/schema.js'
+
+type CacheConfig = TavernConfig['cache']
+
+/** The `cache.sites` entry name an authority belongs to (as written, or without its port), if any. */
+function siteName(c: CacheConfig, authority: string): string | undefined {
+  if (c.sites[authority]) return authority
+  const bare = authority.replace(/:\d*$/, '')
+  return c.sites[bare] ? bare : undefined
+}
+
+function keyOptions(c: CacheConfig, authority: string): {query: 'keep' | 'sort' | 'ignore'; ignoreParams: string[]} {
+  const name = siteName(c, authority)
+  const site = name === undefined ? undefined : c.sites[name]
+  return {query: site?.query ?? c.query, ignoreParams: site?.ignoreParams ?? c.ignoreParams}
+}
+
+/** A request target that may be served: the key, and the origin-form target and Host that go upstream. */
+export interface AdmittedTarget {
+  ok: true
+  key: string
+  /** Normalised authority (lower case, no default port): the Host sent upstream. */
+  authority: string
+  /** Normalised origin-form target (RFC 3986 §6.2.2): what the origin is asked for. */
+  target: string
+  /** The cache.sites entry of the authority, if any. */
+  site: string | undefined
+  /** The key's path and query (under the key rules), from which `key` is built: what preCacheKey hooks start from. */
+  keyPath: string
+  keyQuery: string
+}
+
+/** A request target that is refused before anything else happens. */
+export interface RefusedTarget {
+  ok: false
+  status: 400 | 421
+  message: string
+}
+
+/** What the data plane does with `OPTIONS *`: answered by Tavern (it is about the server, not a resource). */
+export interface AsteriskTarget {
+  ok: 'asterisk'
+}
+
+export type TargetResolution = AdmittedTarget | RefusedTarget | AsteriskTarget
+
+/**
+ * Resolving a target costs more than looking it up again, and hot targets repeat: remember recent (host, target) →
+ * resolution pairs. Bounded: cleared when full. Tied to one cache config object, so a reload starts afresh.
+ */
+const MEMO_MAX = 16_384
+let memo = new Map<string, TargetResolution>()
+let memoConfig: CacheConfig | undefined
+
+/**
+ * Resolve a client request's target and Host (its one Host field value, undefined when absent) to the cache key and
+ * what the origin is asked for, or a refusal. `OPTIONS *` resolves to 'asterisk'; any other method with `*` is refused
+ * here, so `method` only matters for that form.
+ *
+ * - origin-form (`/path?q`): keyed under Host, which must be valid.
+ * - absolute-form (`http://host/path`, RFC 9112 §3.2.2): the target's authority replaces Host (which must still be
+ *   valid if sent); userinfo is refused; `https://` is keyed and forwarded as the listener's scheme (http: this is
+ *   no forward proxy); when `cache.sites` names hosts, an authority none of them claims is 421.
+ */
+export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig): TargetResolution {
+  if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
+  if (memoConfig !== c) {
+    memo = new Map()
+    memoConfig = c
+  }
+  const mk = host === undefined ? target : `${host}\u0000${target}`
+  let r = memo.get(mk)
+  if (r === undefined) {
+    r = computeResolution(host, target, c)
+    if (memo.size >= MEMO_MAX) memo.clear()
+    memo.set(mk, r)
+  }
+  return r
+}
+
+const ASTERISK: AsteriskTarget = {ok: 'asterisk'}
+
+function refuse(status: 400 | 421, message: string): RefusedTarget {
+  return {ok: false, status, message}
+}
+
+function computeResolution(host: string | undefined, target: string, c: CacheConfig): TargetResolution {
+  if (host !== undefined && !isValidAuthority(host)) return refuse(400, `invalid Host header: ${JSON.stringify(host)}`)
+  if (target.startsWith('/')) {
+    if (host === undefined) return refuse(400, 'missing Host header')
+    return admit('http', host, target, c)
+  }
+  const abs = parseAbsoluteUri(target)
+  if (!abs) return refuse(400, `unsupported request target (origin-form "/path" or absolute "http://host/path" expected): ${JSON.stringify(target.slice(0, 200))}`)
+  if (abs.userinfo) return refuse(400, 'userinfo ("user@") in the request target is not allowed')
+  if (abs.authority === '' || !isValidAuthority(abs.authority)) return refuse(400, `invalid authority in the request target: ${JSON.stringify(abs.authority)}`)
+  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as http.
+  const authority = normalizeAuthority(abs.scheme, abs.authority)
+  if (Object.keys(c.sites).length > 0 && siteName(c, normalizeAuthority('http', authority)) === undefined) {
+    return refuse(421, `no site is configured for ${authority} (cache.sites)`)
+  }
+  return admit('http', authority, abs.rest, c)
+}
+
+function admit(scheme: 'http', host: string, rawTarget: string, c: CacheConfig): AdmittedTarget {
+  const authority = normalizeAuthority(scheme, host)
+  const t = normalizeTarget(rawTarget)
+  const opts = keyOptions(c, authority)
+  return {ok: true, key: keyOf(scheme, authority, t, opts), authority, target: originForm(t), site: siteName(c, authority), keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
+}
+
+/**
+ * The cache key of an absolute URL (invalidation targets, purge and prefetch arguments), normalised exactly like a
+ * request target (not by WHATWG URL parsing, which would map e.g. `\` to `/` and disagree with request keys).
+ * Userinfo is ignored; an internationalised host name is converted to its ASCII (punycode) form.
+ */
+export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
+  return absoluteKey(url, c, false)
+}
+
+/**
+ * The key of a URL an operator names (purge, inspect, prefetch, verify). The data plane listens on plain HTTP,
+ * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object
+ * (as an absolute-form `https://` request target does: its port is read as https's, then it is keyed as http).
+ */
+export function operatorCacheKey(url: string, c: CacheConfig): string | undefined {
+  return absoluteKey(url, c, true)
+}
+
+function absoluteKey(url: string, c: CacheConfig, asListener: boolean): string | undefined {
+  const u = absoluteParts(url, asListener)
+  return u && keyOf(u.scheme, u.authority, u.target, keyOptions(c, u.authority))
+}
+
+/**
+ * The key prefix of a directory an operator names as a URL (`purge --dir http://host/static/`): normalised like
+ * operatorCacheKey, query dropped, always ending in '/' (so `/static` never matches `/static-old`).
+ */
+export function operatorDirPrefix(url: string): string | undefined {
+  const u = absoluteParts(url, true)
+  if (!u) return undefined
+  const key = keyOf(u.scheme, u.authority, u.target, {query: 'ignore'})
+  return key.endsWith('/') ? key : key + '/'
+}
+
+function absoluteParts(url: string, asListener: boolean): {scheme: 'http' | 'https'; authority: string; target: NormalizedTarget} | undefined {
+  const u = parseAbsoluteUri(url.trim())
+  if (!u) return undefined
+  let host = u.authority
+  if (!isValidAuthority(host)) {
+    const m = /^([^:[\]]+)(:\d*)?$/.exec(host)
+    const ascii = m ? domainToASCII(m[1]!) : ''
+    if (!ascii) return undefined
+    host = ascii + (m![2] ?? '')
+    if (!isValidAuthority(host)) return undefined
+  }
+  const scheme = asListener ? 'http' : u.scheme
+  return {scheme, authority: normalizeAuthority(scheme, normalizeAuthority(u.scheme, host)), target: normalizeTarget(u.rest)}
+}
