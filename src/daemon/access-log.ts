@@ -101,7 +101,8 @@ export class AccessLog {
 
   /** Append to the file, creating it (not its directory: log directories belong to the operator). */
   private open(): Promise<fs.FileHandle> {
-    return fs.open(this.target, 'a')
+    // Created 0640 (request lines name clients and URLs); an existing file keeps its mode and owner.
+    return fs.open(this.target, 'a', 0o640)
   }
 
   /**
