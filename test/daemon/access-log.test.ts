@@ -111,3 +111,23 @@ describe('AccessLog', () => {
     expect(lines(file).map((e) => e.reqId)).toEqual(['after'])
   })
 })
+
+describe('AccessLog file mode', () => {
+  it('creates the file 0640 even under umask 000, and leaves an existing file its mode', async () => {
+    const file = tempFile()
+    const previous = process.umask(0)
+    try {
+      const log = new AccessLog(file)
+      await log.ready()
+      await log.close()
+    } finally {
+      process.umask(previous)
+    }
+    expect(fs.statSync(file).mode & 0o777).toBe(0o640)
+    fs.chmodSync(file, 0o600)
+    const again = new AccessLog(file)
+    await again.ready()
+    await again.close()
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+  })
+})
