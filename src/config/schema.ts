@@ -2,7 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
-import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
+import {bytes, duration, hostPort} from './zod-units.js'
 
 function isCidr(v: string): boolean {
   const [ip, bits, ...rest] = v.split('/')
@@ -12,34 +12,6 @@ function isCidr(v: string): boolean {
   if (bits === undefined) return true
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128)
 }
-
-const bytes = (def: string | number) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      const n = parseBytes(v)
-      if (n === undefined) {
-        ctx.addIssue({code: 'custom', message: `not a byte size: ${JSON.stringify(v)} (use e.g. 1048576, "512MiB", "10GB")`})
-        return z.NEVER
-      }
-      return n
-    })
-
-const duration = (def: string | number) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      const n = parseDurationMs(v)
-      if (n === undefined) {
-        ctx.addIssue({code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. 500, "500ms", "30s", "5m")`})
-        return z.NEVER
-      }
-      return n
-    })
-
-const hostPort = z.string().refine((v) => parseHostPort(v) !== undefined, {message: 'expected HOST:PORT, e.g. 127.0.0.1:8080'})
 
 const httpUrl = z.string().refine(
   (v) => {
