@@ -345,7 +345,8 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<DaemonHandl
         }
       })
 
-  const timeoutMs = opts.readyTimeoutMs ?? 15_000
+  // An upper bound only: a daemon on a loaded CI machine can take well over 15 s to start.
+  const timeoutMs = opts.readyTimeoutMs ?? 40_000
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let settled = false
     const finish = (e: Error | undefined, line?: Record<string, unknown>) => {
