@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
 
 function isCidr(v: string): boolean {
@@ -215,7 +216,8 @@ export const ConfigSchema = z.strictObject({
       listen: hostPort.optional(),
     })
     .prefault({}),
-})
+  dashboard: DashboardSchema,
+}).superRefine(checkDashboardPlacement)
 
 export type TavernConfig = z.output<typeof ConfigSchema>
 export type TavernConfigInput = z.input<typeof ConfigSchema>
