@@ -41,7 +41,9 @@ export function checkDashboardPlacement(c: {dashboard: DashboardConfig; metrics:
   }
   // Without a token, whoever can connect reads the data (top keys name URLs): loopback only.
   const served = d.listen ?? c.metrics.listen!
-  if (d.tokenFile === undefined && !isLoopback(parseHostPort(served)!.host)) {
+  // (A malformed address has its own issue; zod runs this refinement all the same.)
+  const at = parseHostPort(served)
+  if (d.tokenFile === undefined && at !== undefined && !isLoopback(at.host)) {
     const key = d.listen !== undefined ? 'listen' : 'tokenFile'
     const where = d.listen !== undefined ? 'dashboard.listen' : 'metrics.listen (where the dashboard is served)'
     ctx.addIssue({code: 'custom', path: ['dashboard', key], message: `${where} ${served} is not a loopback address: set dashboard.tokenFile, or bind to 127.0.0.1 / ::1`})
