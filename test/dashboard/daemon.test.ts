@@ -13,7 +13,6 @@ import type {TopSnapshot} from '../../src/admin/protocol.js'
 import {type DaemonHandle, httpRequest, makeTempDir, runCli, startDaemon} from '../helpers/daemon.js'
 import {type Origin, startOrigin, uniquePath} from '../helpers/origin.js'
 import {openSse, type SseConnection} from '../helpers/sse-client.js'
-import {waitFor} from '../helpers/wait.js'
 
 const TOKEN = 'e2e-dashboard-token-0123456789abcdef'
 
@@ -180,7 +179,7 @@ describe('dashboard in the daemon', () => {
     }
   }, 60_000)
 
-  it('reload re-reads the token file (old sessions end), refuses an unusable one, and reports listener keys as restart-only', async () => {
+  it('reload re-reads the token file (the old token stops working), refuses an unusable one, and reports listener keys as restart-only', async () => {
     const origin = await startOrigin()
     const dir = makeTempDir('tavern-dash-')
     const port = await freePort()
@@ -213,8 +212,6 @@ describe('dashboard in the daemon', () => {
       expect(moved.code, moved.stderr).toBe(0)
       expect(JSON.parse(moved.stdout).restartRequired).toEqual(['dashboard.listen'])
       expect(await auth(NEW)).toBe(204)
-      const st = await d.status()
-      expect((st as unknown as {config: {dashboard?: unknown}}).config).toBeDefined()
     } finally {
       await d.stop()
       await origin.close()
