@@ -189,12 +189,17 @@ describe('dashboard in the daemon', () => {
     const auth = (token: string): Promise<number> => httpRequest('/dashboard/auth', {port, headers: {authorization: `Bearer ${token}`}}).then((r) => r.status)
     try {
       expect(await auth(TOKEN)).toBe(204)
+      const login = await httpRequest('/dashboard/login', {port, method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({token: TOKEN})})
+      const cookie = login.header('set-cookie')!.split(';', 1)[0]!
+      expect((await httpRequest('/dashboard/auth', {port, headers: {cookie}})).status).toBe(204)
       const NEW = 'e2e-dashboard-second-token-abcdef0123'
       fs.writeFileSync(tokenFile, `${NEW}\n`)
       const ok = await runCli(['reload', '--socket', d.socket])
       expect(ok.code, ok.stderr).toBe(0)
       expect(await auth(NEW)).toBe(204)
       expect(await auth(TOKEN)).toBe(401)
+      // The browser session of the old token ends with it.
+      expect((await httpRequest('/dashboard/auth', {port, headers: {cookie}})).status).toBe(401)
 
       // Too short: the reload is refused naming the key, and the running token stays.
       fs.writeFileSync(tokenFile, 'short\n')
