@@ -247,6 +247,11 @@ describe('dashboard in the daemon', () => {
     const check = await runCli(['config', 'check', '--config', file])
     expect(check.code).not.toBe(0)
     expect(`${check.stdout}${check.stderr}`).toContain('dashboard.enabled')
+    // ... and an unusable token file (the same check serve makes).
+    fs.writeFileSync(file, JSON.stringify({dashboard: {enabled: true, listen: `127.0.0.1:${port}`, tokenFile: writeToken(dir, 'short')}}))
+    const token = await runCli(['config', 'check', '--config', file, '--upstream', 'http://127.0.0.1:9', '--storage', path.join(dir, 'st2')])
+    expect(token.code).toBe(2)
+    expect(`${token.stdout}${token.stderr}`).toMatch(/dashboard\.tokenFile: the token in .* is too short/)
   }, 120_000)
 
   it('a dashboard listener whose port is taken refuses the start with a clear error', async () => {
