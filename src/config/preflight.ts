@@ -4,6 +4,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 
 import {privateDirProblem} from '../admin/socket-guard.js'
+import {dashboardPreflight} from '../dashboard/preflight.js'
 import {ConfigError, type LoadedConfig} from './load.js'
 import type {TavernConfig} from './schema.js'
 import {parseHostPort} from './sizes.js'
@@ -198,6 +199,7 @@ export async function preflight(config: TavernConfig, opts: PreflightOptions = {
   const socket = opts.socket
   if (socket) await check('socket', socket.path, () => checkSocket(socket, uid))
   problems.push(...checkPorts(config))
+  problems.push(...(await dashboardPreflight(config)))
   return problems
 }
 

@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {bytes, duration, hostPort} from './zod-units.js'
 
 function isCidr(v: string): boolean {
@@ -187,7 +188,8 @@ export const ConfigSchema = z.strictObject({
       listen: hostPort.optional(),
     })
     .prefault({}),
-})
+  dashboard: DashboardSchema,
+}).superRefine(checkDashboardPlacement)
 
 export type TavernConfig = z.output<typeof ConfigSchema>
 export type TavernConfigInput = z.input<typeof ConfigSchema>

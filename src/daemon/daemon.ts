@@ -13,9 +13,9 @@ import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
 import {Stats} from '../stats/recorder.js'
 import {Storage} from '../storage/store.js'
-import {parseHostPort} from '../config/sizes.js'
 import {createMetrics} from '../stats/metrics.js'
-import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js'
+import type {MetricsWorker} from '../stats/metrics-server.js'
+import {prepareDashboardReload, RESTART_ONLY_DASHBOARD, startSideListeners} from '../dashboard/mount.js'
 import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
 import type {Logger} from './logger.js'
@@ -37,6 +37,10 @@ export interface DaemonOptions {
   socketIsDefault?: boolean
   /** Test-only fault injection (TAVERN_FAULT). */
   faults?: Faults
+}
+
+function hostPortOf(a: {host: string; port: number} | undefined): string | undefined {
+  return a ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : undefined
 }
 
 /** Resolves true when `p` settles within `ms`, false otherwise (p keeps running). */
@@ -79,6 +83,7 @@ const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
   ['storage', (c) => JSON.stringify(c.storage)],
   ['server', (c) => JSON.stringify(c.server)],
   ['metrics', (c) => c.metrics.listen],
+  ...RESTART_ONLY_DASHBOARD,
 ]
 
 /** The access log a config asks for, opened (so an unwritable path is a config error, not a silent loss). */
@@ -112,7 +117,8 @@ export class Daemon {
   accessLog: AccessLog | undefined
   /** Lines dropped by access logs replaced on reload (the metric counts since start). */
   private accessLogDroppedBefore = 0
-  metricsServer: MetricsServer | undefined
+  /** Prometheus /metrics and the web dashboard (one worker thread), when configured. */
+  metricsServer: MetricsWorker | undefined
   /** The client connection limit in force and where it came from. */
   connectionLimit = {max: 0, fdLimit: 0, fdLimitSource: 'proc' as 'proc' | 'assumed', derived: true}
   private closing: Promise<void> | undefined
@@ -215,10 +221,8 @@ export class Daemon {
     this.stats.setStorageProbe(() => this.storage.usage())
     this.stats.setUpstreamProbe(() => this.upstreams.health())
     this.accessLog = await openAccessLog(this.config, this.configSource)
-    if (this.config.metrics.listen) {
-      const {host, port} = parseHostPort(this.config.metrics.listen)!
-      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
-    }
+    const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
+    this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')})
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
     this.dataPlane = new DataPlane(withRequestFaults((req, res) => this.pipeline.handle(req, res), this.opts.faults ?? {}), this.config.server, {
@@ -239,7 +243,7 @@ export class Daemon {
       await this.metricsServer?.close()
       throw error
     }
-    this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+    this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: hostPortOf(this.metricsServer?.metricsAddress), dashboard: hostPortOf(this.metricsServer?.dashboardAddress), socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
   /** server.maxConnections, or the value derived from the open-file limit; warns when the limit cannot back it. */
@@ -269,6 +273,7 @@ export class Daemon {
     const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
+    const applyDashboard = await prepareDashboardReload(this.metricsServer, this.config, next.config, next.filepath)
     const newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
     const oldUpstreams = this.upstreams
     this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
@@ -279,7 +284,8 @@ export class Daemon {
       if (old) void this.background.run('close replaced access log', () => old.close())
     }
     // Restart-only sections keep their running values so status tells the truth.
-    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
+    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics, dashboard: {...next.config.dashboard, enabled: this.config.dashboard.enabled, listen: this.config.dashboard.listen}}
+    applyDashboard()
     this.configSource = next.filepath
     this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).

@@ -32,8 +32,8 @@ export interface DashboardOptions {
    * change it; returning undefined means no token is configured.
    */
   token?: string | (() => string | undefined)
-  /** Host names (besides IP literals and localhost) served without a token, e.g. behind a reverse proxy. */
-  allowedHosts?: readonly string[]
+  /** Host names (besides IP literals and localhost) served without a token, e.g. behind a reverse proxy (a function: asked per request, so a reload can change them). */
+  allowedHosts?: readonly string[] | (() => readonly string[])
   /** URL prefix (default `/dashboard`). */
   basePath?: string
   /** Directory of index.html, dashboard.js, dashboard.css (default: the package's assets/dashboard/). */
@@ -108,7 +108,7 @@ export function createDashboard(opts: DashboardOptions): DashboardHandler {
   if (!/^\/[A-Za-z0-9._~/-]*$/.test(base) || base === '') throw new Error(`dashboard basePath must be a path like /dashboard, not ${JSON.stringify(opts.basePath)}`)
   if (typeof opts.token === 'string' && opts.token.length < MIN_TOKEN_LENGTH) throw new Error(`dashboard token must be at least ${MIN_TOKEN_LENGTH} characters`)
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
-  const allowedHosts = opts.allowedHosts ?? []
+  const allowedHostsOf = (): readonly string[] => (typeof opts.allowedHosts === 'function' ? opts.allowedHosts() : (opts.allowedHosts ?? []))
   const now = opts.now ?? Date.now
   const onError = opts.onError ?? (() => {})
   const tokenOf = (): string | undefined => {
@@ -143,7 +143,7 @@ export function createDashboard(opts: DashboardOptions): DashboardHandler {
     const method = req.method ?? 'GET'
     const token = tokenOf()
     if (token !== undefined && token.length < MIN_TOKEN_LENGTH) throw new HttpProblem(503, 'TAVERN_ERR_DASHBOARD_TOKEN', `the dashboard token is shorter than ${MIN_TOKEN_LENGTH} characters; the dashboard stays closed`)
-    if (token === undefined && !hostAllowed(req.headers.host, allowedHosts)) {
+    if (token === undefined && !hostAllowed(req.headers.host, allowedHostsOf())) {
       throw new HttpProblem(403, 'TAVERN_ERR_DASHBOARD_HOST', `host ${JSON.stringify(req.headers.host ?? '')} is not allowed without a dashboard token (see dashboard.allowedHosts)`)
     }
     switch (sub) {

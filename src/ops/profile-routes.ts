@@ -14,10 +14,11 @@ import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
-import {type AdminHandler, readJson, sendJson} from '../admin/http.js'
+import {type AdminHandler, type AdminRouter, readJson, sendJson} from '../admin/http.js'
 import {TavernError} from '../core/errors.js'
+import type {OpsServices} from '../core/services.js'
 import {type CpuProfileSummary, summariseCpuProfile} from './cpuprofile-summary.js'
-import type {CpuProfileResult, Profiler} from './profile.js'
+import {type CpuProfileResult, Profiler} from './profile.js'
 import {sourceMapLocator} from './source-locations.js'
 
 export interface ProfileRequestBody {
@@ -138,4 +139,20 @@ async function readBody(req: IncomingMessage, allowed: readonly string[]): Promi
 function fileName(ext: string): string {
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '')
   return `tavern-${process.pid}-${stamp}.${ext}`
+}
+
+/**
+ * Mounts POST /profile/{cpu,heap,top} on the admin router, with one Profiler for the daemon's thread (one profile
+ * at a time across all three) and a log line per profile taken.
+ */
+export function mountProfile(router: AdminRouter, o: Pick<OpsServices, 'log'>, opts: Omit<ProfileRouteOptions, 'onProfile'> = {}): Profiler {
+  const profiler = new Profiler()
+  const routes = profileRoutes(profiler, {
+    ...opts,
+    onProfile: (e) => o.log.info({profile: e.kind, seconds: e.seconds === undefined ? undefined : Number(e.seconds.toFixed(3)), bytes: e.bytes, aborted: e.aborted || undefined}, 'profile taken'),
+  })
+  router.on('POST', '/profile/cpu', routes.cpu)
+  router.on('POST', '/profile/heap', routes.heap)
+  router.on('POST', '/profile/top', routes.top)
+  return profiler
 }

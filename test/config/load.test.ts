@@ -64,7 +64,7 @@ describe('unknown keys: did you mean', () => {
   it('a key at the wrong level, and aliases from other proxies', async () => {
     const p = await problems('level.json', JSON.stringify({maxDiskBytes: '1GiB', enabled: true, port: 8080, origins: ['http://x']}))
     expect(p).toContain('maxDiskBytes: unknown key; did you mean storage.maxDiskBytes?')
-    expect(p).toContain('enabled: unknown key; did you mean cache.enabled or accessLog.enabled?')
+    expect(p).toContain('enabled: unknown key; did you mean cache.enabled, accessLog.enabled or dashboard.enabled?')
     expect(p).toContain('port: unknown key; did you mean listen?')
     expect(p).toContain('origins: unknown key; did you mean upstreams?')
   })

@@ -14,6 +14,11 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {bigNumbers, latencyParts, statusShares, topKeyRows} from '../../src/tui/view-model.js'
 import {formatBytes, formatCount, formatPercent} from '../../src/util/format.js'
 import {type DashboardHarness, startDashboardHarness} from '../helpers/dashboard-harness.js'
+import type {TopSnapshot} from '../../src/admin/protocol.js'
+import {type DaemonHandle, makeTempDir, startDaemon} from '../helpers/daemon.js'
+import {type Origin, startOrigin} from '../helpers/origin.js'
+import fs from 'node:fs'
+import net from 'node:net'
 
 // The callbacks given to page.evaluate run in the browser. This file is type-checked without the DOM library (it
 // would clash with Node's timer types in src/), so the little of the DOM they use is declared here, module-local.
@@ -423,4 +428,126 @@ describe.skipIf(!haveChromium)('web dashboard with a token', () => {
       expect(cookies.find((c) => c.name === 'tavern_dashboard')?.httpOnly).toBe(true)
     })
   }, 60_000)
+})
+
+describe.skipIf(!haveChromium)('web dashboard of the real daemon', () => {
+  let origin: Origin
+  let d: DaemonHandle
+  let ctx: BrowserContext
+  let page: Page
+  let config: Record<string, unknown>
+  let dashPort = 0
+  const errors: string[] = []
+
+  const start = (): Promise<DaemonHandle> => startDaemon({config, bare: true})
+
+  beforeAll(async () => {
+    origin = await startOrigin()
+    for (let i = 0; i < 30; i++) origin.route(`/k/${i}`, {headers: {'cache-control': 'max-age=3600'}, body: Buffer.alloc(300 + i * 997, 97 + (i % 26))})
+    origin.route('/boom', {status: 503, headers: {'cache-control': 'no-store'}, body: 'down'})
+    const dir = makeTempDir('tavern-dash-browser-')
+    const free = async (): Promise<number> => {
+      const srv = net.createServer()
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+      const port = (srv.address() as net.AddressInfo).port
+      await new Promise<void>((r) => srv.close(() => r()))
+      return port
+    }
+    dashPort = await free()
+    // Fixed ports and one storage dir, so the daemon can be stopped and started again where the page looks.
+    config = {
+      listen: `127.0.0.1:${await free()}`,
+      socket: `${dir}/admin.sock`,
+      upstreams: [origin.url],
+      storage: {dir: `${dir}/store`},
+      dashboard: {enabled: true, listen: `127.0.0.1:${dashPort}`},
+    }
+    fs.mkdirSync(`${dir}/store`)
+    d = await start()
+    ctx = await launch(path.join(tmp, 'profile-daemon'))
+    page = ctx.pages()[0] ?? (await ctx.newPage())
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text())) errors.push(m.text())
+    })
+    page.on('pageerror', (e) => errors.push(String(e)))
+  }, 90_000)
+  afterAll(async () => {
+    await ctx?.close()
+    await d?.stop()
+    await origin?.close()
+  })
+
+  /** Real requests to the daemon for `ms`, `n` at a time: hits, misses and some 503s. */
+  async function drive(ms: number, n = 4): Promise<number> {
+    const end = Date.now() + ms
+    let count = 0
+    await Promise.all(
+      Array.from({length: n}, async (_, w) => {
+        for (let i = w; Date.now() < end; i += n) {
+          const r = await d.request(i % 17 === 0 ? '/boom' : `/k/${i % 30}`)
+          expect([200, 503]).toContain(r.status)
+          count++
+        }
+      }),
+    )
+    return count
+  }
+
+  it('goes live, the numbers move while requests flow, and then equal /stats', async () => {
+    await step(page, 'daemon-live', async () => {
+      await page.goto(`http://127.0.0.1:${dashPort}/`)
+      expect(page.url()).toBe(`http://127.0.0.1:${dashPort}/dashboard/`)
+      await poll(async () => (await state(page)) === 'live', 'the page to go live', 20_000)
+      expect(await page.locator('#title').innerText()).toMatch(/^tavern \d+\.\d+\.\d+/)
+    })
+    await step(page, 'daemon-numbers-move', async () => {
+      const driving = drive(5000)
+      const seen: number[] = []
+      await poll(
+        async () => {
+          const total = (await value(page, 'requests-total')) ?? 0
+          if (seen.length === 0 || total > seen[seen.length - 1]!) seen.push(total)
+          return seen.length >= 4
+        },
+        'the request total to rise at least three times while requests flow',
+        20_000,
+      )
+      const sent = await driving
+      expect(sent).toBeGreaterThan(50)
+      // Traffic is over: the page's total settles on what /stats says.
+      const stats = JSON.parse((await d.admin('/stats')).text) as TopSnapshot
+      expect(stats.requests.total).toBe(sent)
+      await poll(async () => (await value(page, 'requests-total')) === stats.requests.total, `the page's total to reach ${stats.requests.total}`, 10_000)
+      expect(await text(page, 'requests-total')).toBe(formatCount(stats.requests.total))
+      expect(await text(page, 'hit-ratio-total')).toBe(formatPercent(stats.requests.hitRatio))
+      expect(await text(page, 'bytes-out-total')).toBe(formatBytes(stats.requests.bytesOut))
+      for (const o of ['hit', 'miss', 'error'] as const) {
+        expect(await page.locator(`#outcomes tr[data-outcome="${o}"] td`).first().innerText(), o).toBe(formatCount(stats.requests.byOutcome[o]))
+      }
+      const up = await page.locator('#upstreams tbody tr').first().innerText()
+      expect(up).toContain(origin.url)
+      expect(up).toContain('healthy')
+      expect(await page.locator('#top-keys tbody tr').count()).toBeGreaterThan(3)
+    })
+  }, 90_000)
+
+  it('says "stale" when the daemon stops, and recovers when it is started again', async () => {
+    await step(page, 'daemon-stale', async () => {
+      expect(await d.stop()).toBe(0)
+      await poll(async () => (await state(page)) === 'stale', 'the page to turn stale', 15_000)
+      expect(await page.locator('#conn').innerText()).toBe('stale')
+    })
+    await step(page, 'daemon-back', async () => {
+      d = await start()
+      await poll(async () => (await state(page)) === 'live' && (await page.locator('#stale').isHidden()), 'the page to recover', 30_000)
+      // A new process: its counters start again.
+      await drive(300, 1)
+      const stats = JSON.parse((await d.admin('/stats')).text) as TopSnapshot
+      await poll(async () => (await value(page, 'requests-total')) === stats.requests.total, 'the new daemon\'s numbers', 10_000)
+    })
+  }, 120_000)
+
+  it('had no script errors', () => {
+    expect(errors).toEqual([])
+  })
 })

@@ -1,6 +1,7 @@
 import type {OpsServices} from '../../core/services.js'
 import {VERSION} from '../../core/version.js'
 import {AdminRouter} from '../http.js'
+import {mountProfile} from '../../ops/profile-routes.js'
 import {mountInspect} from './inspect.js'
 import {mountPrefetch} from './prefetch.js'
 import {mountPurge} from './purge.js'
@@ -21,5 +22,6 @@ export function adminRouter(o: OpsServices): AdminRouter {
   mountPrefetch(router, o)
   mountInspect(router, o)
   mountVerify(router, o)
+  mountProfile(router, o)
   return router
 }

@@ -14,6 +14,7 @@ import path from 'node:path'
 import {expect} from 'vitest'
 
 import type {WiringContext, WiringGroup} from '../../helpers/config-keys.js'
+import {dashboardOnMetricsGroup, dashboardOwnListenerGroup} from './dashboard.js'
 import {type HttpResult, httpRequest} from '../../helpers/daemon.js'
 import {sleep, uniquePath} from '../../helpers/origin.js'
 import {patternBody, rangeRoute} from '../../helpers/range-origin.js'
@@ -1019,4 +1020,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup]
