@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
 
 function isCidr(v: string): boolean {
@@ -215,6 +216,8 @@ export const ConfigSchema = z.strictObject({
       listen: hostPort.optional(),
     })
     .prefault({}),
+  plugins: PluginsConfig,
+  headerRewrite: HeaderRewriteConfig,
 })
 
 export type TavernConfig = z.output<typeof ConfigSchema>
