@@ -8,13 +8,17 @@ import type {ServerResponse} from 'node:http'
 
 import type {HookSet} from '../core/hooks.js'
 
-interface Generation {
-  n: number
-  drained: (() => void) | undefined
+/** The requests that arrived while one set was active; `leave` is made once per generation (no closure per request). */
+class Generation {
+  n = 0
+  drained: (() => void) | undefined = undefined
+  readonly leave = (): void => {
+    if (--this.n === 0) this.drained?.()
+  }
 }
 
 export class PluginSetHandover {
-  private gen: Generation = {n: 0, drained: undefined}
+  private gen = new Generation()
   private readonly retiring = new Set<Promise<void>>()
 
   constructor(
@@ -30,9 +34,8 @@ export class PluginSetHandover {
   enter(res: ServerResponse): void {
     const g = this.gen
     g.n++
-    res.once('close', () => {
-      if (--g.n === 0) g.drained?.()
-    })
+    // 'close' is emitted once per response (finished or cut).
+    res.on('close', g.leave)
   }
 
   /** Make `next` the active set; the old one is closed once the requests that arrived with it are over. */
@@ -40,7 +43,7 @@ export class PluginSetHandover {
     const old = this.active
     const g = this.gen
     this.active = next
-    this.gen = {n: 0, drained: undefined}
+    this.gen = new Generation()
     const idle = g.n === 0 ? Promise.resolve() : new Promise<void>((resolve) => (g.drained = resolve))
     const closed: Promise<void> = idle
       .then(() => old.close())
