@@ -3,6 +3,7 @@ import {z} from 'zod'
 import {isIP} from 'node:net'
 
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
+import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {bytes, duration, hostPort} from './zod-units.js'
 
 function isCidr(v: string): boolean {
@@ -189,6 +190,8 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   dashboard: DashboardSchema,
+  plugins: PluginsConfig,
+  headerRewrite: HeaderRewriteConfig,
 }).superRefine(checkDashboardPlacement)
 
 export type TavernConfig = z.output<typeof ConfigSchema>

@@ -8,7 +8,7 @@ import type {HookSet} from '../core/hooks.js'
 import type {OpsServices} from '../core/services.js'
 import {formatRequestId} from '../proxy/context.js'
 import {Pipeline} from '../proxy/handler.js'
-import {createHookSet} from '../proxy/hooks.js'
+import {createHookSet, type HookRegistration} from '../proxy/hooks.js'
 import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
 import {Stats} from '../stats/recorder.js'
@@ -23,6 +23,8 @@ import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
 import {ADMIN_MAX_CONNECTIONS, derivedMaxConnections, openFileLimit, supportedConnections} from './fd-budget.js'
 import {type Faults, withRequestFaults} from './fault.js'
+import {PluginSetHandover} from '../plugins/handover.js'
+import {closeRegistrations, loadPluginRegistrations} from '../plugins/loader.js'
 
 /** After the shutdown deadline, cut fills get this long to fail and remove their temp files before storage closes. */
 const FILL_ABORT_GRACE_MS = 1500
@@ -124,8 +126,8 @@ export class Daemon {
   private closing: Promise<void> | undefined
   /** Upstream groups replaced by a reload, still serving requests that started before it. */
   private readonly retiredUpstreams = new Set<UpstreamGroup>()
-  /** The active plugin set (built-ins and the config's plugins). */
-  hooks: HookSet
+  /** The active plugin set (built-ins and the config's plugins); a reload hands over to a new one. */
+  private readonly plugins: PluginSetHandover
   /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
   readonly services: OpsServices
 
@@ -134,12 +136,22 @@ export class Daemon {
     readonly storage: Storage,
     /** Every background task of this daemon runs here (caught, logged, counted). */
     readonly background: BackgroundRunner,
+    pluginRegs: readonly HookRegistration[],
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
     this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
     this.services = this.buildServices()
-    this.hooks = createHookSet([purgeMethodPlugin(this.services)])
+    this.plugins = new PluginSetHandover(this.pluginSet(pluginRegs), (err, set) => this.log.warn({err, plugins: set.plugins}, 'closing a replaced plugin set failed'))
+  }
+
+  /** Built-ins first (PURGE), then the config's plugins (loaded and known to compile). */
+  private pluginSet(regs: readonly HookRegistration[]): HookSet {
+    return createHookSet([purgeMethodPlugin(this.services), ...regs])
+  }
+
+  get hooks(): HookSet {
+    return this.plugins.current
   }
 
   private buildServices(): OpsServices {
@@ -192,7 +204,14 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
-    await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
+    // Plugins load (and their options validate) before anything is claimed: a bad plugin is a config error.
+    const pluginRegs = await loadPluginRegistrations(opts.loaded, opts.log)
+    try {
+      await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
+    } catch (error) {
+      await closeRegistrations(pluginRegs)
+      throw error
+    }
     const storage = await Storage.open({
       dir: c.storage.dir,
       maxDiskBytes: c.storage.maxDiskBytes,
@@ -205,12 +224,16 @@ export class Daemon {
       gcGraceSeconds: c.storage.gcGrace / 1000,
       log: opts.log,
       background,
+    }).catch(async (error: unknown) => {
+      await closeRegistrations(pluginRegs)
+      throw error
     })
-    const d = new Daemon(opts, storage, background)
+    const d = new Daemon(opts, storage, background, pluginRegs)
     try {
       await d.startListeners()
     } catch (error) {
       await d.upstreams.close()
+      await d.plugins.close()
       await storage.close()
       throw error
     }
@@ -225,7 +248,11 @@ export class Daemon {
     this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')})
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
-    this.dataPlane = new DataPlane(withRequestFaults((req, res) => this.pipeline.handle(req, res), this.opts.faults ?? {}), this.config.server, {
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.plugins.enter(res)
+      this.pipeline.handle(req, res)
+    }
+    this.dataPlane = new DataPlane(withRequestFaults(handle, this.opts.faults ?? {}), this.config.server, {
       maxConnections: this.connectionLimit.max,
       onWarning: (fields, msg) => this.log.warn(fields, msg),
     })
@@ -272,9 +299,17 @@ export class Daemon {
     const next = await this.opts.reloadConfig() // throws ConfigError: nothing changes
     const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.
+    const pluginRegs = await loadPluginRegistrations(next, this.log) // a ConfigError naming the plugin: the old set stays
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
-    const applyDashboard = await prepareDashboardReload(this.metricsServer, this.config, next.config, next.filepath)
-    const newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
+    let applyDashboard: () => void
+    let newAccessLog: AccessLog | undefined
+    try {
+      applyDashboard = await prepareDashboardReload(this.metricsServer, this.config, next.config, next.filepath)
+      newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
+    } catch (error) {
+      await closeRegistrations(pluginRegs)
+      throw error
+    }
     const oldUpstreams = this.upstreams
     this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
     if (accessLogChanged) {
@@ -287,7 +322,9 @@ export class Daemon {
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics, dashboard: {...next.config.dashboard, enabled: this.config.dashboard.enabled, listen: this.config.dashboard.listen}}
     applyDashboard()
     this.configSource = next.filepath
-    this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
+    // Requests already running keep the set they arrived with; it is closed when they are over.
+    this.plugins.swap(this.pluginSet(pluginRegs))
+    this.log.info({source: this.configSource, restartRequired, plugins: this.hooks.plugins}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
     this.retiredUpstreams.add(oldUpstreams)
     setTimeout(() => {
@@ -324,6 +361,7 @@ export class Daemon {
         if (!(await within(fills, FILL_ABORT_GRACE_MS))) this.log.warn({graceMs: FILL_ABORT_GRACE_MS}, 'cut cache fills did not wind down; closing storage anyway')
       }
       await this.metricsServer?.close()
+      if (!(await within(this.plugins.close(), 1000))) this.log.warn('plugins did not close within 1 s')
       // A stalled log disk (or stdout reader) loses its last lines rather than holding the exit.
       if (this.accessLog && !(await within(this.accessLog.close(), 1000))) this.log.warn('access log did not finish writing; its last lines are lost')
       this.admin.closeAllConnections()

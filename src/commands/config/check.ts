@@ -24,6 +24,8 @@ start. Run it as the daemon's user: file permissions are checked for whoever run
     try {
       const loaded = await loadServeConfig(flags)
       await assertStartable(loaded, {socket: resolveSocketPath({config: loaded.config.socket})})
+      // Plugins import and their options validate (as serve and reload check them; setup is not run here).
+      await (await import('../../plugins/loader.js')).checkPlugins(loaded)
       const source = loaded.filepath ?? 'embedded defaults (no config file found)'
       if (!this.jsonEnabled()) this.log(`config ok: ${source}`)
       return {ok: true, source}
