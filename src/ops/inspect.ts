@@ -17,6 +17,8 @@ const SOURCE_TEXT: Record<ObjectRecord['policy']['lifetimeSource'], string> = {
   default: 'cache.defaultTtl (no explicit freshness)',
   none: 'no explicit freshness (stale on arrival)',
   invalid: 'invalid or conflicting freshness information (treated as stale)',
+  ttl: 'the route\'s cache.ttl table (the origin gave no freshness)',
+  'forced-ttl': 'the route\'s cache.ttl table (forceTtl: the origin\'s freshness overridden)',
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
