@@ -5,7 +5,8 @@
  * global `cache` section, so matching costs a property read. The deprecated `cache.sites` compiles to sites with
  * only key rules, keeping its old behaviour (origin-form requests for other hosts served, absolute-form 421).
  */
-import {type CacheSection, resolvePolicy} from '../cache/policy-resolve.js'
+import type {RouteInfo, SiteInfo} from '../admin/protocol.js'
+import {type CacheSection, policyDiff, resolvePolicy} from '../cache/policy-resolve.js'
 import type {TavernConfig} from '../config/schema.js'
 
 export interface CompiledRoute {
@@ -150,4 +151,22 @@ export function routeFor(site: CompiledSite, path: string): CompiledRoute {
   const rs = site.routes
   for (let i = 0; i < rs.length; i++) if (path.startsWith(rs[i]!.prefix)) return rs[i]!
   return site.own
+}
+
+/** A route as status and inspect-key show it. */
+export function describeRoute(t: RouteTable, r: CompiledRoute): RouteInfo & {site: string | null} {
+  return {site: r.site ?? null, route: r.name ?? null, prefix: r.prefix, group: r.group, policy: policyDiff(t.global, r.cache)}
+}
+
+/** Every site and its routes (the site's own policy first), for status. */
+export function describeSites(t: RouteTable): SiteInfo[] {
+  return t.sites.concat(t.fallback && !t.sites.includes(t.fallback) ? [t.fallback] : []).map((s) => ({
+    site: s.name ?? null,
+    hosts: [...s.hosts],
+    default: s === t.fallback,
+    routes: [s.own, ...s.routes].map((r) => {
+      const {site: _site, ...info} = describeRoute(t, r)
+      return info
+    }),
+  }))
 }
