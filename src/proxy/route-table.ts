@@ -6,7 +6,7 @@
  * only key rules, keeping its old behaviour (origin-form requests for other hosts served, absolute-form 421).
  */
 import type {RouteInfo, SiteInfo} from '../admin/protocol.js'
-import {type CacheSection, policyDiff, resolvePolicy} from '../cache/policy-resolve.js'
+import {type CacheSection, type CompiledPolicy, compilePolicy, policyDiff, resolvePolicy} from '../cache/policy-resolve.js'
 import type {TavernConfig} from '../config/schema.js'
 
 export interface CompiledRoute {
@@ -20,6 +20,8 @@ export interface CompiledRoute {
   readonly group: string
   /** The merged cache section (global ← site ← route). */
   readonly cache: CacheSection
+  /** Its precompiled form (request rules, ttl table…). */
+  readonly rules: CompiledPolicy
 }
 
 export interface CompiledSite {
@@ -48,8 +50,11 @@ export interface RouteTable {
 
 function compileSite(global: CacheSection, name: string | undefined, hosts: readonly string[], group: string, siteCache: Partial<CacheSection>, routes: Record<string, {prefix: string; group?: string; cache: Partial<CacheSection>}>): CompiledSite {
   const siteLevel = resolvePolicy(global, siteCache)
-  const own: CompiledRoute = {site: name, name: undefined, prefix: '/', group, cache: siteLevel}
-  const list: CompiledRoute[] = Object.entries(routes).map(([rn, r]) => ({site: name, name: rn, prefix: r.prefix, group: r.group ?? group, cache: resolvePolicy(global, siteCache, r.cache)}))
+  const own: CompiledRoute = {site: name, name: undefined, prefix: '/', group, cache: siteLevel, rules: compilePolicy(siteLevel)}
+  const list: CompiledRoute[] = Object.entries(routes).map(([rn, r]) => {
+    const cache = resolvePolicy(global, siteCache, r.cache)
+    return {site: name, name: rn, prefix: r.prefix, group: r.group ?? group, cache, rules: compilePolicy(cache)}
+  })
   list.sort((a, b) => b.prefix.length - a.prefix.length)
   return {name, hosts, routes: list, own}
 }
@@ -165,7 +170,8 @@ export function describeSites(t: RouteTable): SiteInfo[] {
     hosts: [...s.hosts],
     default: s === t.fallback,
     routes: [s.own, ...s.routes].map((r) => {
-      const {site: _site, ...info} = describeRoute(t, r)
+      const info: RouteInfo & {site?: string | null} = describeRoute(t, r)
+      delete info.site
       return info
     }),
   }))

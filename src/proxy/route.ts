@@ -6,7 +6,6 @@
  */
 import {appendKeyParts, keyFromParts} from '../cache/cache-key.js'
 import {evaluateRequestRules} from '../cache/policy-request.js'
-import {compilePolicy} from '../cache/policy-resolve.js'
 import type {Answer, KeyParts, MaybePromise, MethodHooks} from '../core/hooks.js'
 import type {Origins} from '../core/origin.js'
 import type {DataPlaneServices} from '../core/services.js'
@@ -48,7 +47,7 @@ function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, m
 
 /** Set ctx.key and ctx.route; an Answer when an onRoute hook answered the request. */
 export function routeRequest(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
-  const policy = compilePolicy(t.route.cache)
+  const policy = t.route.rules
   let extra: string[] | undefined
   if (policy.hasRequestRules) {
     const rules = evaluateRequestRules(policy, ctx.headers, ctx.target)
