@@ -130,6 +130,12 @@ interface SitesView {
   cache: {sites: Record<string, unknown>}
 }
 
+/** Whether any request can go to the default group (the top-level upstreams): always without sites. */
+export function usesDefaultGroup(c: Pick<SitesView, 'sites'>): boolean {
+  const sites = Object.values(c.sites)
+  return sites.length === 0 || sites.some((s) => s.group === 'default' || Object.values(s.routes).some((r) => (r.group ?? s.group) === 'default'))
+}
+
 /** Rules across keys; problems in the config-error format (`key: what is wrong`). */
 export function checkSites(c: SitesView): string[] {
   const problems: string[] = []

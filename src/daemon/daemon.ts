@@ -258,8 +258,12 @@ export class Daemon {
     const c = this.config
     const {limit, source} = openFileLimit()
     const derived = c.server.maxConnections === 'auto'
-    const max = derived ? derivedMaxConnections(limit, c.upstream.connections, c.upstreams.length) : (c.server.maxConnections as number)
-    const supported = supportedConnections(limit, c.upstream.connections, c.upstreams.length)
+    // Every group's members hold origin connections too (counted at the largest per-member pool, to stay on the safe side).
+    const groups = Object.values(c.upstreamGroups)
+    const members = c.upstreams.length + groups.reduce((n, g) => n + g.upstreams.length, 0)
+    const perMember = Math.max(c.upstream.connections, ...groups.map((g) => Number(g.upstream.connections ?? c.upstream.connections)))
+    const max = derived ? derivedMaxConnections(limit, perMember, members) : (c.server.maxConnections as number)
+    const supported = supportedConnections(limit, perMember, members)
     if (max > supported) {
       this.log.warn(
         {maxConnections: max, fdLimit: limit, fdLimitSource: source, supported, upstreamConnections: c.upstream.connections},
