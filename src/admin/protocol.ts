@@ -38,6 +38,28 @@ export interface StatusBody {
   accessLog: {path: string; dropped: number} | null
   /** Plugins of the active set, in load order (built-ins first). */
   plugins?: string[]
+  /** Sites and their routes (`sites`; the implicit default site when none are configured). */
+  sites?: SiteInfo[]
+  /** Named upstream groups (`upstreamGroups`) and their members; the default group is `upstreams`. */
+  groups?: Array<{name: string; upstreams: UpstreamHealth[]}>
+}
+
+/** One route of a site as status and inspect-key show it: its prefix, group and the policy keys that differ from `cache`. */
+export interface RouteInfo {
+  /** Route name; null for the site's own policy (paths no route claims). */
+  route: string | null
+  prefix: string
+  group: string
+  policy: Record<string, unknown>
+}
+
+export interface SiteInfo {
+  /** Site name; null for the implicit site of a config without sites. */
+  site: string | null
+  hosts: string[]
+  /** Takes the Hosts no other site claims. */
+  default: boolean
+  routes: RouteInfo[]
 }
 
 // ---- POST /reload ------------------------------------------------------------------------------
@@ -203,6 +225,8 @@ export interface InspectReply {
   /** With request headers: the selector they produce (null for Vary: *), and whether that variant is stored. */
   selection?: {headers: Array<[string, string]>; variant: string | null; stored: boolean}
   variants: VariantInfo[]
+  /** The site and route that decide about the URL (null: no site claims its host, clients get 421). */
+  route?: (RouteInfo & {site: string | null}) | null
 }
 
 // ---- POST /verify ------------------------------------------------------------------------------

@@ -158,8 +158,12 @@ export function keyOf(scheme: KeyInput['scheme'], host: string, target: Normaliz
  * `%` and controls in an extra part are percent-encoded.
  */
 export function keyFromParts(p: {scheme: string; host: string; path: string; query: string; extra: readonly string[]}): string {
-  let key = `${p.scheme}://${p.host}${p.path}${p.query ? '?' + p.query : ''}`
-  for (const x of p.extra) key += '#' + x.replace(/[#%\x00-\x1f\x7f]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
+  return appendKeyParts(`${p.scheme}://${p.host}${p.path}${p.query ? '?' + p.query : ''}`, p.extra)
+}
+
+/** A URL key with extra parts appended as keyFromParts does. */
+export function appendKeyParts(key: string, extra: readonly string[]): string {
+  for (const x of extra) key += '#' + x.replace(/[#%\x00-\x1f\x7f]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
   return key
 }
 

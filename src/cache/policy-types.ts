@@ -7,7 +7,7 @@ export interface StoredPolicy {
   /** Freshness lifetime (RFC 9111 §4.2.1); 0 means stale on arrival. */
   lifetime: number
   /** Which rule gave the lifetime (for inspect-key and debugging). */
-  lifetimeSource: 'cache-control-target' | 's-maxage' | 'max-age' | 'expires' | 'heuristic' | 'default' | 'none' | 'invalid'
+  lifetimeSource: 'cache-control-target' | 's-maxage' | 'max-age' | 'expires' | 'heuristic' | 'default' | 'none' | 'invalid' | 'ttl' | 'forced-ttl'
   /** corrected_initial_age (RFC 9111 §4.2.3) at responseTime. */
   correctedInitialAge: number
   /** Response `no-cache` without field names: every reuse must be validated. */

@@ -1,7 +1,7 @@
 /**
  * Everything the cache needs to decide about a stored response, computed once at store / 304-refresh time.
  */
-import {getHeader, type RawHeaders} from '../util/raw-headers.js'
+import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import {correctedInitialAge, dateValue, freshnessLifetime, parseAge, parseHttpDate} from './freshness.js'
 import type {StoredPolicy} from './policy-types.js'
 import {effectiveCacheControl} from './targeted.js'
@@ -15,7 +15,20 @@ export interface PolicyOptions {
   defaultTtlSeconds: number
   /** Upper bound on any lifetime; 0 = no cap. */
   maxTtlSeconds: number
+  /** The operator's `ttl` table (seconds by status), used when the origin gives no freshness (or always with forceTtl). */
+  statusTtl?: (status: number) => number | undefined
+  forceTtl?: boolean
+  /** Origin fields (lower case) left out of the decision (`ignoreOrigin`). */
+  ignore?: ReadonlySet<string>
 }
+
+/** The header lines caching decisions look at: the origin's, minus the fields the operator said to ignore. */
+export function decisionHeaders(headers: RawHeaders, ignore: ReadonlySet<string> | undefined): RawHeaders {
+  return ignore && ignore.size ? withoutHeaders(headers, ignore) : headers
+}
+
+/** Lifetime sources that are the origin's own statement of freshness (a `ttl` entry does not replace them unless forced). */
+const ORIGIN_GIVEN: ReadonlySet<StoredPolicy['lifetimeSource']> = new Set(['cache-control-target', 's-maxage', 'max-age', 'expires', 'invalid'])
 
 export interface PolicyInput {
   status: number
@@ -26,22 +39,25 @@ export interface PolicyInput {
 }
 
 export function computePolicy(input: PolicyInput, opts: PolicyOptions): StoredPolicy {
-  const {cc, source} = effectiveCacheControl(input.headers, opts.targetedFields)
-  const life = freshnessLifetime(input.status, input.headers, cc, {
+  const headers = decisionHeaders(input.headers, opts.ignore)
+  const {cc, source} = effectiveCacheControl(headers, opts.targetedFields)
+  let life = freshnessLifetime(input.status, headers, cc, {
     heuristicFraction: opts.heuristicFraction,
     heuristicMaxSeconds: opts.heuristicMaxSeconds,
     defaultTtlSeconds: opts.defaultTtlSeconds,
     responseTime: input.responseTime,
     ccSource: source,
   })
+  const configured = opts.statusTtl?.(input.status)
+  if (configured !== undefined && (opts.forceTtl || !ORIGIN_GIVEN.has(life.source))) life = {seconds: configured, source: opts.forceTtl ? 'forced-ttl' : 'ttl'}
   const lifetime = opts.maxTtlSeconds > 0 ? Math.min(life.seconds, opts.maxTtlSeconds) : life.seconds
 
   const policy: StoredPolicy = {
     lifetime,
     lifetimeSource: life.source,
     correctedInitialAge: correctedInitialAge({
-      ageValue: parseAge(input.headers),
-      dateValue: dateValue(input.headers, input.responseTime),
+      ageValue: parseAge(headers),
+      dateValue: dateValue(headers, input.responseTime),
       requestTime: input.requestTime,
       responseTime: input.responseTime,
     }),

@@ -14,6 +14,8 @@ export interface StorabilityOptions {
   heuristicallyCacheable?: (status: number) => boolean
   /** When > 0, heuristically cacheable responses get a default lifetime, so they are worth storing even without validators. */
   defaultTtlSeconds?: number
+  /** Statuses the operator's `ttl` table names: storable without explicit freshness (nginx proxy_cache_valid). */
+  configuredTtl?: (status: number) => number | undefined
 }
 
 export interface Storability {
@@ -72,6 +74,7 @@ export function storability(
   if (hasHeader(res.headers, 'expires')) return yes('Expires present')
   if (cc.has('public')) return yes(`${where}: public`)
 
+  if (opts.configuredTtl?.(res.status) !== undefined && !cc.has('no-cache')) return yes(`status ${res.status} with a configured ttl`)
   const heuristic = (opts.heuristicallyCacheable ?? isHeuristicallyCacheable)(res.status)
   if (!heuristic) return no(`status ${res.status} is not cacheable by default and has no explicit freshness`)
   if (cc.has('no-cache')) return yes(`${where}: no-cache (stored, always revalidated)`)

@@ -1,10 +1,22 @@
 import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest} from '../client/admin-client.js'
-import type {StatusBody} from '../admin/protocol.js'
+import type {SiteInfo, StatusBody} from '../admin/protocol.js'
 import {formatBytes, formatUptime} from '../util/format.js'
 
+/** `site NAME  hosts…` then one line per route: prefix, group, the policy keys it sets. Nothing without sites. */
+function siteLines(sites: SiteInfo[] | undefined): string[] {
+  if (!sites || (sites.length === 1 && sites[0]!.site === null)) return []
+  return sites.flatMap((site) => [
+    `site       ${site.site ?? '(implicit)'}${site.default ? ' (default)' : ''}  ${site.hosts.join(' ') || '(hosts no other site claims)'}`,
+    ...site.routes.map((r) => {
+      const policy = Object.entries(r.policy).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')
+      return `  route    ${(r.route ?? '-').padEnd(12)} ${r.prefix.padEnd(16)} group ${r.group}${policy ? '  ' + policy : ''}`
+    }),
+  ])
+}
+
 export default class Status extends AdminCommand {
-  static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, storage and counters'
+  static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, sites and routes, storage and counters'
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json --socket /run/tavern/tavern.sock', '<%= config.bin %> status -c /etc/tavern/tavern.config.yaml']
   static override enableJsonFlag = true
   static override flags = {...clientFlags}
@@ -25,6 +37,8 @@ export default class Status extends AdminCommand {
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
           ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),
+          ...(s.groups ?? []).flatMap((g) => g.upstreams.map((u) => `upstream   [${g.name}] ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`)),
+          ...siteLines(s.sites),
           // (absent from a daemon older than this client)
           ...(c ? [`clients    ${c.open} connections open (limit ${c.max}${c.derived ? `, from the open-file limit ${c.fdLimit}` : ''}), ${c.rejected} refused, ${c.evicted} idle ones closed for new ones`] : []),
           `requests   ${s.counters.requests} (in flight ${s.counters.inFlight})  hits ${s.counters.hits}  misses ${s.counters.misses}  hit ratio ${hitRatio}  origin requests ${s.counters.originRequests}  sent ${formatBytes(s.counters.bytesOut)}`,

@@ -5,6 +5,7 @@ import type {z} from 'zod'
 
 import {ConfigSchema, type TavernConfig} from './schema.js'
 import {SEARCH_PLACES} from './search-places.js'
+import {checkSites} from './sites.js'
 import {didYouMean, knownKeysAt, suggestKeys} from './suggest.js'
 
 /** A config that failed to load or validate; `problems` name the key path and what is wrong. */
@@ -72,6 +73,8 @@ export function describeParseError(message: string): string {
 export function validateConfig(raw: unknown, source: string): TavernConfig {
   const r = ConfigSchema.safeParse(raw ?? {})
   if (!r.success) throw new ConfigError(source, describeIssues(r.error.issues, raw))
+  const cross = checkSites(r.data)
+  if (cross.length) throw new ConfigError(source, cross)
   return r.data
 }
 

@@ -8,6 +8,7 @@ import {dashboardPreflight} from '../dashboard/preflight.js'
 import {ConfigError, type LoadedConfig} from './load.js'
 import type {TavernConfig} from './schema.js'
 import {parseHostPort} from './sizes.js'
+import {usesDefaultGroup} from './sites.js'
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes with the terminating NUL). */
 const MAX_SOCKET_PATH_BYTES = 107
@@ -192,7 +193,8 @@ export async function preflight(config: TavernConfig, opts: PreflightOptions = {
       problems.push(`${key}: cannot check ${target}: ${reason(error)}`)
     }
   }
-  if (config.upstreams.length === 0) problems.push('upstreams: no upstream configured: pass --upstream URL or set "upstreams" in the config')
+  // With sites, the top-level upstreams (the default group) are needed only when a site or route uses them.
+  if (config.upstreams.length === 0 && usesDefaultGroup(config)) problems.push('upstreams: no upstream configured: pass --upstream URL or set "upstreams" in the config')
   await check('storage.dir', config.storage.dir, () => checkStorage(config.storage.dir, uid))
   const log = config.accessLog.path
   if (config.accessLog.enabled && log !== 'stdout') await check('accessLog.path', log, () => checkAccessLog(log))

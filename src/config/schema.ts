@@ -2,8 +2,10 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {cachePolicyKeys} from './cache-policy.js'
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
+import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
 import {bytes, duration, hostPort} from './zod-units.js'
 
 function isCidr(v: string): boolean {
@@ -147,8 +149,13 @@ export const ConfigSchema = z.strictObject({
       maxRanges: z.number().int().min(1).max(1000).default(16),
       /** Partial objects (range requests) are fetched and stored in slices of this many bytes (64KiB to 1GiB). */
       sliceSize: bytes('1MiB').refine((n) => n >= 65_536 && n <= 1024 ** 3, {message: 'sliceSize must be between 64KiB and 1GiB'}),
+      ...cachePolicyKeys,
     })
     .prefault({}),
+  /** Host → site, path prefix → route: upstream group and cache policy per site and route (src/config/sites.ts). */
+  sites: SitesSchema,
+  /** Named upstream groups: `{name: {upstreams: [...], ...upstream keys}}`; the top-level upstreams are `default`. */
+  upstreamGroups: UpstreamGroupsSchema,
   purge: z
     .strictObject({
       /** Client addresses (CIDR or plain IP) allowed to use the HTTP PURGE method on the data plane. */
@@ -193,6 +200,8 @@ export const ConfigSchema = z.strictObject({
   plugins: PluginsConfig,
   headerRewrite: HeaderRewriteConfig,
 }).superRefine(checkDashboardPlacement)
+
+bindSections(ConfigSchema.shape)
 
 export type TavernConfig = z.output<typeof ConfigSchema>
 export type TavernConfigInput = z.input<typeof ConfigSchema>

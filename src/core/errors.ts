@@ -23,7 +23,7 @@ interface Entry {
 export const ERRORS = {
   // ---- data plane: requests refused before anything else happens
   TAVERN_ERR_BAD_REQUEST: {status: 400, class: 'usage', summary: 'malformed request (Host missing or repeated, bad request target, userinfo in the target)'},
-  TAVERN_ERR_MISDIRECTED: {status: 421, class: 'usage', summary: 'absolute-form target for a host no `cache.sites` entry claims'},
+  TAVERN_ERR_MISDIRECTED: {status: 421, class: 'usage', summary: 'a Host no site claims when there is no `default` site (or, with the deprecated `cache.sites`, an absolute-form target for a host it does not name)'},
   TAVERN_ERR_METHOD_NOT_ALLOWED: {status: 405, class: 'usage', summary: 'method not supported (CONNECT on the data plane; a wrong method on an admin endpoint)'},
   // ---- data plane: the origin
   TAVERN_ERR_UPSTREAM_UNREACHABLE: {status: 502, class: 'failed', summary: 'cannot connect to the upstream (refused, DNS, unreachable), or none configured'},

@@ -11,6 +11,7 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import type {CacheOutcome} from '../cache/cache-status.js'
+import type {CacheSection} from '../cache/policy-resolve.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 import type {OriginCall, OriginReason, Origins} from './origin.js'
 
@@ -39,10 +40,16 @@ export interface Locals {
   delete(key: ContextKey<unknown>): boolean
 }
 
-/** Which site the request belongs to and where its origin calls go. */
+/** Which site and route the request belongs to, where its origin calls go, and the cache policy that applies. */
 export interface Route {
-  /** The `cache.sites` entry of the request's authority, when there is one. */
+  /** The site of the request's authority (`sites`, or the deprecated `cache.sites`), when there is one. */
   readonly site: string | undefined
+  /** The route (path prefix) within the site that matched; undefined: the site's own policy. */
+  readonly name: string | undefined
+  /** The upstream group's name ('default': the top-level upstreams). */
+  readonly group: string
+  /** The `cache` policy in force: the global section with the site's and route's overrides. */
+  readonly policy: CacheSection
   /** The upstream group origin calls of this request go to; an onRoute hook may choose another. */
   origins: Origins
 }

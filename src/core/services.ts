@@ -86,8 +86,10 @@ export interface AccessLogSink {
 export interface DataPlaneServices {
   readonly config: TavernConfig
   readonly storage: CacheStore
-  /** The default upstream group (routes may carry their own later). */
+  /** The default upstream group (the top-level `upstreams`). */
   readonly upstreams: Origins
+  /** A named upstream group (`upstreamGroups`); 'default' is `upstreams`; undefined when there is none of that name. */
+  upstreamGroup(name: string): Origins | undefined
   readonly stats: StatsRecorder
   readonly log: Logger
   readonly accessLog: AccessLogSink | undefined

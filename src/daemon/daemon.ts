@@ -9,7 +9,8 @@ import type {OpsServices} from '../core/services.js'
 import {formatRequestId} from '../proxy/context.js'
 import {Pipeline} from '../proxy/handler.js'
 import {createHookSet, type HookRegistration} from '../proxy/hooks.js'
-import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
+import {UpstreamGroups} from '../proxy/origin/groups.js'
+import {UpstreamGroup, type UpstreamOptions, type UpstreamTarget} from '../proxy/origin/upstream.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
 import {Stats} from '../stats/recorder.js'
 import {Storage} from '../storage/store.js'
@@ -78,6 +79,11 @@ export function upstreamOptions(c: TavernConfig): UpstreamOptions {
   }
 }
 
+/** One upstream group from its members and a config whose `upstream` section is the group's. */
+function makeGroup(targets: readonly UpstreamTarget[], c: TavernConfig): UpstreamGroup {
+  return new UpstreamGroup([...targets], upstreamOptions(c))
+}
+
 /** Config keys that a reload cannot change in a running process. */
 const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
   ['listen', (c) => c.listen],
@@ -112,6 +118,8 @@ export class Daemon {
   config: TavernConfig
   configSource: string | undefined
   upstreams: UpstreamGroup
+  /** Every upstream group (default + upstreamGroups); `upstreams` is its default one. */
+  groups: UpstreamGroups
   pipeline!: Pipeline
   dataPlane!: DataPlane
   admin!: http.Server
@@ -140,7 +148,9 @@ export class Daemon {
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
-    this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
+    this.groups = UpstreamGroups.build(this.config, makeGroup)
+    this.upstreams = this.groups.main
+    if (Object.keys(this.config.cache.sites).length > 0) opts.log.warn('cache.sites is deprecated: move each entry into sites (sites.NAME: {hosts: [HOST], cache: {query, ignoreParams}}); README "Sites, routes and cache policy"')
     this.services = this.buildServices()
     this.plugins = new PluginSetHandover(this.pluginSet(pluginRegs), (err, set) => this.log.warn({err, plugins: set.plugins}, 'closing a replaced plugin set failed'))
   }
@@ -164,6 +174,7 @@ export class Daemon {
       get upstreams() {
         return d.upstreams
       },
+      upstreamGroup: (name) => d.groups.get(name),
       stats: d.stats,
       get log() {
         return d.opts.log
@@ -232,7 +243,7 @@ export class Daemon {
     try {
       await d.startListeners()
     } catch (error) {
-      await d.upstreams.close()
+      await d.groups.close()
       await d.plugins.close()
       await storage.close()
       throw error
@@ -278,8 +289,12 @@ export class Daemon {
     const c = this.config
     const {limit, source} = openFileLimit()
     const derived = c.server.maxConnections === 'auto'
-    const max = derived ? derivedMaxConnections(limit, c.upstream.connections, c.upstreams.length) : (c.server.maxConnections as number)
-    const supported = supportedConnections(limit, c.upstream.connections, c.upstreams.length)
+    // Every group's members hold origin connections too (counted at the largest per-member pool, to stay on the safe side).
+    const groups = Object.values(c.upstreamGroups)
+    const members = c.upstreams.length + groups.reduce((n, g) => n + g.upstreams.length, 0)
+    const perMember = Math.max(c.upstream.connections, ...groups.map((g) => Number(g.upstream.connections ?? c.upstream.connections)))
+    const max = derived ? derivedMaxConnections(limit, perMember, members) : (c.server.maxConnections as number)
+    const supported = supportedConnections(limit, perMember, members)
     if (max > supported) {
       this.log.warn(
         {maxConnections: max, fdLimit: limit, fdLimitSource: source, supported, upstreamConnections: c.upstream.connections},
@@ -310,8 +325,9 @@ export class Daemon {
       await closeRegistrations(pluginRegs)
       throw error
     }
-    const oldUpstreams = this.upstreams
-    this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
+    const oldGroups = this.groups
+    this.groups = UpstreamGroups.build(next.config, makeGroup)
+    this.upstreams = this.groups.main
     if (accessLogChanged) {
       const old = this.accessLog
       this.accessLogDroppedBefore += old?.dropped ?? 0
@@ -326,11 +342,12 @@ export class Daemon {
     this.plugins.swap(this.pluginSet(pluginRegs))
     this.log.info({source: this.configSource, restartRequired, plugins: this.hooks.plugins}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
-    this.retiredUpstreams.add(oldUpstreams)
+    for (const g of oldGroups.all()) this.retiredUpstreams.add(g)
+    const linger = Math.max(this.config.upstream.bodyTimeout, ...Object.values(this.config.upstreamGroups).map((g) => Number(g.upstream.bodyTimeout ?? 0)))
     setTimeout(() => {
-      this.retiredUpstreams.delete(oldUpstreams)
-      void this.background.run('close retired upstreams', () => oldUpstreams.close())
-    }, this.config.upstream.bodyTimeout).unref()
+      for (const g of oldGroups.all()) this.retiredUpstreams.delete(g)
+      void this.background.run('close retired upstreams', () => oldGroups.close())
+    }, linger).unref()
     return {applied: true, source: this.configSource, restartRequired}
   }
 
@@ -354,7 +371,7 @@ export class Daemon {
       // Fills no client waits for any more may finish within what is left of the deadline; the rest are not stored.
       const fills = this.pipeline.close()
       const left = Math.max(0, deadline - (Date.now() - t0))
-      const groups = [this.upstreams, ...this.retiredUpstreams]
+      const groups = [...this.groups.all(), ...this.retiredUpstreams]
       if (!(await within(fills, left))) {
         this.log.warn('deadline reached; unfinished cache fills are discarded')
         await Promise.all(groups.map(destroyUpstreams))

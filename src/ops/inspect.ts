@@ -4,6 +4,7 @@ import {TavernError} from '../core/errors.js'
 import type {OpsServices} from '../core/services.js'
 import {recordAgeSeconds} from '../proxy/cache-headers.js'
 import {operatorCacheKey} from '../proxy/request-target.js'
+import {routeTable} from '../proxy/route-table.js'
 import type {ObjectRecord} from '../storage/types.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 import type {InspectReply, VariantInfo} from '../admin/protocol.js'
@@ -17,6 +18,8 @@ const SOURCE_TEXT: Record<ObjectRecord['policy']['lifetimeSource'], string> = {
   default: 'cache.defaultTtl (no explicit freshness)',
   none: 'no explicit freshness (stale on arrival)',
   invalid: 'invalid or conflicting freshness information (treated as stale)',
+  ttl: 'the route\'s cache.ttl table (the origin gave no freshness)',
+  'forced-ttl': 'the route\'s cache.ttl table (forceTtl: the origin\'s freshness overridden)',
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -33,7 +36,7 @@ export function parseHeaderParams(values: string[]): Array<[string, string]> {
 /** GET /keys/inspect?url=…[&h=Name: v…]: everything the cache holds for a URL, and why each variant is (not) fresh. */
 export function inspectKey(d: OpsServices, url: string | null, headerParams: string[]): InspectReply {
   if (!url) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', 'missing ?url=')
-  const key = operatorCacheKey(url.trim(), d.config.cache)
+  const key = operatorCacheKey(url.trim(), d.config.cache, routeTable(d.config))
   if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
   const headers = parseHeaderParams(headerParams)
   const now = Date.now()

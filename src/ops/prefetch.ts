@@ -4,6 +4,7 @@ import {variantSelector} from '../cache/vary.js'
 import {TavernError} from '../core/errors.js'
 import type {OpsServices} from '../core/services.js'
 import {operatorCacheKey} from '../proxy/request-target.js'
+import {routeTable} from '../proxy/route-table.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 import type {NdjsonWriter} from '../admin/ndjson.js'
 import type {PrefetchOutcome, PrefetchRequestBody, PrefetchResult, PrefetchStart, PrefetchSummary} from '../admin/protocol.js'
@@ -30,7 +31,7 @@ export function parsePrefetch(d: OpsServices, body: PrefetchRequestBody): Prefet
   if (body.urls.length > MAX_URLS) throw new TavernError('TAVERN_ERR_TOO_MANY_URLS', `at most ${MAX_URLS} URLs per request`)
   const urls = (body.urls as string[]).map((raw) => {
     const url = raw.trim()
-    const key = operatorCacheKey(url, d.config.cache)
+    const key = operatorCacheKey(url, d.config.cache, routeTable(d.config))
     if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(raw)}`)
     const u = new URL(url)
     return {url, key, host: u.host, path: `${u.pathname}${u.search}`}

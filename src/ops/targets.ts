@@ -3,6 +3,7 @@ import {isValidAuthority, keyPrefixForDir} from '../cache/cache-key.js'
 import {TavernError} from '../core/errors.js'
 import type {OpsServices} from '../core/services.js'
 import {operatorCacheKey, operatorDirPrefix} from '../proxy/request-target.js'
+import {routeTable} from '../proxy/route-table.js'
 
 export interface UrlTarget {
   url: string
@@ -55,7 +56,7 @@ function absoluteOrHost(url: string, host: unknown): string {
 }
 
 function keyOf(d: OpsServices, absolute: string, given: string): string {
-  const key = /^https?:\/\//i.test(absolute) ? operatorCacheKey(absolute, d.config.cache) : undefined
+  const key = /^https?:\/\//i.test(absolute) ? operatorCacheKey(absolute, d.config.cache, routeTable(d.config)) : undefined
   if (key === undefined) {
     throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(given)}${given.startsWith('/') ? ' (give a host, or a full URL)' : ''}`)
   }

@@ -4,7 +4,7 @@
  * key and the upstream request always name the same resource:
  * - exactly one valid Host field (RFC 9112 §3.2), else 400 without contacting the origin;
  * - the target resolved by resolveRequestTarget (absolute-form → its authority replaces Host, userinfo → 400, a host
- *   no site claims → 421, `OPTIONS *` answered here); `ctx.target` becomes the normalised origin-form target;
+ *   no site claims and no default site → 421, `OPTIONS *` answered here); `ctx.target` becomes the normalised origin-form target;
  * - routing-override fields removed, forwarding fields from untrusted peers removed, Host set to the key's authority
  *   (`ctx.headers`); the client's own `req.url` / `req.rawHeaders` are left as sent.
  * Admission only decides; the handler answers refusals through the answer path.
@@ -15,6 +15,7 @@ import type {TavernConfig} from '../config/schema.js'
 import type {RequestContext} from './context.js'
 import {requestPolicy, sanitizeRequestHeaders} from './origin/forward-headers.js'
 import {type AdmittedTarget, resolveRequestTarget} from './request-target.js'
+import {routeTable} from './route-table.js'
 
 /** Why a request is answered without being served: a refusal (400/421), or `OPTIONS *` (200, about the server). */
 export type Refusal = {ok: false; status: 400 | 421; message: string} | {ok: 'asterisk'}
@@ -24,7 +25,7 @@ const DUPLICATE_HOST: Refusal = {ok: false, status: 400, message: 'more than one
 export function admitRequest(ctx: RequestContext, config: TavernConfig): AdmittedTarget | Refusal {
   const {flags} = ctx
   if (flags.duplicateHost) return DUPLICATE_HOST
-  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache)
+  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config))
   if (r.ok !== true) return r
   const policy = requestPolicy(config.server)
   ctx.trustedProxies = policy.trustedProxies

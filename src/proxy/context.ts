@@ -4,6 +4,9 @@ import {isIP} from 'node:net'
 
 import type {CacheOutcome, ContextKey, HookContext, HookSet, Locals, Route} from '../core/hooks.js'
 import type {Origins} from '../core/origin.js'
+import type {CacheSection} from '../cache/policy-resolve.js'
+import type {RouteDecision} from '../cache/policy-request.js'
+import type {CompiledRoute} from './route-table.js'
 import {type AllowList, normalizeAddress} from '../util/cidr.js'
 import {getAll, type RawHeaders} from '../util/raw-headers.js'
 
@@ -41,7 +44,11 @@ export interface RequestContext extends HookContext {
   key: string
   route: Route | undefined
   /** Route the request (the Route object is made only when something asks for it). */
-  routeTo(site: string | undefined, origins: Origins): void
+  routeTo(route: CompiledRoute, origins: Origins): void
+  /** The cache policy in force (the route's merged `cache` section), once routed. */
+  readonly policy: CacheSection | undefined
+  /** What the route's request rules decided (bypass, noStore); undefined when nothing. */
+  decision: RouteDecision | undefined
   /** The plugin set the request runs with: the one active when it arrived, for all its stages. */
   readonly hooks: HookSet
   outcome: CacheOutcome | undefined
@@ -118,8 +125,9 @@ class Context implements RequestContext {
   private _clientIp: string | undefined | null = null
   private _locals: LocalSlots | undefined = undefined
   private _route: Route | undefined = undefined
-  private _site: string | undefined = undefined
+  private _compiled: CompiledRoute | undefined = undefined
   private _origins: Origins | undefined = undefined
+  decision: RouteDecision | undefined = undefined
 
   constructor(
     readonly req: IncomingMessage,
@@ -138,21 +146,25 @@ class Context implements RequestContext {
     return 'encrypted' in this.req.socket && this.req.socket.encrypted ? 'https' : 'http'
   }
 
-  routeTo(site: string | undefined, origins: Origins): void {
-    this._site = site
+  routeTo(route: CompiledRoute, origins: Origins): void {
+    this._compiled = route
     this._origins = origins
     this._route = undefined
   }
 
+  get policy(): CacheSection | undefined {
+    return this._route?.policy ?? this._compiled?.cache
+  }
+
   get route(): Route | undefined {
-    if (this._route === undefined && this._origins !== undefined) this._route = {site: this._site, origins: this._origins}
+    const c = this._compiled
+    if (this._route === undefined && this._origins !== undefined && c !== undefined) this._route = {site: c.site, name: c.name, group: c.group, policy: c.cache, origins: this._origins}
     return this._route
   }
 
   set route(r: Route | undefined) {
     this._route = r
     this._origins = r?.origins
-    this._site = r?.site
   }
 
   get id(): string {

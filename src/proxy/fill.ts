@@ -1,12 +1,14 @@
 import {mergeNotModified, notModifiedSelects} from '../cache/header-update.js'
-import {computePolicy} from '../cache/policy.js'
+import {computePolicy, decisionHeaders} from '../cache/policy.js'
+import {compilePolicy} from '../cache/policy-resolve.js'
+import {SET_COOKIE, storeVerdict} from '../cache/policy-store.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
 import {storability} from '../cache/storability.js'
 import {parseVary, variantSelector} from '../cache/vary.js'
 import type {OriginReason} from '../core/origin.js'
 import type {DataPlaneServices} from '../core/services.js'
 import type {FillWriter, ObjectRecord} from '../storage/types.js'
-import {getHeader, type RawHeaders} from '../util/raw-headers.js'
+import {getHeader, type RawHeaders, withoutHeaders} from '../util/raw-headers.js'
 import type {RequestContext} from './context.js'
 import {callOrigin} from './origin/call.js'
 import {classifyUpstreamError, discardResponse, UpstreamError, type UpstreamResponse} from './origin/upstream.js'
@@ -128,7 +130,9 @@ export class Fill {
   private async decide(up: UpstreamResponse, conditional: boolean, t: {requestTime: number; responseTime: number; ttfbMs: number}): Promise<FillHead | 'refetch'> {
     const {s, req} = this
     const {requestTime, responseTime, ttfbMs} = t
-    const policy = policyOptions(s.config.cache)
+    const cache = req.ctx.policy ?? s.config.cache
+    const policy = policyOptions(cache)
+    const rules = compilePolicy(cache)
     const headers = originHeaders(up, responseTime)
 
     if (up.status === 304) {
@@ -139,7 +143,7 @@ export class Fill {
         s.log.debug({key: req.cacheKey, etag: getHeader(headers, 'etag')}, '304 names another representation: refetching')
         return 'refetch'
       }
-      return {...(await this.refresh(req.stored, headers, requestTime, responseTime)), ttfbMs}
+      return {...(await this.refresh(req.stored, rules.setCookie === 'store' ? headers : withoutHeaders(headers, SET_COOKIE), requestTime, responseTime)), ttfbMs}
     }
     // We never send Range on a fill: a 206 is not an answer to our request (RFC 9110 §15.3.7).
     if (up.status === 206) {
@@ -150,7 +154,12 @@ export class Fill {
       this.finish(null, false)
       return {kind: 'uncacheable', response: up, reason: `origin answered ${up.status} while revalidating`}
     }
-    const verdict = storability({method: 'GET', headers: req.clientHeaders}, {status: up.status, headers}, {targetedFields: policy.targetedFields, defaultTtlSeconds: policy.defaultTtlSeconds})
+    const decided = decisionHeaders(headers, policy.ignore)
+    const verdict = storeVerdict(
+      storability({method: 'GET', headers: req.clientHeaders}, {status: up.status, headers: decided}, {targetedFields: policy.targetedFields, defaultTtlSeconds: policy.defaultTtlSeconds, configuredTtl: policy.statusTtl}),
+      rules,
+      headers,
+    )
     if (!verdict.store) {
       this.finish(null, false)
       return {kind: 'uncacheable', response: up, reason: verdict.reason}
@@ -159,14 +168,15 @@ export class Fill {
       this.finish(null, false)
       return {kind: 'uncacheable', response: up, reason: 'Content-Range says the body is only a part'}
     }
-    const varyNames = parseVary(headers)
+    const varyNames = parseVary(decided)
     const variant = varyNames.length ? variantSelector(varyNames, req.clientHeaders) : ''
     if (variant === null) {
       this.finish(null, false)
       return {kind: 'uncacheable', response: up, reason: 'Vary: * never matches'}
     }
     const contentLength = declaredLength(headers)
-    const {headers: storedHeaders, policy: stored} = storedForm(headers, up.status, {requestTime, responseTime}, policy)
+    // setCookie strip: the stored copy has no Set-Cookie; the request that led the fill still gets the origin's headers.
+    const {headers: storedHeaders, policy: stored} = storedForm(headers, up.status, {requestTime, responseTime}, policy, rules.setCookie === 'store' ? undefined : SET_COOKIE)
     const writer = s.storage.beginFill(req.cacheKey, variant)
     const meta = {url: req.url, status: up.status, statusText: up.statusText, headers: storedHeaders, requestTime, responseTime, policy: stored, vary: varyNames, expectedLength: contentLength}
     void s.background.run('fill', () => this.pump(up, writer, meta))
@@ -176,7 +186,7 @@ export class Fill {
   /** 304: merge the new headers into the stored response and recompute its freshness (RFC 9111 §4.3.4). */
   private async refresh(stored: ObjectRecord, headers: RawHeaders, requestTime: number, responseTime: number): Promise<{kind: 'not-modified'; record: ObjectRecord}> {
     const merged = mergeNotModified(stored.headers, headers)
-    const policy = computePolicy({status: stored.status, headers: merged, requestTime, responseTime}, policyOptions(this.s.config.cache))
+    const policy = computePolicy({status: stored.status, headers: merged, requestTime, responseTime}, policyOptions(this.req.ctx.policy ?? this.s.config.cache))
     let record: ObjectRecord | undefined
     try {
       record = await this.s.storage.refresh(stored.key, stored.variant, {headers: merged, requestTime, responseTime, policy})

@@ -11,13 +11,14 @@ import type {RequestContext} from './context.js'
 import {passThrough} from './origin/pass-through.js'
 import type {UpstreamResponse} from './origin/upstream.js'
 import {urlCacheKey} from './request-target.js'
+import {routeTable} from './route-table.js'
 
 export function forwardUnsafe(s: DataPlaneServices, a: Answerer, ctx: RequestContext): Promise<Outcome> {
   const key = ctx.key
   const invalidate = async (up: UpstreamResponse): Promise<void> => {
     const targets = invalidationTargets(ctx.method, up.status, new URL(key), up.headers)
     // The target URI's own key is `key` itself (a WHATWG round trip would rewrite e.g. `\` in its path).
-    const keys = new Set(targets.length ? [key, ...targets.slice(1).map((t) => urlCacheKey(t, s.config.cache))] : [])
+    const keys = new Set(targets.length ? [key, ...targets.slice(1).map((t) => urlCacheKey(t, s.config.cache, routeTable(s.config)))] : [])
     for (const k of keys) {
       if (k) await s.storage.purgeKey(k, 'delete').catch((error: unknown) => s.log.warn({err: error, key: k}, 'invalidation failed'))
     }

@@ -48,6 +48,9 @@ export class Lookup {
 
   /** A GET or HEAD with the cache on. */
   lookup(ctx: RequestContext): Outcome | Promise<Outcome> {
+    // The route's bypass rules (bypass, cookieBypass, enabled: false): no lookup, nothing stored.
+    const bypass = ctx.decision?.bypass
+    if (bypass !== undefined) return this.misses.bypass(ctx, {fwd: 'bypass', detail: bypass})
     const now = Date.now()
     const found = this.find(ctx.key, ctx.headers)
     const rec = found.rec

@@ -13,6 +13,7 @@ import type {ObjectRecord} from '../storage/types.js'
 import {getHeader} from '../util/raw-headers.js'
 import type {Answerer, Status} from './answer.js'
 import {recordAgeSeconds} from './cache-headers.js'
+import {UseCounter} from '../cache/policy-uses.js'
 import {FillRegistry, flightKey, objectKey, PassMemory} from './collapse.js'
 import type {RequestContext} from './context.js'
 import type {Fill, FillHead, FillRequest} from './fill.js'
@@ -37,6 +38,8 @@ export class Misses {
   /** Background refreshes (stale-while-revalidate) in progress, by object key. */
   private readonly refreshing = new Set<string>()
   private readonly pass = new PassMemory()
+  /** Requests per object for routes with minUses > 1 (bounded). */
+  private readonly uses = new UseCounter()
 
   constructor(
     private readonly s: DataPlaneServices,
@@ -90,8 +93,12 @@ export class Misses {
       fill = undefined
     }
     if (!fill) {
-      // A request with no-store must not cause storing, so it never leads a fill.
+      // A request with no-store (or a route noStore condition) must not cause storing, so it never leads a fill.
       if (requestNoStore(ctx.headers)) return this.bypass(ctx, {fwd: 'request', detail: 'no-store'})
+      const noStore = ctx.decision?.noStore
+      if (noStore !== undefined) return this.bypass(ctx, {fwd: o.fwd, detail: noStore})
+      const p = ctx.policy
+      if (p !== undefined && p.minUses > 1 && !o.stored && !this.uses.use(ok, p.minUses, p.minUsesWindow)) return this.bypass(ctx, {fwd: o.fwd, detail: `minUses ${p.minUses}`})
       fill = this.fills.start(fk, this.fillRequest(ctx, o.stored), this.s)
       leader = true
     }

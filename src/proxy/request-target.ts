@@ -6,20 +6,18 @@ import {domainToASCII} from 'node:url'
  */
 import {isValidAuthority, keyOf, keyQuery, normalizeAuthority, type NormalizedTarget, normalizeTarget, originForm, parseAbsoluteUri} from '../cache/cache-key.js'
 import type {TavernConfig} from '../config/schema.js'
+import {type CompiledRoute, claimingSite, legacyRouteTable, routeFor, type RouteTable, siteFor} from './route-table.js'
 
 type CacheConfig = TavernConfig['cache']
 
-/** The `cache.sites` entry name an authority belongs to (as written, or without its port), if any. */
-function siteName(c: CacheConfig, authority: string): string | undefined {
-  if (c.sites[authority]) return authority
-  const bare = authority.replace(/:\d*$/, '')
-  return c.sites[bare] ? bare : undefined
+function keyOptions(r: CompiledRoute): {query: 'keep' | 'sort' | 'ignore'; ignoreParams: string[]} {
+  return r.cache
 }
 
-function keyOptions(c: CacheConfig, authority: string): {query: 'keep' | 'sort' | 'ignore'; ignoreParams: string[]} {
-  const name = siteName(c, authority)
-  const site = name === undefined ? undefined : c.sites[name]
-  return {query: site?.query ?? c.query, ignoreParams: site?.ignoreParams ?? c.ignoreParams}
+/** The route of an authority and path under a table; undefined when no site claims the authority and there is no default. */
+function routeOf(table: RouteTable, authority: string, path: string): CompiledRoute | undefined {
+  const site = siteFor(table, authority)
+  return site && routeFor(site, path)
 }
 
 /** A request target that may be served: the key, and the origin-form target and Host that go upstream. */
@@ -30,8 +28,10 @@ export interface AdmittedTarget {
   authority: string
   /** Normalised origin-form target (RFC 3986 §6.2.2): what the origin is asked for. */
   target: string
-  /** The cache.sites entry of the authority, if any. */
+  /** The site of the authority (undefined: no sites configured, or a Host no cache.sites entry names). */
   site: string | undefined
+  /** The site's route for the path: upstream group and cache policy (the key rules above come from it). */
+  route: CompiledRoute
   /** The key's path and query (under the key rules), from which `key` is built: what preCacheKey hooks start from. */
   keyPath: string
   keyQuery: string
@@ -57,7 +57,7 @@ export type TargetResolution = AdmittedTarget | RefusedTarget | AsteriskTarget
  */
 const MEMO_MAX = 16_384
 let memo = new Map<string, TargetResolution>()
-let memoConfig: CacheConfig | undefined
+let memoTable: RouteTable | undefined
 
 /**
  * Resolve a client request's target and Host (its one Host field value, undefined when absent) to the cache key and
@@ -69,16 +69,16 @@ let memoConfig: CacheConfig | undefined
  *   valid if sent); userinfo is refused; `https://` is keyed and forwarded as the listener's scheme (http: this is
  *   no forward proxy); when `cache.sites` names hosts, an authority none of them claims is 421.
  */
-export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig): TargetResolution {
+export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig, table: RouteTable = legacyRouteTable(c)): TargetResolution {
   if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
-  if (memoConfig !== c) {
+  if (memoTable !== table) {
     memo = new Map()
-    memoConfig = c
+    memoTable = table
   }
   const mk = host === undefined ? target : `${host}\u0000${target}`
   let r = memo.get(mk)
   if (r === undefined) {
-    r = computeResolution(host, target, c)
+    r = computeResolution(host, target, table)
     if (memo.size >= MEMO_MAX) memo.clear()
     memo.set(mk, r)
   }
@@ -91,7 +91,7 @@ function refuse(status: 400 | 421, message: string): RefusedTarget {
   return {ok: false, status, message}
 }
 
-function computeResolution(host: string | undefined, target: string, c: CacheConfig): TargetResolution {
+function computeResolution(host: string | undefined, target: string, c: RouteTable): TargetResolution {
   if (host !== undefined && !isValidAuthority(host)) return refuse(400, `invalid Host header: ${JSON.stringify(host)}`)
   if (target.startsWith('/')) {
     if (host === undefined) return refuse(400, 'missing Host header')
@@ -103,17 +103,20 @@ function computeResolution(host: string | undefined, target: string, c: CacheCon
   if (abs.authority === '' || !isValidAuthority(abs.authority)) return refuse(400, `invalid authority in the request target: ${JSON.stringify(abs.authority)}`)
   // The authority's port means what its own scheme says (https://h:443 is h), then it is served as http.
   const authority = normalizeAuthority(abs.scheme, abs.authority)
-  if (Object.keys(c.sites).length > 0 && siteName(c, normalizeAuthority('http', authority)) === undefined) {
+  if (c.legacy && claimingSite(c, normalizeAuthority('http', authority)) === undefined) {
     return refuse(421, `no site is configured for ${authority} (cache.sites)`)
   }
   return admit('http', authority, abs.rest, c)
 }
 
-function admit(scheme: 'http', host: string, rawTarget: string, c: CacheConfig): AdmittedTarget {
+function admit(scheme: 'http', host: string, rawTarget: string, c: RouteTable): AdmittedTarget | RefusedTarget {
   const authority = normalizeAuthority(scheme, host)
   const t = normalizeTarget(rawTarget)
-  const opts = keyOptions(c, authority)
-  return {ok: true, key: keyOf(scheme, authority, t, opts), authority, target: originForm(t), site: siteName(c, authority), keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
+  const route = routeOf(c, authority, t.path)
+  // RFC 9110 §15.5.20: a request for an authority this server is not configured to serve.
+  if (!route) return refuse(421, `no site claims the host ${authority} and there is no default site (sites)`)
+  const opts = keyOptions(route)
+  return {ok: true, key: keyOf(scheme, authority, t, opts), authority, target: originForm(t), site: route.site, route, keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
 }
 
 /**
@@ -121,8 +124,8 @@ function admit(scheme: 'http', host: string, rawTarget: string, c: CacheConfig):
  * request target (not by WHATWG URL parsing, which would map e.g. `\` to `/` and disagree with request keys).
  * Userinfo is ignored; an internationalised host name is converted to its ASCII (punycode) form.
  */
-export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
-  return absoluteKey(url, c, false)
+export function urlCacheKey(url: string, c: CacheConfig, table?: RouteTable): string | undefined {
+  return absoluteKey(url, table ?? legacyRouteTable(c), false)
 }
 
 /**
@@ -130,13 +133,21 @@ export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
  * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object
  * (as an absolute-form `https://` request target does: its port is read as https's, then it is keyed as http).
  */
-export function operatorCacheKey(url: string, c: CacheConfig): string | undefined {
-  return absoluteKey(url, c, true)
+export function operatorCacheKey(url: string, c: CacheConfig, table?: RouteTable): string | undefined {
+  return absoluteKey(url, table ?? legacyRouteTable(c), true)
 }
 
-function absoluteKey(url: string, c: CacheConfig, asListener: boolean): string | undefined {
+/** The site and route that decide about a URL an operator names (inspect-key), or undefined (→ 421 for clients). */
+export function operatorRoute(url: string, table: RouteTable): CompiledRoute | undefined {
+  const u = absoluteParts(url, true)
+  return u && routeOf(table, u.authority, u.target.path)
+}
+
+function absoluteKey(url: string, c: RouteTable, asListener: boolean): string | undefined {
   const u = absoluteParts(url, asListener)
-  return u && keyOf(u.scheme, u.authority, u.target, keyOptions(c, u.authority))
+  if (!u) return undefined
+  const route = routeOf(c, u.authority, u.target.path)
+  return keyOf(u.scheme, u.authority, u.target, route ? keyOptions(route) : c.global)
 }
 
 /**

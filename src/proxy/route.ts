@@ -1,13 +1,18 @@
 /**
- * Routing: the request's cache key (preCacheKey hooks may change its parts) and its route — the `cache.sites` entry
- * and the upstream group its origin calls go to (onRoute hooks may choose another, or answer).
+ * Routing: the request's site and route (Host → site, longest path prefix → route; matched at admission from the
+ * config's precompiled route table), its cache key (the route's extra key parts, then preCacheKey hooks), its
+ * request rules (bypass / noStore), and the upstream group its origin calls go to (onRoute hooks may choose another,
+ * or answer). A route without request rules or key parts costs nothing beyond today's key lookup.
  */
-import {keyFromParts} from '../cache/cache-key.js'
+import {appendKeyParts, keyFromParts} from '../cache/cache-key.js'
+import {evaluateRequestRules} from '../cache/policy-request.js'
 import type {Answer, KeyParts, MaybePromise, MethodHooks} from '../core/hooks.js'
+import type {Origins} from '../core/origin.js'
 import type {DataPlaneServices} from '../core/services.js'
 import type {RequestContext} from './context.js'
 import {HookError, runOnRoute, runPreCacheKey} from './hooks.js'
 import type {AdmittedTarget} from './request-target.js'
+import type {CompiledRoute} from './route-table.js'
 
 /** A key built from parts a hook changed must still be an absolute http(s) URL with a path, or nothing else works. */
 function checkedKey(p: KeyParts): string {
@@ -26,19 +31,35 @@ function checkedKey(p: KeyParts): string {
   return keyFromParts(p)
 }
 
+/** The upstream group of a route: the default one, or the named group (validated to exist when the config loaded). */
+export function groupOrigins(s: DataPlaneServices, r: CompiledRoute): Origins {
+  if (r.group === 'default') return s.upstreams
+  const g = s.upstreamGroup(r.group)
+  // A config whose routes name a group the daemon did not build is refused at load; this is only a guard.
+  if (!g) throw new Error(`upstream group ${r.group} is not running`)
+  return g
+}
+
 function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
-  ctx.routeTo(t.site, s.upstreams)
+  ctx.routeTo(t.route, groupOrigins(s, t.route))
   return mh.onRoute.length === 0 ? undefined : runOnRoute(mh.onRoute, ctx, ctx.route!)
 }
 
 /** Set ctx.key and ctx.route; an Answer when an onRoute hook answered the request. */
 export function routeRequest(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
+  const policy = t.route.rules
+  let extra: string[] | undefined
+  if (policy.hasRequestRules) {
+    const rules = evaluateRequestRules(policy, ctx.headers, ctx.target)
+    ctx.decision = rules.decision
+    if (rules.keyParts.length) extra = rules.keyParts
+  }
   const keyHooks = mh.preCacheKey
   if (keyHooks.length === 0) {
-    ctx.key = t.key
+    ctx.key = extra ? appendKeyParts(t.key, extra) : t.key
     return onRoute(s, ctx, t, mh)
   }
-  const parts: KeyParts = {scheme: 'http', host: t.authority, path: t.keyPath, query: t.keyQuery, extra: []}
+  const parts: KeyParts = {scheme: 'http', host: t.authority, path: t.keyPath, query: t.keyQuery, extra: extra ?? []}
   const r = runPreCacheKey(keyHooks, ctx, parts)
   if (r === undefined) {
     ctx.key = checkedKey(parts)

@@ -7,7 +7,8 @@ import {parseCacheControl} from '../cache/cache-control.js'
 import {buildValidationHeaders} from '../cache/conditional.js'
 import {storableHeaders} from '../cache/header-update.js'
 import {formatHttpDate} from '../cache/http-date.js'
-import {computePolicy, type PolicyOptions} from '../cache/policy.js'
+import {computePolicy, decisionHeaders, type PolicyOptions} from '../cache/policy.js'
+import {compilePolicy} from '../cache/policy-resolve.js'
 import type {StoredPolicy} from '../cache/policy-types.js'
 import {parseContentRange} from '../cache/range.js'
 import type {TavernConfig} from '../config/schema.js'
@@ -18,16 +19,23 @@ import type {UpstreamResponse} from './origin/upstream.js'
 
 const policies = new WeakMap<TavernConfig['cache'], PolicyOptions>()
 
-/** The freshness rules of a config's `cache` section (one object per config: a reload brings a new one). */
+/**
+ * The freshness rules of a `cache` section — the config's, or a route's merged one (one object per config and route:
+ * a reload brings new ones).
+ */
 export function policyOptions(c: TavernConfig['cache']): PolicyOptions {
   let p = policies.get(c)
   if (!p) {
+    const compiled = compilePolicy(c)
     p = {
       targetedFields: c.targetedFields,
       heuristicFraction: c.heuristicFraction,
       heuristicMaxSeconds: c.heuristicMax / 1000,
       defaultTtlSeconds: c.defaultTtl / 1000,
       maxTtlSeconds: c.maxTtl / 1000,
+      statusTtl: compiled.hasTtl ? compiled.statusTtl : undefined,
+      forceTtl: compiled.forceTtl,
+      ignore: compiled.ignore.size ? compiled.ignore : undefined,
     }
     policies.set(c, p)
   }
@@ -55,7 +63,8 @@ export function storedForm(
   opts: PolicyOptions,
   drop?: ReadonlySet<string>,
 ): {headers: RawHeaders; policy: StoredPolicy} {
-  let stored = storableHeaders(headers, parseCacheControl(getAll(headers, 'cache-control')))
+  // Fields the operator ignores do not drop fields either (no-cache="f" in an ignored Cache-Control).
+  let stored = storableHeaders(headers, parseCacheControl(getAll(decisionHeaders(headers, opts.ignore), 'cache-control')))
   if (drop) stored = withoutHeaders(stored, drop)
   return {headers: stored, policy: computePolicy({status, headers: stored, ...times}, opts)}
 }

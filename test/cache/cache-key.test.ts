@@ -125,7 +125,7 @@ describe('request targets and operator URLs resolve to the same key', () => {
   }
 
   it('absolute-form: the target authority replaces Host; https is keyed as the listener scheme; upstream gets origin-form', () => {
-    expect(resolveRequestTarget('attacker.test', 'http://Victim.test:80/a/../x?q', 'GET', c)).toEqual({ok: true, key: 'http://victim.test/x?q', authority: 'victim.test', target: '/x?q', site: undefined, keyPath: '/x', keyQuery: 'q'})
+    expect(resolveRequestTarget('attacker.test', 'http://Victim.test:80/a/../x?q', 'GET', c)).toEqual({ok: true, key: 'http://victim.test/x?q', authority: 'victim.test', target: '/x?q', site: undefined, route: expect.objectContaining({site: undefined, name: undefined, group: 'default'}), keyPath: '/x', keyQuery: 'q'})
     expect(key('victim.test', 'https://victim.test:443/x')).toBe('http://victim.test/x')
     expect(key(undefined, 'HTTP://h/x')).toBe('http://h/x')
   })

@@ -8,13 +8,15 @@ import path from 'node:path'
 
 import {pino} from 'pino'
 
-import {ConfigSchema, type TavernConfig} from '../../src/config/schema.js'
+import {validateConfig} from '../../src/config/load.js'
+import type {TavernConfig} from '../../src/config/schema.js'
 import {BackgroundRunner} from '../../src/core/background.js'
 import type {HookSet} from '../../src/core/hooks.js'
 import type {DataPlaneServices} from '../../src/core/services.js'
 import {upstreamOptions} from '../../src/daemon/daemon.js'
 import {Pipeline} from '../../src/proxy/handler.js'
 import {createHookSet, type HookRegistration} from '../../src/proxy/hooks.js'
+import {UpstreamGroups} from '../../src/proxy/origin/groups.js'
 import {UpstreamGroup} from '../../src/proxy/origin/upstream.js'
 import {purgeMethodPlugin} from '../../src/proxy/purge-method.js'
 import {Stats} from '../../src/stats/recorder.js'
@@ -33,18 +35,20 @@ export interface TestPipeline {
 export async function createTestPipeline(origin: string, config: Record<string, unknown> = {}, plugins: readonly HookRegistration[] = []): Promise<TestPipeline> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tavern-pipe-'))
   const raw = {upstreams: [origin], ...config, storage: {dir, ...(config.storage as object | undefined)}}
-  const cfg: TavernConfig = ConfigSchema.parse(raw)
+  const cfg: TavernConfig = validateConfig(raw, 'test pipeline')
   const log = pino({level: 'silent'})
   const background = new BackgroundRunner(log)
   const c = cfg.storage
   const storage = await Storage.open({dir: c.dir, maxDiskBytes: c.maxDiskBytes, diskHighWatermark: c.diskHighWatermark, diskLowWatermark: c.diskLowWatermark, maxMemoryBytes: c.memoryBytes, memoryMaxObjectBytes: c.memoryMaxObjectBytes, maxVariants: cfg.cache.maxVariants, evictionIntervalMs: c.evictionInterval, gcGraceSeconds: c.gcGrace / 1000, log, background})
-  const upstreams = new UpstreamGroup(cfg.upstreams, upstreamOptions(cfg))
+  const groups = UpstreamGroups.build(cfg, (targets, c) => new UpstreamGroup([...targets], upstreamOptions(c)))
+  const upstreams = groups.main
   const stats = new Stats()
   let hooks: HookSet = createHookSet([])
   const services: DataPlaneServices = {
     config: cfg,
     storage,
     upstreams,
+    upstreamGroup: (name) => groups.get(name),
     stats,
     log,
     accessLog: undefined,
@@ -62,7 +66,7 @@ export async function createTestPipeline(origin: string, config: Record<string, 
     stats,
     background,
     async close() {
-      await upstreams.close()
+      await groups.close()
       await storage.close()
       fs.rmSync(dir, {recursive: true, force: true})
     },

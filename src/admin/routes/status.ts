@@ -1,5 +1,6 @@
 import type {OpsServices} from '../../core/services.js'
 import {VERSION} from '../../core/version.js'
+import {describeSites, routeTable} from '../../proxy/route-table.js'
 import {type AdminRouter, sendJson} from '../http.js'
 import type {StatusBody} from '../protocol.js'
 
@@ -24,6 +25,8 @@ export function statusBody(o: OpsServices): StatusBody {
     connections: o.connections(),
     accessLog: o.accessLogInfo(),
     plugins: [...o.hooks.plugins],
+    sites: describeSites(routeTable(o.config)),
+    groups: Object.keys(o.config.upstreamGroups).map((name) => ({name, upstreams: o.upstreamGroup(name)?.health() ?? []})),
   }
 }
 

@@ -7,6 +7,9 @@
  */
 import fsp from 'node:fs/promises'
 
+import {decisionHeaders} from '../../cache/policy.js'
+import {compilePolicy} from '../../cache/policy-resolve.js'
+import {SET_COOKIE, storeVerdict} from '../../cache/policy-store.js'
 import {crc32c} from '@node-rs/crc32'
 
 import type {StoredPolicy} from '../../cache/policy-types.js'
@@ -29,6 +32,8 @@ import {startWhole} from './whole-fill.js'
 
 const CRC_CHUNK = 1024 * 1024
 const RANGE_FIELDS = new Set(['content-range', 'content-length'])
+/** setCookie strip / bypass: neither is a partial object stored with Set-Cookie. */
+const RANGE_AND_COOKIE_FIELDS = new Set([...RANGE_FIELDS, ...SET_COOKIE])
 /** Statuses that say nothing about the representation (a busy or failing origin): a partial object survives them. */
 const TRANSIENT = new Set([408, 429, 500, 502, 503, 504])
 
@@ -141,8 +146,10 @@ export class SliceFetcher {
       return h
     }
     const headers = originHeaders(up, responseTime)
-    const policy0 = policyOptions(this.s.config.cache)
-    const opts = {targetedFields: policy0.targetedFields, defaultTtlSeconds: policy0.defaultTtlSeconds}
+    const cache = r.ctx.policy ?? this.s.config.cache
+    const policy0 = policyOptions(cache)
+    const rules = compilePolicy(cache)
+    const opts = {targetedFields: policy0.targetedFields, defaultTtlSeconds: policy0.defaultTtlSeconds, configuredTtl: policy0.statusTtl}
 
     if (up.status === 416) {
       const cr = parseContentRange(getHeader(headers, 'content-range') ?? '')
@@ -164,12 +171,13 @@ export class SliceFetcher {
     }
 
     // Stored as a 200 would be: a 206 is a part of that response (RFC 9111 §3.3).
-    const verdict = storability({method: 'GET', headers: r.clientHeaders}, {status: 200, headers}, opts)
+    const decided = decisionHeaders(headers, policy0.ignore)
+    const verdict = storeVerdict(storability({method: 'GET', headers: r.clientHeaders}, {status: 200, headers: decided}, opts), {...rules, maxObjectSize: 0}, headers)
     if (!verdict.store) {
       this.r.rememberPass(obj.ik, 'response not storable')
       return drop(this.giveUp(obj, {kind: 'bypass', detail: 'response not storable'}))
     }
-    const varyNames = parseVary(headers)
+    const varyNames = parseVary(decided)
     const variant = varyNames.length ? variantSelector(varyNames, r.clientHeaders) : ''
     if (variant !== obj.variant) return drop(this.giveUp(obj, {kind: 'fallback'}))
 
@@ -177,7 +185,7 @@ export class SliceFetcher {
       // A 200 that says it is only a part (a mislabelled 206) is not the whole representation.
       if (!contentRangeAllowsWhole(headers)) return drop(this.giveUp(obj, {kind: 'fallback'}))
       // The origin ignores Range: its full body fills the object the normal way.
-      startWhole(this.r, obj, up, headers, requestTime, responseTime, varyNames, r.url)
+      startWhole(this.r, obj, up, headers, requestTime, responseTime, varyNames, r.url, cache)
       return {kind: 'restart'}
     }
 
@@ -185,6 +193,11 @@ export class SliceFetcher {
     const cr = parseContentRange(getHeader(headers, 'content-range') ?? '')
     if (!cr || !('start' in cr) || cr.size === undefined) return drop(this.giveUp(obj, {kind: 'fallback'}))
     const size = cr.size
+    if (rules.maxObjectSize > 0 && size > rules.maxObjectSize) {
+      if (obj.info) return drop(this.giveUp(obj, {kind: 'restart'}))
+      this.r.rememberPass(obj.ik, 'larger than maxObjectSize')
+      return drop(this.giveUp(obj, {kind: 'bypass', detail: 'larger than maxObjectSize'}))
+    }
     if (size > this.r.maxPartialBytes) {
       if (obj.info) return drop(this.giveUp(obj, {kind: 'restart'}))
       this.r.rememberPass(obj.ik, 'too large for partial caching')
@@ -198,7 +211,7 @@ export class SliceFetcher {
     const length = declaredLength(headers)
     if (length !== undefined && length !== cr.end - cr.start + 1) return drop(this.giveUp(obj, {kind: 'fallback'}))
     // Stored as the 200 it is part of: no Content-Range, Content-Length the total (freshness does not depend on it).
-    const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, policy0, RANGE_FIELDS)
+    const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, policy0, rules.setCookie === 'store' ? RANGE_FIELDS : RANGE_AND_COOKIE_FIELDS)
     stored.push('Content-Length', String(size))
     // Parts may only be combined under a strong validator (RFC 9111 §3.4).
     if (!(policy.etag !== undefined && !policy.etag.startsWith('W/')) && policy.lastModified === undefined) return drop(this.giveUp(obj, {kind: 'fallback'}))

@@ -4,6 +4,9 @@
  */
 import type {Outcome} from '../../core/hooks.js'
 import type {ObjectRecord} from '../../storage/types.js'
+import {compilePolicy} from '../../cache/policy-resolve.js'
+import {SET_COOKIE} from '../../cache/policy-store.js'
+import type {TavernConfig} from '../../config/schema.js'
 import {discardBody} from '../../util/discard.js'
 import type {RawHeaders} from '../../util/raw-headers.js'
 import type {Answerer} from '../answer.js'
@@ -16,7 +19,7 @@ import {PartialObject, type WholeFill} from './object.js'
 import {countRead, type PartialRegistry} from './registry.js'
 
 /** The origin sent the whole body for `old`'s range request: store it as a complete object (unless another fill does). */
-export function startWhole(r: PartialRegistry, old: PartialObject, up: UpstreamResponse, headers: RawHeaders, requestTime: number, responseTime: number, varyNames: string[], url: string): void {
+export function startWhole(r: PartialRegistry, old: PartialObject, up: UpstreamResponse, headers: RawHeaders, requestTime: number, responseTime: number, varyNames: string[], url: string, cache: TavernConfig['cache'] = r.s.config.cache): void {
   const {s} = r
   const cur = r.current(old.ik)
   if (cur && cur !== old && cur.whole) {
@@ -26,7 +29,7 @@ export function startWhole(r: PartialRegistry, old: PartialObject, up: UpstreamR
   r.discard(old)
   const obj = new PartialObject(old.ik, old.key, old.variant)
   obj.refs++
-  const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, policyOptions(s.config.cache))
+  const {headers: stored, policy} = storedForm(headers, 200, {requestTime, responseTime}, policyOptions(cache), compilePolicy(cache).setCookie === 'store' ? undefined : SET_COOKIE)
   const contentLength = declaredLength(headers)
   const writer = s.storage.beginFill(obj.key, obj.variant)
   s.stats.fillStarted()

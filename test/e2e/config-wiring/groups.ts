@@ -20,6 +20,7 @@ import {sleep, uniquePath} from '../../helpers/origin.js'
 import {patternBody, rangeRoute} from '../../helpers/range-origin.js'
 import {eventually, waitFor} from '../../helpers/wait.js'
 import {pluginsGroup} from '../../plugins/wiring-group.js'
+import {sitesGroup} from './sites-group.js'
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -1021,4 +1022,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup]
