@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {cacheRefreshKeys, WarmSchema} from './refresh.js'
 import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
 
 function isCidr(v: string): boolean {
@@ -173,8 +174,10 @@ export const ConfigSchema = z.strictObject({
       maxRanges: z.number().int().min(1).max(1000).default(16),
       /** Partial objects (range requests) are fetched and stored in slices of this many bytes (64KiB to 1GiB). */
       sliceSize: bytes('1MiB').refine((n) => n >= 65_536 && n <= 1024 ** 3, {message: 'sliceSize must be between 64KiB and 1GiB'}),
+      ...cacheRefreshKeys,
     })
     .prefault({}),
+  warm: WarmSchema,
   purge: z
     .strictObject({
       /** Client addresses (CIDR or plain IP) allowed to use the HTTP PURGE method on the data plane. */

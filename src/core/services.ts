@@ -9,7 +9,7 @@ import type {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import type {TavernConfig} from '../config/schema.js'
-import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
+import type {OriginRequestEvent, RefreshReason, RequestFinishedEvent, StatsCounters, StatsSnapshot, TopKey} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
 import type {BackgroundRunner} from './background.js'
 import type {HookSet} from './hooks.js'
@@ -57,6 +57,12 @@ export interface StatsRecorder {
   originRequest(e: OriginRequestEvent): void
   fillStarted(): void
   fillFinished(stored: boolean): void
+  /** A background refresh started (tavern_refresh_total). */
+  refreshStarted(reason: RefreshReason): void
+  /** Requests the cache key certainly had in the last minute (the top-keys sketch; 0 when not among them). */
+  keyRequests(key: string): number
+  /** The hottest keys of the last minute (the hot set that warming persists). */
+  hottest(n: number): TopKey[]
 }
 
 /** The admin side of the statistics: counters and full snapshots. */
