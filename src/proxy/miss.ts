@@ -178,7 +178,7 @@ export class Misses {
     const v = graceVerdict(ctx.headers, stored, now, policyFor(this.s, ctx).grace / 1000)
     if (!v.serve) return undefined
     if (this.refresher.grace.attemptDue(ok, now)) this.refresher.refresh(ctx, stored, 'grace')
-    const st = this.a.status({hit: true, fwd: 'stale', ttl: Math.floor(stored.policy.lifetime - recordAgeSeconds(stored, now)), detail: `${v.via}; origin failing`}, 'stale')
+    const st = this.a.status({hit: true, fwd: 'stale', ttl: Math.floor(stored.policy.lifetime - recordAgeSeconds(stored, now)), detail: `${v.via} (origin failing)`}, 'stale')
     return serveStored(this.s, this.a, ctx, stored, st)
   }
 
