@@ -27,7 +27,7 @@ export const cacheRefreshKeys = {
       enabled: z.boolean().default(false),
       /** A key is hot with at least this many requests in the last minute (the top-keys sketch). */
       minHits: z.number().int().min(1).max(1_000_000).default(60),
-      /** How long before expiry a hot key is refreshed: at most this, and at most a tenth of its lifetime. */
+      /** How long before expiry a hot key is refreshed: at most this, and at most 15 % of its lifetime. */
       before: duration('2s'),
       /** Auto refreshes in flight at once. */
       concurrency: z.number().int().min(1).max(1024).default(8),

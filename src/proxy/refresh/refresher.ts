@@ -38,6 +38,11 @@ const MAX_INFO = 10_000
 const MAX_SCHEDULED = 10_000
 /** When an auto refresh could not start (limits), try again this much later while the object is still fresh. */
 const AUTO_RETRY_MS = 50
+/**
+ * An auto refresh starts at most this fraction of the lifetime before expiry: early enough for a loaded origin to
+ * answer in time, late enough that a max-age=1 object costs the origin at most ~1.2 requests a second.
+ */
+const AUTO_LEAD_FRACTION = 0.15
 
 interface Scheduled {
   timer: NodeJS.Timeout | undefined
@@ -101,7 +106,7 @@ export class Refresher {
     const ok = objectKey(rec.key, rec.variant)
     const cur = this.scheduled.get(ok)
     if (cur !== undefined && cur.responseTime === rec.responseTime) return
-    const lead = Math.min(a.before, lifetimeMs / 10)
+    const lead = Math.min(a.before, lifetimeMs * AUTO_LEAD_FRACTION)
     // A hot key is asked for at least every 60 s / minHits on average: looking within twice that of the refresh
     // time finds it, and cold keys near expiry cost no sketch lookup before then.
     if (remaining > lead + 120_000 / a.minHits) return
