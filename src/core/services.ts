@@ -119,8 +119,24 @@ export interface ReloadResult {
   restartRequired: string[]
 }
 
+/** The hot set warming uses (src/proxy/refresh/warm.ts): the hottest keys, persisted across restarts. */
+export interface HotKeys {
+  top(n: number, prefix?: string): Promise<Array<{key: string; score: number}>>
+}
+
+/** What inspect-key shows of an object's background refreshes (src/proxy/refresh/refresher.ts). */
+export interface RefreshState {
+  last?: {at: number; reason: string; result: string}
+  next?: {at: number; reason: string}
+  inGrace: boolean
+}
+
 /** What the admin API and the ops need on top of the data plane's services. */
 export interface OpsServices extends DataPlaneServices {
+  /** The hot set (absent where nothing keeps one). */
+  readonly hot?: HotKeys
+  /** Refresh state of one stored variant (absent before the data plane runs). */
+  refreshInfo?(key: string, variant: string): RefreshState | undefined
   readonly storage: OpsStore
   readonly stats: StatsRecorder & StatsReader
   readonly startedAt: number

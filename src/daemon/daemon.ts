@@ -8,6 +8,7 @@ import type {HookSet} from '../core/hooks.js'
 import type {OpsServices} from '../core/services.js'
 import {formatRequestId} from '../proxy/context.js'
 import {Pipeline} from '../proxy/handler.js'
+import {HotSetKeeper, warmOnStart} from '../proxy/refresh/warm.js'
 import {createHookSet} from '../proxy/hooks.js'
 import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
@@ -122,6 +123,8 @@ export class Daemon {
   hooks: HookSet
   /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
   readonly services: OpsServices
+  /** The persisted hot set (warming, prefetch --hot, purge --rewarm). */
+  readonly hot: HotSetKeeper
 
   private constructor(
     readonly opts: DaemonOptions,
@@ -132,6 +135,7 @@ export class Daemon {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
     this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
+    this.hot = new HotSetKeeper(storage.hotSet, this.stats, () => this.config.warm, background)
     this.services = this.buildServices()
     this.hooks = createHookSet([purgeMethodPlugin(this.services)])
   }
@@ -176,6 +180,8 @@ export class Daemon {
       }),
       accessLogInfo: () => (d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null),
       reload: () => d.reload(),
+      hot: d.hot,
+      refreshInfo: (key, variant) => d.pipeline?.refresher.infoFor(key, variant),
     }
   }
 
@@ -239,6 +245,8 @@ export class Daemon {
       await this.metricsServer?.close()
       throw error
     }
+    this.hot.start()
+    warmOnStart(this.services, this.hot, this.config.warm)
     this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
@@ -324,6 +332,7 @@ export class Daemon {
       await adminClosed
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
+      await this.hot.close().catch((err: unknown) => this.log.warn({err}, 'could not save the hot set'))
       await this.storage.close()
       await fs.unlink(this.opts.socketPath).catch(() => {})
       this.log.info({durationMs: Date.now() - t0}, 'stopped')
