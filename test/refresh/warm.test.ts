@@ -24,10 +24,13 @@ async function start(storageDir: string, warm: Record<string, unknown>): Promise
   return d
 }
 
-/** Stored with max-age=1 (stale soon after); a revalidation gets a 304 that makes it fresh for an hour. */
+/** Until `long` is set: max-age=1 (stale soon after), also on a 304. Then a revalidation makes it fresh for an hour. */
+let long = false
 function shortThenLong(p: string): void {
   origin.route(p, (req) =>
-    req.header('if-none-match') === '"w"' ? {status: 304, headers: {'Cache-Control': 'max-age=3600', ETag: '"w"'}} : {headers: {'Cache-Control': 'max-age=1', ETag: '"w"'}, body: `body ${p}`},
+    req.header('if-none-match') === '"w"'
+      ? {status: 304, headers: {'Cache-Control': long ? 'max-age=3600' : 'max-age=1', ETag: '"w"'}}
+      : {headers: {'Cache-Control': 'max-age=1', ETag: '"w"'}, body: `body ${p}`},
   )
 }
 
@@ -47,6 +50,7 @@ it('after a restart with warm.onStart, the hot set of the last run answers as hi
   const a = await start(dir, {saveInterval: '1s', onStart: 2})
   for (let i = 0; i < 6; i++) await Promise.all([a.request(hot1, site), a.request(hot2, site)])
   await a.request(cold, site)
+  long = true
   const storedAt = Date.now()
   expect(await a.stop()).toBe(0) // saves the hot set at shutdown
   // Let the objects go stale (max-age=1), so only warming can make them fresh again.
