@@ -98,6 +98,8 @@ export interface TargetInput {
 
 export interface PurgeRequestBody extends TargetInput {
   mode?: unknown
+  /** With `dir`: after the purge, re-fetch (in the background) the keys that were hot under the prefix. */
+  rewarm?: unknown
 }
 
 export interface PurgeItem {
@@ -117,6 +119,8 @@ export interface PurgeReply {
   purged: number
   bytesFreed: number
   results: PurgeItem[]
+  /** With `rewarm`: how many hot keys under the purged prefix are being re-fetched (in the background). */
+  rewarm?: {keys: number}
 }
 
 // ---- POST /prefetch ----------------------------------------------------------------------------
@@ -128,6 +132,8 @@ export interface PrefetchRequestBody {
   /** Refetch even if fresh: the request carries Cache-Control: no-cache, so the daemon revalidates. */
   force?: unknown
   concurrency?: unknown
+  /** Instead of `urls`: re-fetch this many of the hottest keys (the persisted hot set with the last minute folded in). */
+  hot?: unknown
 }
 
 export type PrefetchOutcome = 'stored' | 'fresh' | 'revalidated' | 'failed'
@@ -214,6 +220,15 @@ export interface VariantInfo {
   lastAccess: string
   file: string
   bodyPath: string
+  /** Background refreshes (fuzzy, auto, swr, grace): the last one, a scheduled auto refresh, grace state. */
+  refresh?: {
+    last?: {at: string; reason: string; result: string}
+    next?: {at: string; reason: string}
+    /** The origin failed revalidating it: served from grace (stale) until a revalidation succeeds. */
+    inGrace: boolean
+  }
+  /** Until when the stored response may be served if the origin fails (cache.grace / stale-if-error), or null when never. */
+  graceUntil?: string | null
 }
 
 export interface InspectReply {

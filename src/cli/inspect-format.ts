@@ -40,6 +40,13 @@ function variantBlock(v: VariantInfo, now: number): string[] {
   if (dir.length) lines.push(row('directives', dir.join(', ')))
   const val = [v.validators.etag && `ETag ${v.validators.etag}`, v.validators.lastModified && `Last-Modified ${v.validators.lastModified}`].filter(Boolean)
   lines.push(row('validators', val.length ? val.join(', ') : '(none: cannot revalidate)'))
+  if (v.graceUntil !== undefined) lines.push(row('grace', v.graceUntil === null ? 'never served stale on origin failure (must-revalidate / s-maxage / no-cache)' : `servable on origin failure until ${v.graceUntil}`))
+  if (v.refresh) {
+    const r = v.refresh
+    if (r.last) lines.push(row('last refresh', `${r.last.at} (${r.last.reason}, ${r.last.result})`))
+    if (r.next) lines.push(row('next refresh', `${r.next.at} (${r.next.reason})`))
+    if (r.inGrace) lines.push(row('in grace', 'yes: the origin failed revalidating it; served stale until a revalidation succeeds'))
+  }
   lines.push(row('crc32c', v.crc32c))
   lines.push(row('hits', `${v.hits}, last access ${v.lastAccess} (${ago(v.lastAccess, now)})`))
   lines.push(row('body file', v.bodyPath))

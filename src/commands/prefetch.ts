@@ -18,6 +18,7 @@ Progress is shown on a terminal (stderr); each failure is printed on stderr; a s
 Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
   static override examples = [
     '<%= config.bin %> prefetch http://example.com/ http://example.com/app.js',
+    '<%= config.bin %> prefetch --hot 100',
     "<%= config.bin %> prefetch --file urls.txt -j 8 -H 'Accept-Encoding: gzip'",
     'sitemap-urls | <%= config.bin %> prefetch - --force --json',
   ]
@@ -30,6 +31,7 @@ Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
     concurrency: Flags.integer({char: 'j', description: 'parallel fetches (the daemon caps it at 32)', default: 4, min: 1}),
     header: Flags.string({char: 'H', description: "request header 'Name: value' (repeatable), e.g. to warm a Vary'd variant", multiple: true, multipleNonGreedy: true}),
     force: Flags.boolean({description: 'refetch even if fresh (sends Cache-Control: no-cache, so the daemon revalidates)'}),
+    hot: Flags.integer({description: 'instead of URLs: re-fetch the N hottest keys (the hot set the daemon keeps)', min: 1, max: 100_000}),
   }
 
   async run(): Promise<PrefetchReport> {
@@ -42,7 +44,8 @@ Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
     } catch (error) {
       this.usage((error as Error).message)
     }
-    if (urls.length === 0) this.usage('give URL(s), "-" or --file for a list')
+    if (flags.hot !== undefined && urls.length > 0) this.usage('give URL(s) or --hot N, not both')
+    if (urls.length === 0 && flags.hot === undefined) this.usage('give URL(s), "-" or --file for a list, or --hot N')
 
     const json = this.jsonEnabled()
     const progress = new ProgressLine(!json && process.stderr.isTTY === true)
@@ -52,7 +55,8 @@ Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
     const counts = {stored: 0, fresh: 0, revalidated: 0, failed: 0, bytes: 0}
     let total = urls.length
     const socket = await this.adminSocket(flags)
-    const stream = adminStream(socket, 'POST', '/prefetch', {urls, headers, force: flags.force, concurrency: flags.concurrency}, (v) => {
+    const target = flags.hot !== undefined ? {hot: flags.hot} : {urls}
+    const stream = adminStream(socket, 'POST', '/prefetch', {...target, headers, force: flags.force, concurrency: flags.concurrency}, (v) => {
       const line = v as PrefetchLine | {type?: undefined; error?: unknown} | {type: 'error'; error: unknown}
       if (line.type === 'start') total = line.total
       else if (line.type === 'result') {

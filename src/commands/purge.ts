@@ -33,6 +33,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     'cat urls.txt | <%= config.bin %> purge -',
     '<%= config.bin %> purge --dir /static/ --host example.com',
     '<%= config.bin %> purge --dir http://example.com/static/ --expire --json',
+    '<%= config.bin %> purge --dir http://example.com/static/ --rewarm',
   ]
   static override strict = false
   static override enableJsonFlag = true
@@ -46,6 +47,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     host: Flags.string({description: 'host[:port] for --dir PATH and for path arguments'}),
     expire: Flags.boolean({description: 'mark stale (next request revalidates) instead of deleting'}),
     strict: Flags.boolean({description: 'exit 1 when a URL (or the directory) matched nothing'}),
+    rewarm: Flags.boolean({description: 'with --dir: re-fetch in the background what was hot under the prefix', dependsOn: ['dir']}),
   }
 
   async run(): Promise<PurgeReply> {
@@ -69,7 +71,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     // The directory goes with the first request; every request is answered before the next is sent.
     for (let start = 0; start === 0 || start < urls.length; start += BATCH_URLS) {
       const batch = urls.slice(start, start + BATCH_URLS)
-      const body = {urls: batch.length ? batch : undefined, dir: start === 0 ? flags.dir : undefined, host: flags.host, mode}
+      const body = {urls: batch.length ? batch : undefined, dir: start === 0 ? flags.dir : undefined, host: flags.host, mode, ...(start === 0 && flags.rewarm ? {rewarm: true} : {})}
       const r = await adminRequest<PurgeReply>(socket, 'POST', '/purge', body, 600_000)
       if (r.status !== 200) {
         progress.clear()
@@ -82,6 +84,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
         reply.purged += r.body.purged
         reply.bytesFreed += r.body.bytesFreed
         for (const x of r.body.results) reply.results.push(x)
+        if (r.body.rewarm) reply.rewarm = r.body.rewarm
       }
       progress.update(`purge ${Math.min(start + BATCH_URLS, urls.length)}/${urls.length}`, true)
     }
@@ -104,6 +107,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
         ? `purge (expire): ${reply.matched} matched, ${reply.purged} marked expired; the next request for each revalidates`
         : `purge: ${reply.matched} matched, ${reply.purged} deleted, ${formatBytes(reply.bytesFreed)} freed`
     this.log(unmatched.length ? `${summary} (${unmatched.length} not cached)` : summary)
+    if (reply.rewarm) this.log(`rewarm: re-fetching ${plural(reply.rewarm.keys, 'hot key')} in the background`)
     if (strictFail) this.fail(`--strict: ${plural(unmatched.length, 'target')} matched nothing`, 'TAVERN_ERR_NOT_CACHED')
     return reply
   }

@@ -7,6 +7,7 @@ import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
 import {bytes, duration, hostPort} from './zod-units.js'
+import {cacheRefreshKeys, WarmSchema} from './refresh.js'
 
 function isCidr(v: string): boolean {
   const [ip, bits, ...rest] = v.split('/')
@@ -150,12 +151,14 @@ export const ConfigSchema = z.strictObject({
       /** Partial objects (range requests) are fetched and stored in slices of this many bytes (64KiB to 1GiB). */
       sliceSize: bytes('1MiB').refine((n) => n >= 65_536 && n <= 1024 ** 3, {message: 'sliceSize must be between 64KiB and 1GiB'}),
       ...cachePolicyKeys,
+      ...cacheRefreshKeys,
     })
     .prefault({}),
   /** Host → site, path prefix → route: upstream group and cache policy per site and route (src/config/sites.ts). */
   sites: SitesSchema,
   /** Named upstream groups: `{name: {upstreams: [...], ...upstream keys}}`; the top-level upstreams are `default`. */
   upstreamGroups: UpstreamGroupsSchema,
+  warm: WarmSchema,
   purge: z
     .strictObject({
       /** Client addresses (CIDR or plain IP) allowed to use the HTTP PURGE method on the data plane. */

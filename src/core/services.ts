@@ -9,7 +9,7 @@ import type {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import type {TavernConfig} from '../config/schema.js'
-import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
+import type {OriginRequestEvent, RefreshReason, RequestFinishedEvent, StatsCounters, StatsSnapshot, TopKey} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
 import type {BackgroundRunner} from './background.js'
 import type {HookSet} from './hooks.js'
@@ -57,6 +57,12 @@ export interface StatsRecorder {
   originRequest(e: OriginRequestEvent): void
   fillStarted(): void
   fillFinished(stored: boolean): void
+  /** A background refresh started (tavern_refresh_total). */
+  refreshStarted(reason: RefreshReason): void
+  /** Requests the cache key certainly had in the last minute (the top-keys sketch; 0 when not among them). */
+  keyRequests(key: string): number
+  /** The hottest keys of the last minute (the hot set that warming persists). */
+  hottest(n: number): TopKey[]
 }
 
 /** The admin side of the statistics: counters and full snapshots. */
@@ -115,8 +121,24 @@ export interface ReloadResult {
   restartRequired: string[]
 }
 
+/** The hot set warming uses (src/proxy/refresh/warm.ts): the hottest keys, persisted across restarts. */
+export interface HotKeys {
+  top(n: number, prefix?: string): Promise<Array<{key: string; score: number}>>
+}
+
+/** What inspect-key shows of an object's background refreshes (src/proxy/refresh/refresher.ts). */
+export interface RefreshState {
+  last?: {at: number; reason: string; result: string}
+  next?: {at: number; reason: string}
+  inGrace: boolean
+}
+
 /** What the admin API and the ops need on top of the data plane's services. */
 export interface OpsServices extends DataPlaneServices {
+  /** The hot set (absent where nothing keeps one). */
+  readonly hot?: HotKeys
+  /** Refresh state of one stored variant (absent before the data plane runs). */
+  refreshInfo?(key: string, variant: string): RefreshState | undefined
   readonly storage: OpsStore
   readonly stats: StatsRecorder & StatsReader
   readonly startedAt: number

@@ -11,6 +11,7 @@ import {Pipeline} from '../proxy/handler.js'
 import {createHookSet, type HookRegistration} from '../proxy/hooks.js'
 import {UpstreamGroups} from '../proxy/origin/groups.js'
 import {UpstreamGroup, type UpstreamOptions, type UpstreamTarget} from '../proxy/origin/upstream.js'
+import {HotSetKeeper, warmOnStart} from '../proxy/refresh/warm.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
 import {Stats} from '../stats/recorder.js'
 import {Storage} from '../storage/store.js'
@@ -138,6 +139,8 @@ export class Daemon {
   private readonly plugins: PluginSetHandover
   /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
   readonly services: OpsServices
+  /** The persisted hot set (warming, prefetch --hot, purge --rewarm). */
+  readonly hot: HotSetKeeper
 
   private constructor(
     readonly opts: DaemonOptions,
@@ -151,6 +154,7 @@ export class Daemon {
     this.groups = UpstreamGroups.build(this.config, makeGroup)
     this.upstreams = this.groups.main
     if (Object.keys(this.config.cache.sites).length > 0) opts.log.warn('cache.sites is deprecated: move each entry into sites (sites.NAME: {hosts: [HOST], cache: {query, ignoreParams}}); README "Sites, routes and cache policy"')
+    this.hot = new HotSetKeeper(storage.hotSet, this.stats, () => this.config.warm, background)
     this.services = this.buildServices()
     this.plugins = new PluginSetHandover(this.pluginSet(pluginRegs), (err, set) => this.log.warn({err, plugins: set.plugins}, 'closing a replaced plugin set failed'))
   }
@@ -205,6 +209,8 @@ export class Daemon {
       }),
       accessLogInfo: () => (d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null),
       reload: () => d.reload(),
+      hot: d.hot,
+      refreshInfo: (key, variant) => d.pipeline?.refresher.infoFor(key, variant),
     }
   }
 
@@ -281,6 +287,8 @@ export class Daemon {
       await this.metricsServer?.close()
       throw error
     }
+    this.hot.start()
+    warmOnStart(this.services, this.hot, this.config.warm)
     this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: hostPortOf(this.metricsServer?.metricsAddress), dashboard: hostPortOf(this.metricsServer?.dashboardAddress), socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
@@ -385,6 +393,7 @@ export class Daemon {
       await adminClosed
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
+      await this.hot.close().catch((err: unknown) => this.log.warn({err}, 'could not save the hot set'))
       await this.storage.close()
       await fs.unlink(this.opts.socketPath).catch(() => {})
       this.log.info({durationMs: Date.now() - t0}, 'stopped')

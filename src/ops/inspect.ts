@@ -58,6 +58,15 @@ export function inspectKey(d: OpsServices, url: string | null, headerParams: str
   }
 }
 
+/** The last moment the origin's failure would still let this response be served (grace.ts), for an empty request. */
+function graceUntil(d: OpsServices, r: ObjectRecord, now: number): string | null {
+  const p = r.policy
+  if (p.mustRevalidate || p.noCache) return null
+  const window = p.staleIfError ?? d.config.cache.grace / 1000
+  const ttl = p.lifetime - recordAgeSeconds(r, now)
+  return iso(now + (ttl + window) * 1000)
+}
+
 function describeVariant(d: OpsServices, r: ObjectRecord, now: number, selection: InspectReply['selection']): VariantInfo {
   const p = r.policy
   const age = recordAgeSeconds(r, now)
@@ -95,6 +104,15 @@ function describeVariant(d: OpsServices, r: ObjectRecord, now: number, selection
     bodyPath: d.storage.bodyPath(r),
   }
   if (r.invalidatedAt !== undefined) info.invalidatedAt = iso(r.invalidatedAt)
+  const refresh = d.refreshInfo?.(r.key, r.variant)
+  if (refresh) {
+    info.refresh = {
+      ...(refresh.last ? {last: {at: iso(refresh.last.at), reason: refresh.last.reason, result: refresh.last.result}} : {}),
+      ...(refresh.next ? {next: {at: iso(refresh.next.at), reason: refresh.next.reason}} : {}),
+      inGrace: refresh.inGrace,
+    }
+  }
+  info.graceUntil = graceUntil(d, r, now)
   if (decision.kind === 'stale-while-revalidate') {
     info.staleReason = `freshness lifetime exceeded ${-ttl}s ago`
     info.serveStale = 'stale-while-revalidate'

@@ -126,7 +126,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * `concurrency` at once, bodies read and discarded. Streams a `start` line, one `result` per URL as it finishes,
  * then a `summary`. Stops issuing requests when the admin client goes away.
  */
-export async function runPrefetch(d: OpsServices, job: PrefetchJob, out: NdjsonWriter): Promise<PrefetchSummary> {
+export async function runPrefetch(d: OpsServices, job: PrefetchJob, out: Pick<NdjsonWriter, 'aborted' | 'write'>): Promise<PrefetchSummary> {
   const target = selfTarget(d.listenAddress)
   const agent = new http.Agent({keepAlive: true, maxSockets: job.concurrency})
   const timeoutMs = Math.max(d.config.upstream.headersTimeout, d.config.upstream.bodyTimeout) + 5000

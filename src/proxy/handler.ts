@@ -16,6 +16,7 @@ import {forwardUnsafe} from './invalidate.js'
 import {Lookup} from './lookup.js'
 import {Misses} from './miss.js'
 import {PartialObjects} from './partial/handler.js'
+import type {Refresher} from './refresh/refresher.js'
 import type {AdmittedTarget} from './request-target.js'
 import {routeRequest} from './route.js'
 
@@ -30,6 +31,11 @@ export class Pipeline {
     this.partial = new PartialObjects(s, this.answer)
     this.misses = new Misses(s, this.answer, (ctx) => this.lookups.lookup(ctx))
     this.lookups = new Lookup(s, this.answer, this.misses, this.partial)
+  }
+
+  /** Fuzzy / auto refresh and grace state (inspect-key reads it). */
+  get refresher(): Refresher {
+    return this.misses.refresher
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {

@@ -56,12 +56,15 @@ export class Lookup {
     const rec = found.rec
     if (!rec) return this.miss(ctx, found)
     const decision = decideReuse({headers: ctx.headers, method: ctx.method}, rec, now, {honorRequestNoCache: true})
-    if (decision.kind === 'fresh') return serveStored(this.s, this.a, ctx, rec, this.a.hit(rec.policy.lifetime - decision.age))
+    if (decision.kind === 'fresh') {
+      this.misses.refresher.onFreshHit(ctx, rec, now)
+      return serveStored(this.s, this.a, ctx, rec, this.a.hit(rec.policy.lifetime - decision.age))
+    }
     if (decision.kind === 'stale-ok') {
       return serveStored(this.s, this.a, ctx, rec, this.a.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age), detail: 'max-stale'}, 'stale'))
     }
     if (decision.kind === 'stale-while-revalidate') {
-      this.misses.refreshInBackground(ctx, rec)
+      this.misses.refresher.refresh(ctx, rec, 'swr')
       return serveStored(this.s, this.a, ctx, rec, this.a.status({hit: true, ttl: Math.floor(rec.policy.lifetime - decision.age), detail: 'stale-while-revalidate'}, 'stale'))
     }
     if (onlyIfCached(ctx.headers)) return this.misses.onlyIfCached(ctx)

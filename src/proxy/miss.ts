@@ -5,7 +5,8 @@
  * 502/503/504. stale-while-revalidate refreshes run here in the background.
  */
 import type {CacheStatusEntry, FwdReason} from '../cache/cache-status.js'
-import {decideReuse, requestNoStore, staleIfErrorAllowed} from '../cache/reuse.js'
+import {graceVerdict} from '../cache/grace.js'
+import {decideReuse, requestNoStore} from '../cache/reuse.js'
 import {variantSelector} from '../cache/vary.js'
 import type {Outcome} from '../core/hooks.js'
 import type {DataPlaneServices} from '../core/services.js'
@@ -19,6 +20,8 @@ import type {RequestContext} from './context.js'
 import type {Fill, FillHead, FillRequest} from './fill.js'
 import {downstreamResponseHeaders, upstreamRequestHeaders} from './origin/forward-headers.js'
 import {passThrough} from './origin/pass-through.js'
+import {graceAllowedFor} from './refresh/grace-errors.js'
+import {policyFor, Refresher, type RefreshResult} from './refresh/refresher.js'
 import {discardResponse, type UpstreamError, type UpstreamResponse} from './origin/upstream.js'
 import {serveGrowing, serveStored} from './representation.js'
 
@@ -35,17 +38,22 @@ function withUpstream(o: Outcome, upstreamMs: number): Outcome {
 
 export class Misses {
   readonly fills = new FillRegistry()
-  /** Background refreshes (stale-while-revalidate) in progress, by object key. */
+  /** Background refreshes (stale-while-revalidate, fuzzy, auto, grace) in progress, by object key. */
   private readonly refreshing = new Set<string>()
   private readonly pass = new PassMemory()
   /** Requests per object for routes with minUses > 1 (bounded). */
   private readonly uses = new UseCounter()
+  /** Fuzzy / auto refresh and grace state (src/proxy/refresh/). */
+  readonly refresher: Refresher
 
   constructor(
     private readonly s: DataPlaneServices,
     private readonly a: Answerer,
     private readonly relookup: Relookup,
-  ) {}
+  ) {
+    this.refresher = new Refresher(s)
+    this.refresher.bind((ctx, rec) => this.refreshInBackground(ctx, rec))
+  }
 
   /** Forward the request as it is, labelled with `e` (a bypass of the cache). */
   bypass(ctx: RequestContext, e: Omit<CacheStatusEntry, 'name'>): Promise<Outcome> {
@@ -79,6 +87,11 @@ export class Misses {
   /** Miss or revalidation: join the in-flight fill for this object or lead a new one. */
   async fetch(ctx: RequestContext, o: {stored?: ObjectRecord; variant?: string; fwd: Fwd}): Promise<Outcome> {
     const ok = objectKey(ctx.key, o.variant)
+    // The origin failed revalidating this object: the stale copy at once, at most one attempt at a time behind it.
+    if (o.stored && this.refresher.grace.inGrace(ok)) {
+      const g = this.fromGrace(ctx, o.stored, ok)
+      if (g) return g
+    }
     const passing = this.pass.passing(ok)
     // Recently not storable (and nothing stored to revalidate): relay it like any uncached request.
     if (passing && !o.stored) return this.bypass(ctx, {fwd: o.fwd, detail: 'recently not storable'})
@@ -104,17 +117,21 @@ export class Misses {
     }
     const h = await fill.head
     const collapsed = !leader
+    if (h.kind === 'not-modified' || h.kind === 'stream') this.refresher.grace.leave(ok)
     switch (h.kind) {
       case 'not-modified':
         return withUpstream(await serveStored(this.s, this.a, ctx, h.record, this.a.status({fwd: o.fwd, fwdStatus: 304, collapsed}, 'revalidated'), collapsed), h.ttfbMs)
       case 'stream':
         return withUpstream(await this.serveStream(ctx, fill, h, leader, o.fwd), h.ttfbMs)
       case 'error':
-        return this.upstreamFailed(ctx, o.stored, h.error, collapsed)
+        return this.upstreamFailed(ctx, o.stored, h.error, collapsed, ok)
       case 'uncacheable': {
-        if (o.stored && h.response.status >= 500 && staleIfErrorAllowed(ctx.headers, o.stored, Date.now())) {
-          if (leader) discardResponse(h.response)
-          return serveStored(this.s, this.a, ctx, o.stored, this.a.status({fwd: 'stale', fwdStatus: h.response.status, detail: 'stale-if-error'}, 'stale'), collapsed)
+        if (o.stored && h.response.status >= 500) {
+          const g = this.staleOnError(ctx, o.stored, ok, h.response.status, collapsed)
+          if (g) {
+            if (leader) discardResponse(h.response)
+            return g
+          }
         }
         if (leader) {
           if (fk) this.pass.remember(fk)
@@ -128,9 +145,10 @@ export class Misses {
   }
 
   /** Origin unreachable or failing: stale-if-error allows the stored response, else a 502/503/504 (RFC 9111 §4.2.4). */
-  private upstreamFailed(ctx: RequestContext, stored: ObjectRecord | undefined, error: UpstreamError, collapsed: boolean): Outcome | Promise<Outcome> {
-    if (stored && staleIfErrorAllowed(ctx.headers, stored, Date.now())) {
-      return serveStored(this.s, this.a, ctx, stored, this.a.status({fwd: 'stale', fwdStatus: error.status, detail: 'stale-if-error'}, 'stale'), collapsed)
+  private upstreamFailed(ctx: RequestContext, stored: ObjectRecord | undefined, error: UpstreamError, collapsed: boolean, ok: string): Outcome | Promise<Outcome> {
+    if (stored && graceAllowedFor(error.kind)) {
+      const g = this.staleOnError(ctx, stored, ok, error.status, collapsed)
+      if (g) return g
     }
     // RFC 9111 §4.2.4 / §5.2.2.2: a stored response that cannot be revalidated is answered with 504; an origin we
     // did not even ask because it is saturated is a 503 with Retry-After either way (and a failing hook a 500).
@@ -148,21 +166,46 @@ export class Misses {
     return this.a.relay(ctx, up, headers, st)
   }
 
-  /** stale-while-revalidate: one background refresh per object; the client already got the stale answer. */
-  refreshInBackground(ctx: RequestContext, rec: ObjectRecord): void {
+  /**
+   * Grace (RFC 9111 §4.2.4, RFC 5861 stale-if-error): the origin failed with `status` (the origin's 5xx, or the
+   * status we would answer); serve the stored response if the policy allows, and remember the object is in grace.
+   */
+  private staleOnError(ctx: RequestContext, stored: ObjectRecord, ok: string, status: number, collapsed: boolean): Outcome | Promise<Outcome> | undefined {
+    const now = Date.now()
+    const v = graceVerdict(ctx.headers, stored, now, policyFor(this.s, ctx).grace / 1000)
+    if (!v.serve) return undefined
+    this.refresher.grace.enter(ok, now)
+    const st = this.a.status({hit: true, fwd: 'stale', fwdStatus: status, ttl: Math.floor(stored.policy.lifetime - recordAgeSeconds(stored, now)), detail: v.via}, 'stale')
+    return serveStored(this.s, this.a, ctx, stored, st, collapsed)
+  }
+
+  /** An object in grace: the stale copy now, and a revalidation attempt in the background when one is due. */
+  private fromGrace(ctx: RequestContext, stored: ObjectRecord, ok: string): Outcome | Promise<Outcome> | undefined {
+    const now = Date.now()
+    const v = graceVerdict(ctx.headers, stored, now, policyFor(this.s, ctx).grace / 1000)
+    if (!v.serve) return undefined
+    if (this.refresher.grace.attemptDue(ok, now)) this.refresher.refresh(ctx, stored, 'grace')
+    const st = this.a.status({hit: true, fwd: 'stale', ttl: Math.floor(stored.policy.lifetime - recordAgeSeconds(stored, now)), detail: `${v.via} (origin failing)`}, 'stale')
+    return serveStored(this.s, this.a, ctx, stored, st)
+  }
+
+  /** One background refresh per object (stale-while-revalidate, fuzzy, auto, grace); clients never wait for it. */
+  private refreshInBackground(ctx: RequestContext, rec: ObjectRecord): Promise<RefreshResult> | undefined {
     const fk = objectKey(ctx.key, rec.variant)
-    if (this.refreshing.has(fk) || this.fills.get(fk)) return
+    if (this.refreshing.has(fk) || this.fills.get(fk)) return undefined
     this.refreshing.add(fk)
     const fill = this.fills.start(fk, this.fillRequest(ctx, rec, true), this.s)
-    void this.s.background.run(
-      'refresh',
-      fill.head
-        .then((h) => {
-          if (h.kind === 'uncacheable') discardResponse(h.response)
-          return fill.done
-        })
-        .finally(() => this.refreshing.delete(fk)),
-    )
+    const p = fill.head
+      .then(async (h): Promise<RefreshResult> => {
+        if (h.kind === 'uncacheable') discardResponse(h.response)
+        const r = await fill.done
+        if (h.kind === 'error' || (h.kind === 'uncacheable' && h.response.status >= 500)) return 'failed'
+        return r ? 'refreshed' : 'not-stored'
+      })
+      .catch((): RefreshResult => 'failed')
+      .finally(() => this.refreshing.delete(fk))
+    void this.s.background.run('refresh', p)
+    return p
   }
 
   /** Answer from a fill in progress: everyone reads the growing body from storage. */
@@ -188,6 +231,7 @@ export class Misses {
   }
 
   drain(): Promise<void> {
+    this.refresher.close()
     return this.fills.drain()
   }
 }

@@ -2,7 +2,7 @@ import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-c
 
 import type {CumulativeHistogramView} from './histogram.js'
 import type {Stats} from './recorder.js'
-import {CACHE_OUTCOMES, type StorageProbeResult, type UpstreamProbeResult} from './schema.js'
+import {CACHE_OUTCOMES, REFRESH_REASONS, type StorageProbeResult, type UpstreamProbeResult} from './schema.js'
 
 export interface Metrics {
   registry: Registry
@@ -156,6 +156,17 @@ export function createMetrics(stats: Stats, sources: MetricsSources = {}): Metri
       const f = counters().fills
       this.inc({result: 'stored'}, f.stored)
       this.inc({result: 'aborted'}, f.aborted)
+    },
+  })
+  new Counter({
+    name: 'tavern_refresh_total',
+    help: 'Background refreshes started: fuzzy refresh, auto refresh of hot keys, stale-while-revalidate, retries in grace',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset()
+      const r = counters().refreshes
+      for (const reason of REFRESH_REASONS) this.inc({reason}, r[reason])
     },
   })
   new Gauge({

@@ -6,12 +6,14 @@ import {
   type CacheOutcome,
   type OriginRequestEvent,
   type OriginResult,
+  type RefreshReason,
   type RequestFinishedEvent,
   type StatsCounters,
   type StatsSnapshot,
   type StatusClass,
   type StatusClassOrOther,
   type StorageProbeResult,
+  type TopKey,
   type UpstreamProbeResult,
 } from './schema.js'
 import {SecondRing} from './second-ring.js'
@@ -85,6 +87,7 @@ export class Stats implements StatsRecorder {
   private fillsStored = 0
   private fillsAborted = 0
   private fillsInFlight = 0
+  private readonly refreshCounts: Record<RefreshReason, number> = {fuzzy: 0, auto: 0, swr: 0, grace: 0}
 
   private readonly seconds = new SecondRing()
   private readonly clientLatency = new WindowedLogHistogram(LATENCY_SEC)
@@ -154,6 +157,19 @@ export class Stats implements StatsRecorder {
     else this.fillsAborted++
   }
 
+  refreshStarted(reason: RefreshReason): void {
+    this.refreshCounts[reason]++
+  }
+
+  keyRequests(key: string): number {
+    return this.topKeys.requestsFor(key, Math.floor(this.now() / 1000))
+  }
+
+  /** The `n` keys with the most requests in the last minute. */
+  hottest(n: number): TopKey[] {
+    return this.topKeys.hottest(Math.floor(this.now() / 1000), n)
+  }
+
   setStorageProbe(fn: () => StorageProbeResult): void {
     this.probeSet.setStorage(fn)
   }
@@ -221,6 +237,7 @@ export class Stats implements StatsRecorder {
         lastError: this.lastOriginError === null ? null : {...this.lastOriginError},
       },
       fills: {started: this.fillsStarted, stored: this.fillsStored, aborted: this.fillsAborted, inFlight: this.fillsInFlight},
+      refreshes: {...this.refreshCounts},
     }
   }
 

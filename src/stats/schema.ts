@@ -80,7 +80,13 @@ export interface StatsCounters {
     lastError: {message: string; at: number} | null
   }
   fills: {started: number; stored: number; aborted: number; inFlight: number}
+  /** Background refreshes started, by why (README "Grace, refresh and warming"). */
+  refreshes: Record<RefreshReason, number>
 }
+
+/** Why a background refresh ran: fuzzy refresh, auto refresh of a hot key, stale-while-revalidate, a retry in grace. */
+export type RefreshReason = 'fuzzy' | 'auto' | 'swr' | 'grace'
+export const REFRESH_REASONS: readonly RefreshReason[] = ['fuzzy', 'auto', 'swr', 'grace']
 
 /** Per-second figures: averages over the last seconds and one point per second. */
 export interface StatsSeries {

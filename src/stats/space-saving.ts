@@ -93,6 +93,12 @@ export class SpaceSaving {
     return this.index.has(key)
   }
 
+  /** The weight the key certainly had (count minus its over-estimation bound); 0 when not tracked. */
+  guaranteed(key: string): number {
+    const e = this.index.get(key)
+    return e === undefined ? 0 : e.count - e.err
+  }
+
   clear(): void {
     const n = this.index.size
     // Drop key references so old URLs can be collected; the entry objects are kept for reuse.

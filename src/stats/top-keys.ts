@@ -32,6 +32,22 @@ export class TopKeys {
     return {windowSec: SUBS * SUB_SEC, granularitySec: SUB_SEC, byRequests: this.merge(this.byReq, nowSec, false), byBytes: this.merge(this.byBytes, nowSec, true)}
   }
 
+  /** Requests the key certainly had in the live sub-windows (a lower bound: hotness decisions never over-count). */
+  requestsFor(key: string, nowSec: number): number {
+    const nowSub = Math.floor(nowSec / SUB_SEC)
+    let n = 0
+    for (let i = 0; i < SUBS; i++) {
+      const stamp = this.subStamp[i]
+      if (stamp <= nowSub && stamp > nowSub - SUBS) n += this.byReq[i]!.guaranteed(key)
+    }
+    return n
+  }
+
+  /** The `n` keys with the most requests in the live sub-windows (the hot set). */
+  hottest(nowSec: number, n: number): TopKey[] {
+    return this.merge(this.byReq, nowSec, false, n)
+  }
+
   /** Entries currently held by the sketches and their fixed bound (memory check). */
   usage(): {entries: number; capacity: number} {
     let entries = 0
@@ -55,7 +71,7 @@ export class TopKeys {
   }
 
   /** Sums the live sub-window sketches into one ranking. */
-  private merge(sketches: SpaceSaving[], nowSec: number, byBytes: boolean): TopKey[] {
+  private merge(sketches: SpaceSaving[], nowSec: number, byBytes: boolean, topN = this.topN): TopKey[] {
     const nowSub = Math.floor(nowSec / SUB_SEC)
     const live: SpaceSaving[] = []
     for (let i = 0; i < SUBS; i++) {
@@ -80,7 +96,7 @@ export class TopKeys {
       if (floor === 0) continue
       for (const [key, e] of acc) if (!sk.has(key)) e.err += floor
     }
-    const rows = [...acc].sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1)).slice(0, this.topN)
+    const rows = [...acc].sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1)).slice(0, topN)
     return rows.map(([key, e]) =>
       byBytes ? {key, requests: e.aux, bytes: e.count, error: e.err} : {key, requests: e.count, bytes: e.aux, error: e.err},
     )

@@ -159,6 +159,12 @@ export class LmdbIndex {
     return this.root.close()
   }
 
+  /** The `hot` database (hot-set.ts: cache key → score), in the same environment; maxDbs leaves room for it. */
+  hotDb(): Database<number, string> {
+    const enc = {keyEncoder: utf8KeyEncoder}
+    return this.root.openDB<number, string>({name: 'hot', ...enc})
+  }
+
   /** Write a partial record (inside transaction()); `bytesDelta` is added to diskBytes, `created` counts a new one. */
   putPartialInTxn(sk: string, rec: PartialRecord, bytesDelta: number, created: boolean): void {
     void this.partials.put(sk, rec)

@@ -19,6 +19,7 @@ import {BodyReader} from './body-reader.js'
 import {Commits} from './commit.js'
 import {DirLock, HEARTBEAT_MS} from './dir-lock.js'
 import {prefixRange} from './keys.js'
+import {HotSet} from './hot-set.js'
 import {LmdbIndex} from './lmdb-index.js'
 import {Maintenance, ORPHAN_SWEEP_INTERVAL_MS} from './maintenance.js'
 import {MemoryTier} from './memory-tier.js'
@@ -44,6 +45,8 @@ export class Storage implements OpsStore {
   private readonly partials: Partials
   private readonly maintenance: Maintenance
   private readonly timers: NodeJS.Timeout[] = []
+  /** The persisted hot set (warming, purge --rewarm). */
+  readonly hotSet: HotSet
 
   private constructor(
     opts: StorageOptions,
@@ -61,6 +64,7 @@ export class Storage implements OpsStore {
     this.purger = new Purger(this.st)
     this.partials = new Partials(this.st, this.access)
     this.maintenance = new Maintenance(this.st, this.access, openedAt)
+    this.hotSet = new HotSet(() => index.hotDb())
   }
 
   /**
