@@ -2,6 +2,7 @@ import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest} from '../client/admin-client.js'
 import type {StatusBody} from '../admin/protocol.js'
 import {formatBytes, formatUptime} from '../util/format.js'
+import {upstreamStateWords} from '../tui/upstream-state.js'
 
 export default class Status extends AdminCommand {
   static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, storage and counters'
@@ -24,7 +25,10 @@ export default class Status extends AdminCommand {
           `admin      ${s.listeners.admin}`,
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
-          ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),
+          ...s.upstreams.map((u) => {
+            const state = upstreamStateWords(u, {breaker: false})
+            return `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}${u.breaker ? `  breaker ${u.breaker.state}` : ''}${state ? `  (${state})` : ''}`
+          }),
           // (absent from a daemon older than this client)
           ...(c ? [`clients    ${c.open} connections open (limit ${c.max}${c.derived ? `, from the open-file limit ${c.fdLimit}` : ''}), ${c.rejected} refused, ${c.evicted} idle ones closed for new ones`] : []),
           `requests   ${s.counters.requests} (in flight ${s.counters.inFlight})  hits ${s.counters.hits}  misses ${s.counters.misses}  hit ratio ${hitRatio}  origin requests ${s.counters.originRequests}  sent ${formatBytes(s.counters.bytesOut)}`,

@@ -7,6 +7,7 @@
 import type {Readable} from 'node:stream'
 
 import type {RawHeaders} from '../util/raw-headers.js'
+import type {HookContext} from './hooks.js'
 
 /** Why Tavern asks an origin: a cache fill, a revalidation, a slice of a partial object, an uncached relay… */
 export type OriginReason = 'fill' | 'revalidate' | 'slice' | 'pass' | 'bypass' | 'refresh' | 'prefetch'
@@ -43,9 +44,23 @@ export interface OriginResponse {
 export interface UpstreamHealth {
   name: string
   url: string
+  /** Available for traffic: healthy, not ejected, breaker admitting, not cooling down after a refused connect. */
   healthy: boolean
   inFlight: number
   failures: number
+  /** The group the member belongs to ("default": the top-level `upstreams`). */
+  group?: string
+  backup?: boolean
+  /** Active health check verdict (true without checks). */
+  probeUp?: boolean
+  /** Ejected by passive outlier detection (until when, ms since the epoch; how often since start). */
+  ejected?: boolean
+  ejectedUntil?: number
+  ejections?: number
+  /** Circuit breaker (absent when disabled): state, since when (ms epoch), failure rate over its window, times opened. */
+  breaker?: {state: 'closed' | 'open' | 'half-open' | 'ramp-up'; since?: number; failureRate?: number; opened?: number}
+  /** Peak EWMA of the latency (ms). */
+  ewmaMs?: number
 }
 
 /** A group of origin servers behind their connection pools (today: `upstreams` of the config). */
@@ -61,6 +76,8 @@ export interface OriginCallContext {
   readonly origins: Origins
   /** Request id of the client request this call serves (for logs). */
   readonly requestId: string
+  /** The client request this call serves (interceptors that count per client, e.g. rate limits of origin traffic). */
+  readonly client?: HookContext
 }
 
 export type OriginCall = (req: OriginRequest, octx: OriginCallContext) => Promise<OriginResponse>

@@ -23,6 +23,9 @@ import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
 import {ADMIN_MAX_CONNECTIONS, derivedMaxConnections, openFileLimit, supportedConnections} from './fd-budget.js'
 import {type Faults, withRequestFaults} from './fault.js'
+import {resilienceOf} from '../config/resilience.js'
+import {registerResilienceMetrics} from '../proxy/origin/resilience-metrics.js'
+import {TrafficControl} from '../traffic/traffic-control.js'
 
 /** After the shutdown deadline, cut fills get this long to fail and remove their temp files before storage closes. */
 const FILL_ABORT_GRACE_MS = 1500
@@ -69,6 +72,7 @@ export function upstreamOptions(c: TavernConfig): UpstreamOptions {
     keyQueue: c.upstream.keyQueue,
     // A transfer-coded body that decodes to more than the whole disk budget is a decompression bomb.
     maxDecodedBytes: c.storage.maxDiskBytes,
+    resilience: resilienceOf(c.upstream),
   }
 }
 
@@ -120,6 +124,8 @@ export class Daemon {
   private readonly retiredUpstreams = new Set<UpstreamGroup>()
   /** The active plugin set (built-ins and the config's plugins). */
   hooks: HookSet
+  /** Rate limits (rateLimits): swapped by a reload that changes them. */
+  traffic: TrafficControl
   /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
   readonly services: OpsServices
 
@@ -128,12 +134,24 @@ export class Daemon {
     readonly storage: Storage,
     /** Every background task of this daemon runs here (caught, logged, counted). */
     readonly background: BackgroundRunner,
+    traffic: TrafficControl,
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
-    this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
+    this.traffic = traffic
+    this.upstreams = this.upstreamGroup(this.config)
     this.services = this.buildServices()
-    this.hooks = createHookSet([purgeMethodPlugin(this.services)])
+    this.hooks = this.hookSet()
+  }
+
+  /** The default upstream group of `c` (its health checks start at once; they log state changes). */
+  private upstreamGroup(c: TavernConfig): UpstreamGroup {
+    return new UpstreamGroup(c.upstreams, upstreamOptions(c), {name: 'default', background: this.background, log: this.opts.log})
+  }
+
+  /** The plugin set: the built-ins (PURGE, rate limits), then the config's plugins. */
+  private hookSet(): HookSet {
+    return createHookSet([purgeMethodPlugin(this.services), ...this.traffic.registrations()])
   }
 
   private buildServices(): OpsServices {
@@ -200,10 +218,12 @@ export class Daemon {
       log: opts.log,
       background,
     })
-    const d = new Daemon(opts, storage, background)
+    const traffic = await TrafficControl.create(c.rateLimits, opts.log)
+    const d = new Daemon(opts, storage, background, traffic)
     try {
       await d.startListeners()
     } catch (error) {
+      await d.traffic.close()
       await d.upstreams.close()
       await storage.close()
       throw error
@@ -217,7 +237,9 @@ export class Daemon {
     this.accessLog = await openAccessLog(this.config, this.configSource)
     if (this.config.metrics.listen) {
       const {host, port} = parseHostPort(this.config.metrics.listen)!
-      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
+      const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
+      registerResilienceMetrics(metrics.registry, {groups: () => [{name: this.upstreams.name, group: this.upstreams.resilience}], rateLimitDecisions: () => this.traffic.decisions(), rateLimitRules: () => this.traffic.limiter.ruleDecisions()})
+      this.metricsServer = await startMetricsServer(host, port, metrics, (error) => this.log.error({err: error}, 'metrics listener failed'))
     }
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
@@ -270,8 +292,12 @@ export class Daemon {
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
     const newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
+    const oldTraffic = this.traffic
+    if (oldTraffic.changed(next.config.rateLimits)) this.traffic = await TrafficControl.create(next.config.rateLimits, this.log)
     const oldUpstreams = this.upstreams
-    this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
+    this.upstreams = this.upstreamGroup(next.config)
+    // The retired group's health checks stop now; its pools serve the requests still using them (closed below).
+    void this.background.run('stop retired health checks', () => oldUpstreams.retire())
     if (accessLogChanged) {
       const old = this.accessLog
       this.accessLogDroppedBefore += old?.dropped ?? 0
@@ -281,6 +307,11 @@ export class Daemon {
     // Restart-only sections keep their running values so status tells the truth.
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
     this.configSource = next.filepath
+    if (this.traffic !== oldTraffic) {
+      // Requests in flight keep the set they started with (and its limiter); new ones get the new limits.
+      this.hooks = this.hookSet()
+      void this.background.run('close replaced rate limits', () => oldTraffic.close())
+    }
     this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
     this.retiredUpstreams.add(oldUpstreams)
@@ -324,6 +355,7 @@ export class Daemon {
       await adminClosed
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
+      await this.traffic.close()
       await this.storage.close()
       await fs.unlink(this.opts.socketPath).catch(() => {})
       this.log.info({durationMs: Date.now() - t0}, 'stopped')
