@@ -7,7 +7,6 @@
 import type {Readable} from 'node:stream'
 
 import type {RawHeaders} from '../util/raw-headers.js'
-import type {HookContext} from './hooks.js'
 
 /** Why Tavern asks an origin: a cache fill, a revalidation, a slice of a partial object, an uncached relay… */
 export type OriginReason = 'fill' | 'revalidate' | 'slice' | 'pass' | 'bypass' | 'refresh' | 'prefetch'
@@ -76,8 +75,19 @@ export interface OriginCallContext {
   readonly origins: Origins
   /** Request id of the client request this call serves (for logs). */
   readonly requestId: string
-  /** The client request this call serves (interceptors that count per client, e.g. rate limits of origin traffic). */
-  readonly client?: HookContext
+  /** The client request this call serves (its hook context), for interceptors that count per client. */
+  readonly client?: OriginClient
+}
+
+/** What an interceptor sees of the client request behind an origin call (a subset of the hook context). */
+export interface OriginClient {
+  readonly method: string
+  readonly target: string
+  readonly headers: readonly string[]
+  readonly client: string | undefined
+  readonly clientIp: string | undefined
+  readonly route: {readonly site: string | undefined} | undefined
+  readonly signal: AbortSignal
 }
 
 export type OriginCall = (req: OriginRequest, octx: OriginCallContext) => Promise<OriginResponse>

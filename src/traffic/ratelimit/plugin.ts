@@ -7,16 +7,16 @@
  * origin interceptor, i.e. only for requests that go to the origin.
  */
 import type {Answer, HookContext, Hooks} from '../../core/hooks.js'
-import type {OriginInterceptor} from '../../core/origin.js'
-import {contextKey, type HookRegistration} from '../../proxy/hooks.js'
+import type {OriginClient, OriginInterceptor} from '../../core/origin.js'
+import type {HookRegistration} from '../../proxy/hooks.js'
 import {UpstreamError} from '../../proxy/origin/upstream.js'
 import type {RawHeaders} from '../../util/raw-headers.js'
 import {type RateLimiter, type RateLimitPhase, type RateLimitRequest, type RateLimitVerdict, rejectAnswer} from './limiter.js'
 
 export const RATE_LIMIT_PLUGIN = 'tavern:rate-limit'
 
-/** RateLimit header lines to add to this request's answer. */
-const HEADERS = contextKey<string[]>('rate-limit headers')
+/** RateLimit header lines to add to a request's answer, by its context (the origin interceptor sees it too). */
+type Pending = WeakMap<OriginClient, string[]>
 
 /** A refusal of an origin-phase rule: the request fails with the rule's status and fields instead of reaching the origin. */
 export class RateLimitedError extends UpstreamError {
@@ -33,7 +33,7 @@ export class RateLimitedError extends UpstreamError {
   }
 }
 
-function limitRequest(ctx: HookContext): RateLimitRequest {
+function limitRequest(ctx: OriginClient): RateLimitRequest {
   return {clientIp: ctx.clientIp ?? ctx.client ?? '', target: ctx.target, headers: ctx.headers, method: ctx.method, route: ctx.route?.site}
 }
 
@@ -50,17 +50,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-function addHeaders(ctx: HookContext, lines: readonly string[]): void {
+function addHeaders(pending: Pending, ctx: OriginClient, lines: readonly string[]): void {
   if (lines.length === 0) return
-  const had = ctx.locals.get(HEADERS)
-  ctx.locals.set(HEADERS, had ? had.concat(lines) : [...lines])
+  const had = pending.get(ctx)
+  pending.set(ctx, had ? had.concat(lines) : [...lines])
 }
 
 /** What the request phase does with a verdict: nothing (go on), an answer, or a wait first. */
-function apply(ctx: HookContext, v: RateLimitVerdict): Answer | undefined | Promise<Answer | undefined> {
+function apply(pending: Pending, ctx: HookContext, v: RateLimitVerdict): Answer | undefined | Promise<Answer | undefined> {
   switch (v.action) {
     case 'allow':
-      addHeaders(ctx, v.headers)
+      addHeaders(pending, ctx, v.headers)
       return undefined
     case 'reject':
       return rejectAnswer(v)
@@ -70,7 +70,7 @@ function apply(ctx: HookContext, v: RateLimitVerdict): Answer | undefined | Prom
       ctx.req.socket.destroy()
       return {status: v.status}
     case 'delay':
-      addHeaders(ctx, v.headers)
+      addHeaders(pending, ctx, v.headers)
       return sleep(v.delayMs, ctx.signal).then(() => {
         v.release()
         return undefined
@@ -78,19 +78,20 @@ function apply(ctx: HookContext, v: RateLimitVerdict): Answer | undefined | Prom
   }
 }
 
-function check(limiter: RateLimiter, ctx: HookContext, phase: RateLimitPhase): Answer | undefined | Promise<Answer | undefined> {
+function check(limiter: RateLimiter, pending: Pending, ctx: HookContext, phase: RateLimitPhase): Answer | undefined | Promise<Answer | undefined> {
   const v = limiter.check(limitRequest(ctx), phase)
-  return v instanceof Promise ? v.then((x) => apply(ctx, x)) : apply(ctx, v)
+  return v instanceof Promise ? v.then((x) => apply(pending, ctx, x)) : apply(pending, ctx, v)
 }
 
 export function rateLimitPlugin(limiter: RateLimiter): HookRegistration {
   const hooks: Hooks = {}
+  const pending: Pending = new WeakMap()
   if (limiter.has('request')) {
-    if (limiter.needsRoute()) hooks.onRoute = (ctx) => check(limiter, ctx, 'request')
-    else hooks.onRequest = (ctx) => check(limiter, ctx, 'request')
+    if (limiter.needsRoute()) hooks.onRoute = (ctx) => check(limiter, pending, ctx, 'request')
+    else hooks.onRequest = (ctx) => check(limiter, pending, ctx, 'request')
   }
   hooks.onSend = (ctx, head) => {
-    const lines = ctx.locals.get(HEADERS)
+    const lines = pending.get(ctx)
     if (lines !== undefined && head.status !== 429) head.headers = head.headers.concat(lines)
   }
   const interceptors: OriginInterceptor[] = []
@@ -106,7 +107,7 @@ export function rateLimitPlugin(limiter: RateLimiter): HookRegistration {
         await sleep(v.delayMs, ctx.signal)
         v.release()
       }
-      addHeaders(ctx, v.headers)
+      addHeaders(pending, ctx, v.headers)
       return await next(req, octx)
     })
   }
