@@ -271,4 +271,193 @@ const resilienceGroup: WiringGroup = {
   ],
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup]
+type Member = {name: string; probeUp?: boolean; ewmaMs?: number}
+
+async function member(ctx: WiringContext, name: string): Promise<Member> {
+  return ((await ctx.daemon.status()).upstreams as Member[]).find((u) => u.name === name)!
+}
+
+/** Log lines of the daemon about `upstream` with message `msg`. */
+function logsOf(ctx: WiringContext, upstream: string, msg: string): Array<Record<string, unknown>> {
+  return ctx.daemon.logLines().filter((l) => l.upstream === upstream && l.msg === msg)
+}
+
+const healthCheckGroup: WiringGroup = {
+  name: 'active health checks',
+  origins: {beta: {}, gamma: {}},
+  setup: async (ctx) => {
+    ctx.origin.route('/hc', {status: 204})
+    ctx.origins.beta!.route('/hc', {status: 200})
+    ctx.origins.gamma!.route('/hc', {status: 204, delayMs: 600})
+  },
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+      {url: ctx.origins.gamma!.url, name: 'gamma'},
+    ],
+    upstream: {healthCheck: {path: '/hc', method: 'HEAD', host: 'probe.example', headers: {'X-Probe': 'yes'}, interval: '200ms', timeout: '150ms', expectStatus: '204', rise: 3, fall: 2, initial: 'down'}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.healthCheck.path',
+      expect: '/hc is probed (default /)',
+      async check(ctx) {
+        await ctx.origin.waitForCount('/hc', 1, 5000)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.method',
+      expect: 'HEAD (default GET)',
+      async check(ctx) {
+        expect(ctx.origin.requestsFor('/hc')[0]!.method).toBe('HEAD')
+      },
+    },
+    {
+      key: 'upstream.healthCheck.host',
+      expect: 'Host: probe.example (default: the member URL host)',
+      async check(ctx) {
+        expect(ctx.origin.requestsFor('/hc')[0]!.header('host')).toBe('probe.example')
+      },
+    },
+    {
+      key: 'upstream.healthCheck.headers',
+      expect: 'X-Probe: yes on every probe',
+      async check(ctx) {
+        expect(ctx.origin.requestsFor('/hc')[0]!.header('x-probe')).toBe('yes')
+      },
+    },
+    {
+      key: 'upstream.healthCheck.interval',
+      expect: '200ms between probes of one member (default 5s)',
+      async check(ctx) {
+        await ctx.origin.waitForCount('/hc', 3, 5000)
+        const [a, b] = ctx.origin.requestsFor('/hc').slice(-2)
+        expect(b!.receivedAt - a!.receivedAt).toBeLessThan(2000)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.rise',
+      expect: '3: alpha comes up after three passing probes (default 2)',
+      async check(ctx) {
+        await waitFor(() => logsOf(ctx, 'alpha', 'upstream healthy again (health check)').length > 0, {timeoutMs: 5000, message: 'alpha up'})
+        expect(String(logsOf(ctx, 'alpha', 'upstream healthy again (health check)')[0]!.reason)).toMatch(/^3 probe/)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.expectStatus',
+      expect: '204: beta answering 200 stays down while alpha (204) is up (default 200-399: both up)',
+      async check(ctx) {
+        expect((await member(ctx, 'alpha')).probeUp).toBe(true)
+        expect((await member(ctx, 'beta')).probeUp).toBe(false)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.initial',
+      expect: 'down: beta, never passing, was never up — no "down" transition is logged for it (default up: it is)',
+      async check(ctx) {
+        expect(logsOf(ctx, 'beta', 'upstream down (health check)')).toEqual([])
+      },
+    },
+    {
+      key: 'upstream.healthCheck.timeout',
+      expect: '150ms: gamma answering 204 after 600 ms never comes up (default 2s is longer than the interval: refused)',
+      async check(ctx) {
+        expect((await member(ctx, 'gamma')).probeUp).toBe(false)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.fall',
+      expect: '2: alpha goes down after two failing probes (default 3)',
+      async check(ctx) {
+        ctx.origin.route('/hc', {status: 500})
+        await waitFor(() => logsOf(ctx, 'alpha', 'upstream down (health check)').length > 0, {timeoutMs: 5000, message: 'alpha down'})
+        expect(String(logsOf(ctx, 'alpha', 'upstream down (health check)')[0]!.reason)).toMatch(/^2 probe/)
+      },
+    },
+  ],
+}
+
+const hashHeaderGroup: WiringGroup = {
+  name: 'consistent hashing by header; EWMA settings',
+  origins: {beta: {}},
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+    ],
+    upstream: {balance: {algorithm: 'consistent-hash', hashKey: {header: 'X-User'}, ewmaInitial: '500ms', ewmaDecay: '1ms'}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.balance.ewmaInitial',
+      expect: '500ms: a member without samples shows ewma 500 (default 50)',
+      async check(ctx) {
+        expect((await member(ctx, 'alpha')).ewmaMs).toBeCloseTo(500, 0)
+      },
+    },
+    {
+      key: 'upstream.balance.algorithm',
+      expect: 'consistent-hash: one path keeps one member (default round-robin alternates)',
+      async check(ctx) {
+        const p = uniquePath('ring')
+        for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        await statuses(ctx, p, 6)
+        expect([ctx.origin.countFor(p), ctx.origins.beta!.countFor(p)].sort()).toEqual([0, 6])
+      },
+    },
+    {
+      key: 'upstream.balance.hashKey.header',
+      expect: 'X-User: eight paths of one user land on one member (default: hashed by URL, spread)',
+      async check(ctx) {
+        const ps = Array.from({length: 8}, () => uniquePath('user'))
+        for (const p of ps) for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        for (const p of ps) await ctx.daemon.request(p, {headers: {'X-User': 'someone'}})
+        const onAlpha = ps.filter((p) => ctx.origin.countFor(p) === 1).length
+        expect([0, 8]).toContain(onAlpha)
+      },
+    },
+    {
+      key: 'upstream.balance.ewmaDecay',
+      expect: '1ms: a 900 ms answer is forgotten at once, the EWMA is back near ewmaInitial 500 (default 10s: stays near 900)',
+      async check(ctx) {
+        const p = uniquePath('slow')
+        for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x', delayMs: 900})
+        await ctx.daemon.request(p)
+        const m = ctx.origin.countFor(p) === 1 ? 'alpha' : 'beta'
+        await new Promise((r) => setTimeout(r, 100))
+        expect((await member(ctx, m)).ewmaMs).toBeLessThan(700)
+      },
+    },
+  ],
+}
+
+const hashCookieGroup: WiringGroup = {
+  name: 'consistent hashing by cookie',
+  origins: {beta: {}},
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+    ],
+    upstream: {balance: {algorithm: 'consistent-hash', hashKey: {cookie: 'sid'}}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.balance.hashKey.cookie',
+      expect: 'sid: eight paths of one session land on one member (default: hashed by URL, spread)',
+      async check(ctx) {
+        const ps = Array.from({length: 8}, () => uniquePath('sid'))
+        for (const p of ps) for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        for (const p of ps) await ctx.daemon.request(p, {headers: {Cookie: 'a=1; sid=abc'}})
+        const onAlpha = ps.filter((p) => ctx.origin.countFor(p) === 1).length
+        expect([0, 8]).toContain(onAlpha)
+      },
+    },
+  ],
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup]
