@@ -2,6 +2,7 @@ import {AdminCommand, clientFlags} from '../cli/base.js'
 import {adminRequest} from '../client/admin-client.js'
 import type {SiteInfo, StatusBody} from '../admin/protocol.js'
 import {formatBytes, formatUptime} from '../util/format.js'
+import {upstreamStateWords} from '../tui/upstream-state.js'
 
 /** `site NAME  hosts…` then one line per route: prefix, group, the policy keys it sets. Nothing without sites. */
 function siteLines(sites: SiteInfo[] | undefined): string[] {
@@ -13,6 +14,11 @@ function siteLines(sites: SiteInfo[] | undefined): string[] {
       return `  route    ${(r.route ?? '-').padEnd(12)} ${r.prefix.padEnd(16)} group ${r.group}${policy ? '  ' + policy : ''}`
     }),
   ])
+}
+
+function upstreamLine(group: string, u: StatusBody['upstreams'][number]): string {
+  const state = upstreamStateWords(u, {breaker: false})
+  return `upstream   ${group}${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}${u.breaker ? `  breaker ${u.breaker.state}` : ''}${state ? `  (${state})` : ''}`
 }
 
 export default class Status extends AdminCommand {
@@ -36,8 +42,8 @@ export default class Status extends AdminCommand {
           `admin      ${s.listeners.admin}`,
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
-          ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),
-          ...(s.groups ?? []).flatMap((g) => g.upstreams.map((u) => `upstream   [${g.name}] ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`)),
+          ...s.upstreams.map((u) => upstreamLine('', u)),
+          ...(s.groups ?? []).flatMap((g) => g.upstreams.map((u) => upstreamLine(`[${g.name}] `, u))),
           ...siteLines(s.sites),
           // (absent from a daemon older than this client)
           ...(c ? [`clients    ${c.open} connections open (limit ${c.max}${c.derived ? `, from the open-file limit ${c.fdLimit}` : ''}), ${c.rejected} refused, ${c.evicted} idle ones closed for new ones`] : []),

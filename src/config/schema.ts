@@ -8,6 +8,7 @@ import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
 import {bytes, duration, hostPort} from './zod-units.js'
 import {cacheRefreshKeys, WarmSchema} from './refresh.js'
+import {RateLimitsConfig, upstreamMemberKeys, upstreamResilienceKeys} from './resilience.js'
 
 function isCidr(v: string): boolean {
   const [ip, bits, ...rest] = v.split('/')
@@ -65,6 +66,7 @@ const Upstream = z.strictObject({
   url: httpUrl,
   name: z.string().min(1).optional(),
   weight: z.number().int().min(1).max(1000).default(1),
+  ...upstreamMemberKeys,
 })
 
 export const ConfigSchema = z.strictObject({
@@ -72,7 +74,7 @@ export const ConfigSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:8080'),
   /** Admin API Unix socket; unset: $TAVERN_SOCKET, else /run/tavern/tavern.sock (root) or /tmp/tavern-<uid>/tavern.sock. */
   socket: z.string().min(1).optional(),
-  upstreams: z.array(z.union([httpUrl.transform((url) => ({url, weight: 1})), Upstream])).default([]),
+  upstreams: z.array(z.union([httpUrl.transform((url) => ({url, weight: 1, backup: false})), Upstream])).default([]),
   upstream: z
     .strictObject({
       connections: z.number().int().min(1).max(4096).default(128),
@@ -88,8 +90,11 @@ export const ConfigSchema = z.strictObject({
       keyShare: z.number().gt(0).max(1).default(0.25),
       /** Requests one cache key may have waiting for its share; more are answered 503 at once. */
       keyQueue: z.number().int().min(0).max(1_000_000).default(1024),
+      /** Balancing, health checks, outlier ejection, breakers, retries, timeouts (src/config/resilience.ts). */
+      ...upstreamResilienceKeys,
     })
     .prefault({}),
+  rateLimits: RateLimitsConfig,
   server: z
     .strictObject({
       /** How long SIGTERM waits for in-flight requests before closing them. */

@@ -30,6 +30,8 @@ export const ERRORS = {
   TAVERN_ERR_UPSTREAM_RESET: {status: 502, class: 'failed', summary: 'the upstream closed the connection before its answer was complete'},
   TAVERN_ERR_UPSTREAM_PROTOCOL: {status: 502, class: 'failed', summary: 'the upstream sent an answer that breaks HTTP (framing, codings, a 304/206 nobody asked for)'},
   TAVERN_ERR_UPSTREAM_TIMEOUT: {status: 504, class: 'failed', summary: 'the upstream did not answer in time (connect, headers or body timeout)'},
+  TAVERN_ERR_NO_UPSTREAM_AVAILABLE: {status: 503, class: 'failed', summary: 'no member of the upstream group is available (health checks down, ejected, breaker open); sent with Retry-After'},
+  TAVERN_ERR_RATE_LIMITED: {status: 429, class: 'failed', summary: 'a rate limit (rateLimits.rules) refused the request; sent with Retry-After and RateLimit fields'},
   TAVERN_ERR_UPSTREAM_BUSY: {status: 503, class: 'failed', summary: 'no upstream connection (or no share of them for this URL) within upstream.queueTimeout; sent with Retry-After'},
   TAVERN_ERR_REVALIDATION_FAILED: {status: 504, class: 'failed', summary: 'a stored response had to be revalidated and the upstream could not be asked (RFC 9111 §4.2.4)'},
   TAVERN_ERR_ONLY_IF_CACHED: {status: 504, class: 'failed', summary: 'Cache-Control: only-if-cached and nothing usable is stored (RFC 9111 §5.2.1.7)'},

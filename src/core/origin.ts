@@ -43,9 +43,23 @@ export interface OriginResponse {
 export interface UpstreamHealth {
   name: string
   url: string
+  /** Available for traffic: healthy, not ejected, breaker admitting, not cooling down after a refused connect. */
   healthy: boolean
   inFlight: number
   failures: number
+  /** The group the member belongs to ("default": the top-level `upstreams`). */
+  group?: string
+  backup?: boolean
+  /** Active health check verdict (true without checks). */
+  probeUp?: boolean
+  /** Ejected by passive outlier detection (until when, ms since the epoch; how often since start). */
+  ejected?: boolean
+  ejectedUntil?: number
+  ejections?: number
+  /** Circuit breaker (absent when disabled): state, since when (ms epoch), failure rate over its window, times opened. */
+  breaker?: {state: 'closed' | 'open' | 'half-open' | 'ramp-up'; since?: number; failureRate?: number; opened?: number}
+  /** Peak EWMA of the latency (ms). */
+  ewmaMs?: number
 }
 
 /** A group of origin servers behind their connection pools (today: `upstreams` of the config). */
@@ -61,6 +75,19 @@ export interface OriginCallContext {
   readonly origins: Origins
   /** Request id of the client request this call serves (for logs). */
   readonly requestId: string
+  /** The client request this call serves (its hook context), for interceptors that count per client. */
+  readonly client?: OriginClient
+}
+
+/** What an interceptor sees of the client request behind an origin call (a subset of the hook context). */
+export interface OriginClient {
+  readonly method: string
+  readonly target: string
+  readonly headers: readonly string[]
+  readonly client: string | undefined
+  readonly clientIp: string | undefined
+  readonly route: {readonly site: string | undefined} | undefined
+  readonly signal: AbortSignal
 }
 
 export type OriginCall = (req: OriginRequest, octx: OriginCallContext) => Promise<OriginResponse>

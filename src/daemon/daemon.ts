@@ -10,7 +10,7 @@ import {formatRequestId} from '../proxy/context.js'
 import {Pipeline} from '../proxy/handler.js'
 import {createHookSet, type HookRegistration} from '../proxy/hooks.js'
 import {UpstreamGroups} from '../proxy/origin/groups.js'
-import {UpstreamGroup, type UpstreamOptions, type UpstreamTarget} from '../proxy/origin/upstream.js'
+import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
 import {HotSetKeeper, warmOnStart} from '../proxy/refresh/warm.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
 import {Stats} from '../stats/recorder.js'
@@ -27,6 +27,9 @@ import {ADMIN_MAX_CONNECTIONS, derivedMaxConnections, openFileLimit, supportedCo
 import {type Faults, withRequestFaults} from './fault.js'
 import {PluginSetHandover} from '../plugins/handover.js'
 import {closeRegistrations, loadPluginRegistrations} from '../plugins/loader.js'
+import {resilienceOf} from '../config/resilience.js'
+import {registerResilienceMetrics} from '../proxy/origin/resilience-metrics.js'
+import {TrafficControl} from '../traffic/traffic-control.js'
 
 /** After the shutdown deadline, cut fills get this long to fail and remove their temp files before storage closes. */
 const FILL_ABORT_GRACE_MS = 1500
@@ -77,12 +80,8 @@ export function upstreamOptions(c: TavernConfig): UpstreamOptions {
     keyQueue: c.upstream.keyQueue,
     // A transfer-coded body that decodes to more than the whole disk budget is a decompression bomb.
     maxDecodedBytes: c.storage.maxDiskBytes,
+    resilience: resilienceOf(c.upstream),
   }
-}
-
-/** One upstream group from its members and a config whose `upstream` section is the group's. */
-function makeGroup(targets: readonly UpstreamTarget[], c: TavernConfig): UpstreamGroup {
-  return new UpstreamGroup([...targets], upstreamOptions(c))
 }
 
 /** Config keys that a reload cannot change in a running process. */
@@ -137,6 +136,8 @@ export class Daemon {
   private readonly retiredUpstreams = new Set<UpstreamGroup>()
   /** The active plugin set (built-ins and the config's plugins); a reload hands over to a new one. */
   private readonly plugins: PluginSetHandover
+  /** Rate limits (rateLimits): swapped by a reload that changes them. */
+  traffic: TrafficControl
   /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
   readonly services: OpsServices
   /** The persisted hot set (warming, prefetch --hot, purge --rewarm). */
@@ -148,10 +149,12 @@ export class Daemon {
     /** Every background task of this daemon runs here (caught, logged, counted). */
     readonly background: BackgroundRunner,
     pluginRegs: readonly HookRegistration[],
+    traffic: TrafficControl,
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
-    this.groups = UpstreamGroups.build(this.config, makeGroup)
+    this.traffic = traffic
+    this.groups = this.buildGroups(this.config)
     this.upstreams = this.groups.main
     if (Object.keys(this.config.cache.sites).length > 0) opts.log.warn('cache.sites is deprecated: move each entry into sites (sites.NAME: {hosts: [HOST], cache: {query, ignoreParams}}); README "Sites, routes and cache policy"')
     this.hot = new HotSetKeeper(storage.hotSet, this.stats, () => this.config.warm, background)
@@ -159,9 +162,14 @@ export class Daemon {
     this.plugins = new PluginSetHandover(this.pluginSet(pluginRegs), (err, set) => this.log.warn({err, plugins: set.plugins}, 'closing a replaced plugin set failed'))
   }
 
-  /** Built-ins first (PURGE), then the config's plugins (loaded and known to compile). */
+  /** The upstream groups of `c` (their health checks start at once; they log state changes). */
+  private buildGroups(c: TavernConfig): UpstreamGroups {
+    return UpstreamGroups.build(c, (targets, gc, name) => new UpstreamGroup([...targets], upstreamOptions(gc), {name, background: this.background, log: this.opts.log}))
+  }
+
+  /** Built-ins first (PURGE, rate limits), then the config's plugins (loaded and known to compile). */
   private pluginSet(regs: readonly HookRegistration[]): HookSet {
-    return createHookSet([purgeMethodPlugin(this.services), ...regs])
+    return createHookSet([purgeMethodPlugin(this.services), ...this.traffic.registrations(), ...regs])
   }
 
   get hooks(): HookSet {
@@ -245,10 +253,16 @@ export class Daemon {
       await closeRegistrations(pluginRegs)
       throw error
     })
-    const d = new Daemon(opts, storage, background, pluginRegs)
+    const traffic = await TrafficControl.create(c.rateLimits, opts.log).catch(async (error: unknown) => {
+      await closeRegistrations(pluginRegs)
+      await storage.close()
+      throw error
+    })
+    const d = new Daemon(opts, storage, background, pluginRegs, traffic)
     try {
       await d.startListeners()
     } catch (error) {
+      await d.traffic.close()
       await d.groups.close()
       await d.plugins.close()
       await storage.close()
@@ -262,6 +276,7 @@ export class Daemon {
     this.stats.setUpstreamProbe(() => this.upstreams.health())
     this.accessLog = await openAccessLog(this.config, this.configSource)
     const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
+    registerResilienceMetrics(metrics.registry, {groups: () => this.groups.all().map((g) => ({name: g.name, group: g.resilience})), rateLimitDecisions: () => this.traffic.decisions(), rateLimitRules: () => this.traffic.limiter.ruleDecisions()})
     this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')})
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
@@ -326,16 +341,21 @@ export class Daemon {
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
     let applyDashboard: () => void
     let newAccessLog: AccessLog | undefined
+    const oldTraffic = this.traffic
     try {
       applyDashboard = await prepareDashboardReload(this.metricsServer, this.config, next.config, next.filepath)
       newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
+      if (oldTraffic.changed(next.config.rateLimits)) this.traffic = await TrafficControl.create(next.config.rateLimits, this.log)
     } catch (error) {
       await closeRegistrations(pluginRegs)
+      if (newAccessLog && newAccessLog !== this.accessLog) await newAccessLog.close()
       throw error
     }
     const oldGroups = this.groups
-    this.groups = UpstreamGroups.build(next.config, makeGroup)
+    this.groups = this.buildGroups(next.config)
     this.upstreams = this.groups.main
+    // The retired groups' health checks stop now; their pools serve the requests still using them (closed below).
+    for (const g of oldGroups.all()) void this.background.run('stop retired health checks', () => g.retire())
     if (accessLogChanged) {
       const old = this.accessLog
       this.accessLogDroppedBefore += old?.dropped ?? 0
@@ -346,8 +366,9 @@ export class Daemon {
     this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics, dashboard: {...next.config.dashboard, enabled: this.config.dashboard.enabled, listen: this.config.dashboard.listen}}
     applyDashboard()
     this.configSource = next.filepath
-    // Requests already running keep the set they arrived with; it is closed when they are over.
+    // Requests already running keep the set they arrived with (and its limiter); it is closed when they are over.
     this.plugins.swap(this.pluginSet(pluginRegs))
+    if (this.traffic !== oldTraffic) void this.background.run('close replaced rate limits', () => oldTraffic.close())
     this.log.info({source: this.configSource, restartRequired, plugins: this.hooks.plugins}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
     for (const g of oldGroups.all()) this.retiredUpstreams.add(g)
@@ -394,6 +415,7 @@ export class Daemon {
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
       await this.hot.close().catch((err: unknown) => this.log.warn({err}, 'could not save the hot set'))
+      await this.traffic.close()
       await this.storage.close()
       await fs.unlink(this.opts.socketPath).catch(() => {})
       this.log.info({durationMs: Date.now() - t0}, 'stopped')

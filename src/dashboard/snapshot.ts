@@ -6,7 +6,7 @@
 import type {TopSnapshot} from '../admin/protocol.js'
 import type {UpstreamProbeResult} from '../stats/schema.js'
 
-export type BreakerState = 'closed' | 'open' | 'half-open'
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'ramp-up'
 
 export interface UpstreamBreakerInfo {
   state: BreakerState

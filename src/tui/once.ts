@@ -1,6 +1,7 @@
 import {formatCount, formatPercent, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {sparkline} from './sparkline.js'
 import {type DisplaySnapshot, bigNumbers, headerParts, latencyParts, statusShares, storageParts, topKeyRows} from './view-model.js'
+import {upstreamStateWords} from './upstream-state.js'
 
 export interface RenderOnceOptions {
   /** Line width to fit (default 80). */
@@ -61,7 +62,8 @@ export function renderOnce(snapshot: DisplaySnapshot, opts: RenderOnceOptions = 
   add(`storage       ${storage ? storage.join(', ') : 'not reported'}`)
   if (s.upstreams.length === 0) add('upstreams     none reported')
   for (const u of s.upstreams) {
-    add(`upstream      ${u.healthy ? 'up  ' : 'DOWN'} ${u.name} ${u.url}  ${formatCount(u.inFlight)} in flight, ${formatCount(u.failures)} failures`)
+    const state = upstreamStateWords(u)
+    add(`upstream      ${u.healthy ? 'up  ' : 'DOWN'} ${u.name} ${u.url}  ${formatCount(u.inFlight)} in flight, ${formatCount(u.failures)} failures${state ? `, ${state}` : ''}`)
   }
   for (const e of s.probeErrors ?? []) add(`probe error   ${e}`)
   return `${lines.join('\n')}\n`

@@ -179,6 +179,8 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
           {' '}
           <V color={u.healthy ? 'green' : 'red'}>{u.healthy ? '●' : '✖'}</V> {u.name}
           {u.healthy ? ` ${formatCount(u.inFlight)} in flight` : ` DOWN (${formatCount(u.failures)} failures)`}
+          {u.breaker && u.breaker.state !== 'closed' ? <V color={u.breaker.state === 'open' ? 'red' : 'yellow'}>{` breaker ${u.breaker.state}`}</V> : null}
+          {u.ejected ? <V color="red"> ejected</V> : null}
         </Text>
       ))}
     </Line>

@@ -29,7 +29,7 @@ export async function callOrigin(s: DataPlaneServices, ctx: RequestContext, req:
     }
     req.headers = head.headers
   }
-  const up = await hooks.callOrigin(req, {origins: ctx.route?.origins ?? s.upstreams, requestId: ctx.id})
+  const up = await hooks.callOrigin(req, {origins: ctx.route?.origins ?? s.upstreams, requestId: ctx.id, client: ctx})
   ctx.upstream = up.upstream
   if (hooks.onOriginResponse.length > 0) {
     const head: OriginResponseHead = {status: up.status, reason: req.reason, headers: up.headers}

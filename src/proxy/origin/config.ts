@@ -6,7 +6,7 @@
  */
 import {z} from 'zod'
 
-import {durationMs} from '../../config/units.js'
+import {durationMs, optionalDurationMs} from '../../config/units.js'
 import type {HashKeySource} from './balance/consistent-hash.js'
 import type {BreakerOptions} from './breaker.js'
 import {type HealthCheckOptions, parseStatusRanges} from './health/active-check.js'
@@ -136,13 +136,17 @@ export const RetryConfig = z
   .prefault({})
   .refine((r) => r.backoffMax >= r.backoffBase, {message: 'backoffMax must not be shorter than backoffBase', path: ['backoffMax']})
 
+/**
+ * Per-group timeouts. `connect`, `ttfb` and `bodyIdle` are absent unless set: then the group's older keys
+ * (`connectTimeout`, `headersTimeout`, `bodyTimeout`) apply, so one setting never has two defaults.
+ */
 export const TimeoutsConfig = z
   .strictObject({
-    connect: durationMs('5s'),
+    connect: optionalDurationMs(),
     /** Time to the first byte of the answer (its head). */
-    ttfb: durationMs('30s'),
+    ttfb: optionalDurationMs(),
     /** Longest pause between two body chunks. */
-    bodyIdle: durationMs('60s'),
+    bodyIdle: optionalDurationMs(),
     /** Whole exchange, head and body (0: none). */
     total: durationMs(0),
   })
@@ -198,6 +202,7 @@ export function toRetryBudgetOptions(r: z.output<typeof RetryConfig>): RetryBudg
   return {ratio: r.budget.ratio, minPerSecond: r.budget.minPerSecond}
 }
 
-export function toOriginTimeouts(t: z.output<typeof TimeoutsConfig>): OriginTimeouts {
-  return {connectMs: t.connect, ttfbMs: t.ttfb, bodyIdleMs: t.bodyIdle, totalMs: t.total}
+/** The timeouts in force: `timeouts.*` where set, else the legacy keys' values (`fallback`). */
+export function toOriginTimeouts(t: z.output<typeof TimeoutsConfig>, fallback: Omit<OriginTimeouts, 'totalMs'>): OriginTimeouts {
+  return {connectMs: t.connect ?? fallback.connectMs, ttfbMs: t.ttfb ?? fallback.ttfbMs, bodyIdleMs: t.bodyIdle ?? fallback.bodyIdleMs, totalMs: t.total}
 }

@@ -74,6 +74,7 @@ export class GroupResilience {
   readonly budget: RetryBudget
   private readonly clock: () => number
   private retries = 0
+  private readonly cooling = new Map<string, number>()
 
   constructor(
     members: readonly GroupMember[],
@@ -128,9 +129,34 @@ export class GroupResilience {
    * available — answer 503 with Retry-After (retryAfterMs) or from grace.
    */
   choose(req: {hashKey?: string; exclude?: ReadonlySet<string>} = {}): Ticket | undefined {
-    let exclude = req.exclude
+    // Members cooling down after a refused connection are passed over while another one can take the request.
+    const now = this.clock()
+    let cooling: Set<string> | undefined
+    for (const [name, until] of this.cooling) {
+      if (until <= now) this.cooling.delete(name)
+      else (cooling ??= new Set(req.exclude)).add(name)
+    }
+    if (cooling) {
+      const t = this.pickTicket(cooling, req.hashKey)
+      if (t) return t
+    }
+    return this.pickTicket(req.exclude, req.hashKey)
+  }
+
+  /** Pass `member` over until `untilMs` while others can take requests (upstream.failureCooldown after a refused connect). */
+  coolDown(member: string, untilMs: number): void {
+    this.cooling.set(member, untilMs)
+  }
+
+  /** Whether `member` is cooling down now. */
+  isCooling(member: string): boolean {
+    return (this.cooling.get(member) ?? 0) > this.clock()
+  }
+
+  private pickTicket(initial: ReadonlySet<string> | undefined, hashKey: string | undefined): Ticket | undefined {
+    let exclude = initial
     for (let i = 0; i <= this.members.length; i++) {
-      const picked = this.balancer.pick(this.states(), {hashKey: req.hashKey, exclude})
+      const picked = this.balancer.pick(this.states(), {hashKey, exclude})
       if (!picked) return undefined
       const m = this.members.find((x) => x.name === picked.name)!
       if (!m.breaker || m.breaker.admit()) return this.ticket(m)

@@ -8,7 +8,7 @@ import type {UpstreamHealth} from '../../core/origin.js'
 import type {UpstreamGroup, UpstreamTarget} from './upstream.js'
 
 /** How one group is made from its members and a config whose `upstream` section is the group's (the daemon's factory). */
-export type GroupFactory = (targets: readonly UpstreamTarget[], c: TavernConfig) => UpstreamGroup
+export type GroupFactory = (targets: readonly UpstreamTarget[], c: TavernConfig, name: string) => UpstreamGroup
 
 export interface GroupHealth {
   group: string
@@ -22,10 +22,10 @@ export class UpstreamGroups {
   ) {}
 
   static build(c: TavernConfig, make: GroupFactory): UpstreamGroups {
-    const main = make(c.upstreams, c)
+    const main = make(c.upstreams, c, 'default')
     const named = new Map<string, UpstreamGroup>()
     for (const [name, g] of Object.entries(c.upstreamGroups)) {
-      named.set(name, make(g.upstreams, {...c, upstream: {...c.upstream, ...(g.upstream as Partial<TavernConfig['upstream']>)}}))
+      named.set(name, make(g.upstreams, {...c, upstream: {...c.upstream, ...(g.upstream as Partial<TavernConfig['upstream']>)}}, name))
     }
     return new UpstreamGroups(main, named)
   }

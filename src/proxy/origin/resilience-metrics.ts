@@ -10,6 +10,7 @@
  *   tavern_upstream_retries_total{group}
  *   tavern_upstream_retries_refused_total{group}    retries the budget refused
  *   tavern_ratelimit_decisions_total{action}        allow | reject | delay | drop
+ *   tavern_ratelimit_rule_decisions_total{rule,action}   reject | delay | drop, by the rule that decided
  */
 import {Counter, Gauge, type Registry} from 'prom-client'
 
@@ -21,6 +22,8 @@ export interface ResilienceMetricsSource {
   /** Upstream groups by name (the default group is "default"). */
   groups(): ReadonlyArray<{name: string; group: Pick<GroupResilience, 'snapshot'>}>
   rateLimitDecisions?(): Readonly<DecisionCounts>
+  /** Decisions other than allow, by the rule that made them. */
+  rateLimitRules?(): ReadonlyMap<string, Readonly<DecisionCounts>>
 }
 
 const BREAKER_VALUE: Record<BreakerState, number> = {closed: 0, open: 1, 'half-open': 2, 'ramp-up': 3}
@@ -82,6 +85,19 @@ export function registerResilienceMetrics(registry: Registry, source: Resilience
       collect() {
         this.reset()
         for (const [action, n] of Object.entries(read())) this.inc({action}, n)
+      },
+    })
+  }
+  if (source.rateLimitRules) {
+    const read = source.rateLimitRules
+    new Counter({
+      name: 'tavern_ratelimit_rule_decisions_total',
+      help: 'Rate-limit refusals, delays and drops by the rule that decided',
+      labelNames: ['rule', 'action'] as const,
+      registers,
+      collect() {
+        this.reset()
+        for (const [rule, counts] of read()) for (const [action, n] of Object.entries(counts)) if (action !== 'allow' && n > 0) this.inc({rule, action}, n)
       },
     })
   }

@@ -2,10 +2,16 @@ import type {Readable} from 'node:stream'
 
 import {errors, Pool} from 'undici'
 
+import type {BackgroundRunner} from '../../core/background.js'
 import {type ErrorCode, TavernError} from '../../core/errors.js'
 import type {OriginRequest, OriginResponse, Origins, UpstreamHealth} from '../../core/origin.js'
 import {discardBody} from '../../util/discard.js'
 import {getHeader, type RawHeaders} from '../../util/raw-headers.js'
+import {balanceKey} from './balance/index.js'
+import {toOriginTimeouts, type UpstreamResilience, UpstreamResilienceConfig} from './config.js'
+import {GroupResilience, NoMemberError, type ResilienceEvent} from './group-resilience.js'
+import type {AttemptResult} from './retry.js'
+import {type OriginTimeouts, totalDeadline} from './timeouts.js'
 import {AdmissionError, KeyConcurrency, type Release, Slots} from './key-concurrency.js'
 import {checkContentLength, decodeTransferCodings, FramingError, hasResponseBody} from './response-framing.js'
 import {resetGuardedClient} from './reset-guard.js'
@@ -14,6 +20,8 @@ export interface UpstreamTarget {
   url: string
   name?: string
   weight: number
+  /** Used only while no primary member is available. */
+  backup?: boolean
 }
 
 export interface UpstreamOptions {
@@ -31,7 +39,19 @@ export interface UpstreamOptions {
   keyQueue: number
   /** A body whose transfer coding decodes to more than this fails (decompression bomb). */
   maxDecodedBytes: number
+  /** Balancing, health checks, outlier ejection, breakers, retries, timeouts (default: the config defaults). */
+  resilience?: UpstreamResilience
 }
+
+/** What a group reports to (logs of state changes) and runs its health checks on. */
+export interface UpstreamGroupDeps {
+  /** The group's name in logs, metrics and status ("default" for the top-level `upstreams`). */
+  name?: string
+  background?: BackgroundRunner
+  log?: {info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void}
+}
+
+const DEFAULT_RESILIENCE: UpstreamResilience = UpstreamResilienceConfig.parse(undefined)
 
 /**
  * Interim (1xx) responses: RFC 9110 §15.2 wants any number parsed, but each one restarts undici's headers timeout, so
@@ -47,7 +67,9 @@ export type UpstreamResponse = OriginResponse
 export type UpstreamRequest = OriginRequest
 
 /** `hook`: an onOriginRequest / onOriginResponse hook failed (answered 500, like any failing hook). */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'unavailable' | 'aborted' | 'protocol' | 'busy' | 'hook'
+/** `down`: no member of the group is available (unhealthy, ejected, breaker open): 503 with Retry-After. */
+/** `limited`: a rate limit for requests that need the origin (exemptCacheHits) refused it: 429. */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'unavailable' | 'aborted' | 'protocol' | 'busy' | 'hook' | 'down' | 'limited'
 
 const CODES: Record<UpstreamErrorKind, ErrorCode> = {
   connect: 'TAVERN_ERR_UPSTREAM_UNREACHABLE',
@@ -58,6 +80,8 @@ const CODES: Record<UpstreamErrorKind, ErrorCode> = {
   protocol: 'TAVERN_ERR_UPSTREAM_PROTOCOL',
   busy: 'TAVERN_ERR_UPSTREAM_BUSY',
   hook: 'TAVERN_ERR_HOOK',
+  down: 'TAVERN_ERR_NO_UPSTREAM_AVAILABLE',
+  limited: 'TAVERN_ERR_RATE_LIMITED',
 }
 
 /** Why an upstream exchange failed; its catalogue code gives the status a client sees (502, 503 or 504). */
@@ -66,7 +90,7 @@ export class UpstreamError extends TavernError {
     readonly kind: UpstreamErrorKind,
     message: string,
     readonly upstream?: string,
-    /** For 'busy': seconds after which a retry may succeed. */
+    /** For 'busy' and 'down': seconds after which a retry may succeed. */
     readonly retryAfter?: number,
   ) {
     super(CODES[kind], message)
@@ -111,24 +135,26 @@ export class Upstream {
   readonly basePath: string
   readonly name: string
   readonly weight: number
-  current = 0 // smooth weighted round-robin state
   inFlight = 0
   failures = 0
   downUntil = 0
   /** One slot per pool connection: a request waits here (bounded in time) rather than in undici's unbounded queue. */
   readonly slots: Slots
 
-  constructor(target: UpstreamTarget, opts: UpstreamOptions) {
+  readonly backup: boolean
+
+  constructor(target: UpstreamTarget, opts: UpstreamOptions, timeouts: OriginTimeouts, name?: string) {
     const u = new URL(target.url)
     this.origin = u.origin
     this.basePath = u.pathname.replace(/\/+$/, '')
-    this.name = target.name ?? u.host
+    this.name = name ?? target.name ?? u.host
     this.weight = target.weight
+    this.backup = target.backup === true
     this.pool = new Pool(this.origin, {
       connections: opts.connections,
-      connect: {timeout: opts.connectTimeoutMs},
-      headersTimeout: opts.headersTimeoutMs,
-      bodyTimeout: opts.bodyTimeoutMs,
+      connect: {timeout: timeouts.connectMs},
+      headersTimeout: timeouts.ttfbMs,
+      bodyTimeout: timeouts.bodyIdleMs,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
       // Requests are never retried or pipelined: a non-idempotent request must reach the origin at most once.
       pipelining: 1,
@@ -139,19 +165,48 @@ export class Upstream {
   }
 }
 
-/** The upstream servers of one site: smooth weighted round-robin, skipping ones that recently refused connections. */
+/**
+ * The upstream servers of one site (or one named group): each try goes to the member the group's resilience chooses
+ * (balancing over the available members: healthy, not ejected, breaker admitting; backups only when no primary is),
+ * and a failed try is sent again to another member as the retry policy and budget allow (group-resilience.ts). A
+ * member that refused a connection is passed over for `failureCooldown` while another can take its requests.
+ */
 export class UpstreamGroup implements Origins {
+  readonly name: string
   readonly members: Upstream[]
+  readonly resilience: GroupResilience
+  private readonly byName = new Map<string, Upstream>()
   private readonly keys: KeyConcurrency
+  private readonly timeouts: OriginTimeouts
+  private readonly config: UpstreamResilience
+  private stopped: Promise<void> | undefined
 
   constructor(
-    targets: UpstreamTarget[],
+    targets: readonly UpstreamTarget[],
     private readonly opts: UpstreamOptions,
+    deps: UpstreamGroupDeps = {},
   ) {
-    this.members = targets.map((t) => new Upstream(t, opts))
+    this.name = deps.name ?? 'default'
+    this.config = opts.resilience ?? DEFAULT_RESILIENCE
+    this.timeouts = toOriginTimeouts(this.config.timeouts, {connectMs: opts.connectTimeoutMs, ttfbMs: opts.headersTimeoutMs, bodyIdleMs: opts.bodyTimeoutMs})
+    this.members = targets.map((t) => {
+      // Names key the members' state: two entries for the same host:port get distinct ones.
+      let name = t.name ?? new URL(t.url).host
+      for (let n = 2; this.byName.has(name); n++) name = `${t.name ?? new URL(t.url).host}#${n}`
+      const m = new Upstream(t, opts, this.timeouts, name)
+      this.byName.set(name, m)
+      return m
+    })
     // The share is of every connection the group has (a key's requests are balanced over the members).
     const total = opts.connections * Math.max(1, this.members.length)
     this.keys = new KeyConcurrency({perKey: Math.max(1, Math.floor(total * opts.keyShare)), queue: opts.keyQueue, timeoutMs: opts.queueTimeoutMs})
+    const log = deps.log
+    this.resilience = new GroupResilience(
+      this.members.map((m) => ({name: m.name, url: m.origin + m.basePath, weight: m.weight, backup: m.backup})),
+      this.config,
+      {background: deps.background, onEvent: log ? (e) => logEvent(log, this.name, e) : undefined},
+    )
+    this.resilience.start()
   }
 
   /** A 503 for a request that waited too long (or could not queue) for a connection. */
@@ -176,24 +231,49 @@ export class UpstreamGroup implements Origins {
     }
   }
 
-  /** nginx-style smooth WRR over the members that are not cooling down (all of them when every one is). */
-  pick(now = Date.now()): Upstream | undefined {
-    if (this.members.length <= 1) return this.members[0]
-    let candidates = this.members.filter((m) => m.downUntil <= now)
-    if (candidates.length === 0) candidates = this.members
-    let total = 0
-    let best: Upstream | undefined
-    for (const m of candidates) {
-      m.current += m.weight
-      total += m.weight
-      if (!best || m.current > best.current) best = m
-    }
-    best!.current -= total
-    return best
+  /** What consistent hashing hashes for this request (the cache key, or a header / cookie as configured). */
+  private hashKey(req: UpstreamRequest): string | undefined {
+    if (this.config.balance.algorithm !== 'consistent-hash') return undefined
+    return balanceKey(this.config.balance.hashKey, {cacheKey: req.key ?? req.path, headers: req.headers})
   }
 
-  async request(req: UpstreamRequest, target = this.pick()): Promise<UpstreamResponse> {
-    if (!target) throw new UpstreamError('unavailable', 'no upstream configured')
+  /**
+   * Send `req` through the group: a member chosen by the balancer, retried on another one as the policy allows.
+   * No member available → UpstreamError 'down' (503 + Retry-After): the caller may answer from grace instead
+   * (the grace/stale-on-error policy checks `error.kind === 'down'`, code TAVERN_ERR_NO_UPSTREAM_AVAILABLE).
+   */
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (this.members.length === 0) throw new UpstreamError('unavailable', 'no upstream configured')
+    try {
+      return await this.resilience.execute(
+        {method: req.method, replayable: req.replayable && req.body === null, hashKey: this.hashKey(req), signal: req.signal},
+        (member) => this.attempt(req, this.byName.get(member)!),
+        (res) => discardResponse(res),
+      )
+    } catch (error) {
+      if (error instanceof NoMemberError) {
+        throw new UpstreamError('down', `no upstream of group ${this.name} is available (all unhealthy, ejected or open)`, undefined, Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
+      }
+      throw error
+    }
+  }
+
+  /** One try on `target`: resolves with the answer head, or with the failure kind the retry policy and breaker judge. */
+  private async attempt(req: UpstreamRequest, target: Upstream): Promise<AttemptResult<UpstreamResponse>> {
+    try {
+      const res = await this.send(req, target)
+      return {response: res, status: res.status}
+    } catch (error) {
+      const e = error as UpstreamError
+      // The client went away, a hook failed, or our own queue was full: nothing to learn about the member, no retry.
+      if (e.kind === 'aborted' || e.kind === 'hook' || e.kind === 'busy') throw e
+      if (e.kind === 'connect' || e.kind === 'timeout' || e.kind === 'reset') return {error: e, kind: e.kind}
+      return {error: e, kind: 'other'}
+    }
+  }
+
+  /** Send one try to `target` (its pool, its connection slots, the total deadline). Throws an UpstreamError. */
+  async send(req: UpstreamRequest, target: Upstream): Promise<UpstreamResponse> {
     const admitted = await this.admit(req, target)
     target.inFlight++
     let released = false
@@ -206,7 +286,9 @@ export class UpstreamGroup implements Origins {
     }
     // Our own signal, so a flood of interim responses (each one restarts undici's headers timeout) can be cut.
     const ac = new AbortController()
-    const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal
+    const deadline = totalDeadline(this.timeouts, req.signal)
+    const signal = deadline.signal ? AbortSignal.any([deadline.signal, ac.signal]) : ac.signal
+    const headersTimeoutMs = this.timeouts.ttfbMs
     let interim = 0
     let headDeadline: NodeJS.Timeout | undefined
     try {
@@ -218,8 +300,8 @@ export class UpstreamGroup implements Origins {
         signal,
         responseHeaders: 'raw',
         onInfo: ({statusCode, headers}) => {
-          if (++interim === 1) {
-            headDeadline = setTimeout(() => ac.abort(new UpstreamError('timeout', `upstream sent interim responses for ${this.opts.headersTimeoutMs} ms without a final one`, target.name)), this.opts.headersTimeoutMs)
+          if (++interim === 1 && headersTimeoutMs > 0) {
+            headDeadline = setTimeout(() => ac.abort(new UpstreamError('timeout', `upstream sent interim responses for ${headersTimeoutMs} ms without a final one`, target.name)), headersTimeoutMs)
             headDeadline.unref()
           }
           if (interim > MAX_INTERIM) {
@@ -239,6 +321,7 @@ export class UpstreamGroup implements Origins {
       // The slots are held until the exchange is over; a body that is already closed frees them now.
       if (res.body.closed) release()
       else res.body.once('close', release)
+      deadline.clearOn(res.body)
       const headers = res.headers as unknown as string[]
       let body: Readable = res.body
       if (hasResponseBody(req.method, res.statusCode)) {
@@ -260,21 +343,67 @@ export class UpstreamGroup implements Origins {
       }
     } catch (error) {
       clearTimeout(headDeadline)
+      deadline.clear()
       release()
       const e = classifyUpstreamError(error, target.name)
       if (e.kind === 'connect' || (e.kind === 'timeout' && (error as {code?: string}).code === 'UND_ERR_CONNECT_TIMEOUT')) {
         target.failures++
         target.downUntil = Date.now() + this.opts.failureCooldownMs
+        this.resilience.coolDown(target.name, target.downUntil)
       }
       throw e
     }
   }
 
-  health(now = Date.now()): UpstreamHealth[] {
-    return this.members.map((m) => ({name: m.name, url: m.origin + m.basePath, healthy: m.downUntil <= now, inFlight: m.inFlight, failures: m.failures}))
+  health(): UpstreamHealth[] {
+    const snap = new Map(this.resilience.snapshot().members.map((m) => [m.name, m]))
+    return this.members.map((m) => {
+      const r = snap.get(m.name)!
+      return {
+        name: m.name,
+        url: m.origin + m.basePath,
+        group: this.name,
+        healthy: r.available && !this.resilience.isCooling(m.name),
+        inFlight: m.inFlight,
+        failures: m.failures,
+        backup: m.backup,
+        probeUp: r.healthy,
+        ejected: r.ejected,
+        ...(r.ejectedUntil !== undefined ? {ejectedUntil: r.ejectedUntil} : {}),
+        ejections: r.ejections,
+        ...(r.breaker ? {breaker: {state: r.breaker.state, since: r.breaker.since, failureRate: r.breaker.failureRate, opened: r.breaker.opened}} : {}),
+        ewmaMs: r.ewmaMs,
+      }
+    })
+  }
+
+  /** Stop the active health checks now (a reload retired the group; its pools close later). */
+  retire(): Promise<void> {
+    this.stopped ??= this.resilience.stop()
+    return this.stopped
   }
 
   async close(): Promise<void> {
+    await this.retire()
     await Promise.all(this.members.map((m) => m.pool.close().catch(() => m.pool.destroy())))
+  }
+}
+
+/** Each state change once, in the daemon's log. */
+function logEvent(log: NonNullable<UpstreamGroupDeps['log']>, group: string, e: ResilienceEvent): void {
+  switch (e.type) {
+    case 'health':
+      if (e.change.up) log.info({group, upstream: e.change.member, reason: e.change.reason}, 'upstream healthy again (health check)')
+      else log.warn({group, upstream: e.change.member, reason: e.change.reason}, 'upstream down (health check)')
+      return
+    case 'outlier':
+      if (e.change.ejected) log.warn({group, upstream: e.change.member, until: new Date(e.change.until ?? 0).toISOString(), reason: e.change.reason}, 'upstream ejected (outlier detection)')
+      else log.info({group, upstream: e.change.member, reason: e.change.reason}, 'upstream back from ejection')
+      return
+    case 'breaker':
+      log.warn({group, upstream: e.member, from: e.change.from, to: e.change.to, reason: e.change.reason}, `circuit breaker ${e.change.to}`)
+      return
+    case 'retry':
+      log.debug({group, upstream: e.member, retry: e.retry, delayMs: e.delayMs, reason: e.reason}, 'retrying origin request on another upstream')
   }
 }

@@ -7,9 +7,8 @@ import type {UpstreamErrorKind} from '../origin/upstream.js'
  * The origin could not be reached, timed out, reset, sent something unusable, or we did not even ask it because its
  * connections are saturated (`busy`). Not for a failing plugin hook (`hook`: our fault, not the origin's) nor a
  * client that went away (`aborted`).
- *
- * NEW KINDS GO HERE: when the resilience work surfaces "no member available" / "circuit breaker open" as its own
- * UpstreamError kind (today both arrive as `unavailable`), list it as true so grace covers it.
+ * `down` (no member available: all unhealthy, ejected or behind an open breaker) is a disconnected cache too, and
+ * `limited` (a rate limit on requests that need the origin) is exactly when a stored copy should be served.
  */
 const GRACE_ON: Record<UpstreamErrorKind, boolean> = {
   connect: true,
@@ -20,6 +19,8 @@ const GRACE_ON: Record<UpstreamErrorKind, boolean> = {
   busy: true,
   aborted: false,
   hook: false,
+  down: true,
+  limited: true,
 }
 
 export function graceAllowedFor(kind: UpstreamErrorKind): boolean {

@@ -77,6 +77,8 @@ const NOOP = () => {}
 export class RateLimiter {
   private readonly byPhase: Record<RateLimitPhase, CompiledRule[]> = {request: [], origin: []}
   private readonly counts: DecisionCounts = {allow: 0, reject: 0, delay: 0, drop: 0}
+  /** Requests each rule refused, delayed or dropped (the rule that decided). */
+  private readonly byRule = new Map<string, DecisionCounts>()
 
   constructor(config: Pick<RateLimitsConfigOutput, 'rules'>, deps: RateLimiterDeps) {
     for (const r of config.rules) {
@@ -118,8 +120,28 @@ export class RateLimiter {
     return Promise.all(results).then((ds) => this.count(combine(applied, ds)))
   }
 
+  /** Decisions other than allow, per rule that made them. */
+  ruleDecisions(): ReadonlyMap<string, Readonly<DecisionCounts>> {
+    return this.byRule
+  }
+
+  /** Whether a rule matches or keys by route (then the check runs once the request is routed). */
+  needsRoute(): boolean {
+    return [...this.byPhase.request, ...this.byPhase.origin].some((r) => r.routes !== undefined || r.key.some((k) => 'route' in k))
+  }
+
+  /** Names of the rules, in config order. */
+  rules(): string[] {
+    return [...this.byPhase.request, ...this.byPhase.origin].map((r) => r.name)
+  }
+
   private count(v: RateLimitVerdict): RateLimitVerdict {
     this.counts[v.action]++
+    if (v.rule !== undefined) {
+      let c = this.byRule.get(v.rule)
+      if (!c) this.byRule.set(v.rule, (c = {allow: 0, reject: 0, delay: 0, drop: 0}))
+      c[v.action]++
+    }
     return v
   }
 }

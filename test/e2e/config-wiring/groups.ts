@@ -21,6 +21,7 @@ import {patternBody, rangeRoute} from '../../helpers/range-origin.js'
 import {eventually, waitFor} from '../../helpers/wait.js'
 import {pluginsGroup} from '../../plugins/wiring-group.js'
 import {sitesGroup} from './sites-group.js'
+import {RESILIENCE_GROUPS} from './resilience-groups.js'
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -785,10 +786,27 @@ const balancingGroup: WiringGroup = {
       {url: ctx.origin.url, name: 'alpha', weight: 3},
       {url: ctx.origins.beta!.url, name: 'beta', weight: 1},
     ],
-    upstream: {failureCooldown: '300ms'},
+    // One try per request, so a refused connection shows (the retry on the other member would hide it).
+    upstream: {failureCooldown: '300ms', retry: {attempts: 1}},
   }),
   start: {upstream: false},
   rows: [
+    {
+      key: 'upstream.retry.attempts',
+      expect: '1: a request sent to a refusing upstream fails with 502 (default 2: retried on the other one)',
+      timeoutMs: 15_000,
+      async check(ctx) {
+        const p = uniquePath('attempts')
+        for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'a'})
+        await ctx.origin.pause()
+        let refused = false
+        for (let i = 0; i < 4 && !refused; i++) refused = (await ctx.daemon.request(p)).status === 502
+        await ctx.origin.resume()
+        expect(refused).toBe(true)
+        // Let the cooldown pass before the next row.
+        await new Promise((r) => setTimeout(r, 400))
+      },
+    },
     {
       key: 'upstreams[].weight',
       expect: 'weights 3:1 split eight requests 6:2 (smooth round-robin; default 1:1 → 4:4)',
@@ -1022,4 +1040,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS]

@@ -20,7 +20,7 @@ describe('upstream resilience config', () => {
     expect([...p.onStatuses]).toEqual([502, 503, 504])
     expect([...p.methods]).toEqual(['GET', 'HEAD', 'OPTIONS'])
     expect(c.retry.budget).toEqual({ratio: 0.2, minPerSecond: 3})
-    expect(c.timeouts).toEqual({connect: 5000, ttfb: 30_000, bodyIdle: 60_000, total: 0})
+    expect(c.timeouts).toEqual({connect: undefined, ttfb: undefined, bodyIdle: undefined, total: 0})
     const h = UpstreamResilienceConfig.parse({healthCheck: {path: '/healthz', expectStatus: '200-299,304'}}).healthCheck
     expect(h).toMatchObject({path: '/healthz', method: 'GET', interval: 5000, timeout: 2000, expectStatus: [[200, 299], [304, 304]], rise: 2, fall: 3, initial: 'up'})
     expect(UpstreamResilienceConfig.parse({balance: {algorithm: 'consistent-hash', hashKey: {cookie: 'sid'}}}).balance.hashKey).toEqual({from: 'cookie', name: 'sid'})

@@ -1,0 +1,463 @@
+/**
+ * Config-wiring rows for rate limits and upstream resilience (see groups.ts): each starts its daemon with a
+ * non-default value and fails if the daemon used the default instead.
+ */
+import net from 'node:net'
+
+import {expect} from 'vitest'
+
+import type {WiringContext, WiringGroup} from '../../helpers/config-keys.js'
+import type {HttpResult} from '../../helpers/daemon.js'
+import {uniquePath} from '../../helpers/origin.js'
+import {waitFor} from '../../helpers/wait.js'
+
+/** A fresh no-store path under `prefix` on the main origin. */
+function path(ctx: Pick<WiringContext, 'origin'>, prefix: string, cache = 'no-store'): string {
+  const p = uniquePath(prefix)
+  ctx.origin.route(p, {headers: {'Cache-Control': cache}, body: 'ok'})
+  return p
+}
+
+async function statuses(ctx: WiringContext, p: string, n: number, opts: Parameters<WiringContext['daemon']['request']>[1] = {}): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) out.push((await ctx.daemon.request(p, opts)).status)
+  return out
+}
+
+/** Whether a raw request's connection closed without any answer. */
+function droppedWithoutAnswer(port: number, p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))
+    let got = ''
+    s.on('data', (d) => (got += d.toString()))
+    s.on('error', () => {})
+    s.on('close', () => resolve(got === ''))
+    s.setTimeout(5000, () => s.destroy())
+  })
+}
+
+const rateLimitGroup: WiringGroup = {
+  name: 'rate limits',
+  config: () => ({
+    rateLimits: {
+      localMaxKeys: 1,
+      rules: [
+        {name: 'rl-fixed', algorithm: 'fixed-window', limit: 2, window: '1h', match: {paths: ['/fixed-']}},
+        {name: 'rl-burst', limit: 1, window: '1h', burst: 3, match: {paths: ['/burst-']}},
+        {name: 'rl-user', limit: 1, window: '1h', key: [{header: 'X-User'}], match: {paths: ['/user-']}},
+        {name: 'rl-api', limit: 1, window: '1h', key: [{apiKey: {header: 'X-Api-Key', query: 'api_key'}}], match: {paths: ['/api-']}},
+        {name: 'rl-route', limit: 1, window: '1h', key: ['route'], match: {paths: ['/route-']}},
+        {name: 'rl-missing', limit: 1, window: '1h', key: [{header: 'X-Tenant'}], ifMissing: 'share', match: {paths: ['/missing-']}},
+        {name: 'rl-post', limit: 1, window: '1h', match: {methods: ['POST'], paths: ['/post-']}},
+        {name: 'rl-routes', limit: 1, window: '1h', match: {routes: ['no-such-route'], paths: ['/routes-']}},
+        {name: 'rl-drop', limit: 1, window: '1h', action: 'drop', match: {paths: ['/drop-']}},
+        {name: 'rl-delay', limit: 1, window: '500ms', action: 'delay', maxDelay: '50ms', match: {paths: ['/delay-']}},
+        {name: 'rl-queue', limit: 1, window: '1s', action: 'delay', maxDelay: '5s', maxQueue: 1, match: {paths: ['/queue-']}},
+        {name: 'rl-status', limit: 1, window: '1h', status: 503, match: {paths: ['/status-']}},
+        {name: 'rl-quiet', limit: 5, window: '1h', headers: false, match: {paths: ['/quiet-']}},
+        {name: 'rl-origin', limit: 1, window: '1h', exemptCacheHits: true, match: {paths: ['/hits-']}},
+        {name: 'rl-keys', limit: 1, window: '1h', key: [{header: 'X-U'}], match: {paths: ['/keys-']}},
+      ],
+    },
+  }),
+  rows: [
+    {
+      key: 'rateLimits.rules[].name',
+      expect: 'the policy is named rl-fixed in RateLimit-Policy',
+      async check(ctx) {
+        expect((await ctx.daemon.request(path(ctx, 'fixed'))).header('ratelimit-policy')).toMatch(/^"rl-fixed";/)
+      },
+    },
+    {
+      key: 'rateLimits.rules[].window',
+      expect: '1h: RateLimit-Policy says w=3600 (default 1s)',
+      async check(ctx) {
+        expect((await ctx.daemon.request(path(ctx, 'fixed'))).header('ratelimit-policy')).toBe('"rl-fixed";q=2;w=3600')
+      },
+    },
+    {
+      key: 'rateLimits.rules[].limit',
+      expect: '2: two requests pass, the third is refused',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'fixed'), 3, {localAddress: '127.0.0.5'})).toEqual([200, 200, 429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].algorithm',
+      expect: 'fixed-window: Retry-After runs to the end of the epoch-aligned hour (token bucket: 1800 s, one token at 2/h)',
+      async check(ctx) {
+        const r = (await ctx.daemon.request(path(ctx, 'fixed'), {localAddress: '127.0.0.5'})) as HttpResult
+        expect(r.status).toBe(429)
+        const toHour = 3600 - Math.floor((Date.now() / 1000) % 3600)
+        expect(Math.abs(Number(r.header('retry-after')) - toHour)).toBeLessThanOrEqual(2)
+      },
+    },
+    {
+      key: 'rateLimits.rules[].burst',
+      expect: '3 with limit 1: three requests at once pass, the fourth is refused (default burst = limit: the second)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'burst'), 4)).toEqual([200, 200, 200, 429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].key[].header',
+      expect: 'X-User: each user has its own limit (default: the client IP, shared)',
+      async check(ctx) {
+        const p = path(ctx, 'user')
+        expect(await statuses(ctx, p, 2, {headers: {'X-User': 'a'}})).toEqual([200, 429])
+        expect(await statuses(ctx, p, 1, {headers: {'X-User': 'b'}})).toEqual([200])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].key[].apiKey.header',
+      expect: 'X-Api-Key: each key has its own limit',
+      async check(ctx) {
+        const p = path(ctx, 'api')
+        expect(await statuses(ctx, p, 2, {headers: {'X-Api-Key': 'k1'}})).toEqual([200, 429])
+        expect(await statuses(ctx, p, 1, {headers: {'X-Api-Key': 'k2'}})).toEqual([200])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].key[].apiKey.query',
+      expect: 'api_key: the query parameter is the same key as the header',
+      async check(ctx) {
+        const p = path(ctx, 'api')
+        expect(await statuses(ctx, `${p}?api_key=k3`, 1)).toEqual([200])
+        expect(await statuses(ctx, p, 1, {headers: {'X-Api-Key': 'k3'}})).toEqual([429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].key[]',
+      expect: 'route: two client addresses share one limit (default: per IP)',
+      async check(ctx) {
+        const p = path(ctx, 'route')
+        expect(await statuses(ctx, p, 1, {localAddress: '127.0.0.2'})).toEqual([200])
+        expect(await statuses(ctx, p, 1, {localAddress: '127.0.0.3'})).toEqual([429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].ifMissing',
+      expect: 'share: requests without X-Tenant share one bucket (default skip: not limited)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'missing'), 2)).toEqual([200, 429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].match.methods',
+      expect: 'POST: GETs are not limited, the second POST is',
+      async check(ctx) {
+        const p = path(ctx, 'post')
+        expect(await statuses(ctx, p, 3)).toEqual([200, 200, 200])
+        expect(await statuses(ctx, p, 2, {method: 'POST', body: 'x'})).toEqual([200, 429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].match.paths',
+      expect: 'the rules cover only their prefixes: /other is never limited',
+      async check(ctx) {
+        ctx.origin.route('/other', {headers: {'Cache-Control': 'no-store'}, body: 'free'})
+        expect(await statuses(ctx, '/other', 4)).toEqual([200, 200, 200, 200])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].match.routes',
+      expect: 'a route the request is not on: not limited (default: every route)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'routes'), 3)).toEqual([200, 200, 200])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].action',
+      expect: 'drop: the second request gets no answer at all (default: 429)',
+      async check(ctx) {
+        const p = path(ctx, 'drop')
+        expect(await droppedWithoutAnswer(ctx.daemon.port, p)).toBe(false)
+        expect(await droppedWithoutAnswer(ctx.daemon.port, p)).toBe(true)
+      },
+    },
+    {
+      key: 'rateLimits.rules[].maxDelay',
+      expect: '50ms with a 500 ms turn: the second request is refused (default 1s: held, then served)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'delay'), 2)).toEqual([200, 429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].maxQueue',
+      expect: '1: of three at once, one passes, one is held, one is refused (default 1024: both held)',
+      async check(ctx) {
+        const p = path(ctx, 'queue')
+        const rs = await Promise.all([0, 1, 2].map(() => ctx.daemon.request(p)))
+        expect(rs.map((r) => r.status).sort()).toEqual([200, 200, 429])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].status',
+      expect: '503: the refusal is a 503 (default 429)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'status'), 2)).toEqual([200, 503])
+      },
+    },
+    {
+      key: 'rateLimits.rules[].headers',
+      expect: 'false: no RateLimit-Policy on answers of that rule (default: sent)',
+      async check(ctx) {
+        expect((await ctx.daemon.request(path(ctx, 'quiet'))).header('ratelimit-policy')).toBeUndefined()
+      },
+    },
+    {
+      key: 'rateLimits.rules[].exemptCacheHits',
+      expect: 'true: hits of a cached object are not counted, a second origin request is',
+      async check(ctx) {
+        const p = path(ctx, 'hits', 'max-age=600')
+        expect(await statuses(ctx, p, 3)).toEqual([200, 200, 200])
+        expect(await statuses(ctx, path(ctx, 'hits'), 1)).toEqual([429])
+      },
+    },
+    {
+      key: 'rateLimits.localMaxKeys',
+      expect: '1: a second client key pushes the first out, which starts again with a full quota (default: remembered)',
+      async check(ctx) {
+        const p = path(ctx, 'keys')
+        expect(await statuses(ctx, p, 1, {headers: {'X-U': 'u1'}})).toEqual([200])
+        expect(await statuses(ctx, p, 1, {headers: {'X-U': 'u2'}})).toEqual([200])
+        expect(await statuses(ctx, p, 1, {headers: {'X-U': 'u1'}})).toEqual([200])
+      },
+    },
+  ],
+}
+
+const resilienceGroup: WiringGroup = {
+  name: 'upstream resilience',
+  origins: {beta: {}, backup: {}},
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+      {url: ctx.origins.backup!.url, name: 'spare', backup: true},
+    ],
+    upstream: {
+      outlier: {consecutive5xx: 2, baseEjection: '2s', maxEjection: '4s'},
+      breaker: {enabled: false},
+      retry: {attempts: 1},
+    },
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstreams[].backup',
+      expect: 'true: the backup gets nothing while the primaries are up (default: a third of the traffic)',
+      async check(ctx) {
+        const p = uniquePath('spare')
+        for (const o of [ctx.origin, ctx.origins.beta!, ctx.origins.backup!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        expect(await statuses(ctx, p, 6)).toEqual([200, 200, 200, 200, 200, 200])
+        expect(ctx.origins.backup!.countFor(p)).toBe(0)
+      },
+    },
+    {
+      key: 'upstream.outlier.consecutive5xx',
+      expect: '2: two 500s in a row eject the member (default 5)',
+      async check(ctx) {
+        const p = uniquePath('o5xx')
+        ctx.origin.route(p, {status: 500, body: 'broken'})
+        ctx.origins.beta!.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
+        await statuses(ctx, p, 4)
+        const s = await ctx.daemon.status()
+        expect((s.upstreams as Array<{name: string; ejected?: boolean}>).find((u) => u.name === 'alpha')?.ejected).toBe(true)
+        await waitFor(async () => ((await ctx.daemon.status()).upstreams as Array<{name: string; healthy: boolean}>).every((u) => u.healthy), {timeoutMs: 8000, message: 'alpha back'})
+      },
+      timeoutMs: 15_000,
+    },
+  ],
+}
+
+type Member = {name: string; probeUp?: boolean; ewmaMs?: number}
+
+async function member(ctx: WiringContext, name: string): Promise<Member> {
+  return ((await ctx.daemon.status()).upstreams as Member[]).find((u) => u.name === name)!
+}
+
+/** Log lines of the daemon about `upstream` with message `msg`. */
+function logsOf(ctx: WiringContext, upstream: string, msg: string): Array<Record<string, unknown>> {
+  return ctx.daemon.logLines().filter((l) => l.upstream === upstream && l.msg === msg)
+}
+
+const healthCheckGroup: WiringGroup = {
+  name: 'active health checks',
+  origins: {beta: {}, gamma: {}},
+  setup: async (ctx) => {
+    ctx.origin.route('/hc', {status: 204})
+    ctx.origins.beta!.route('/hc', {status: 200})
+    ctx.origins.gamma!.route('/hc', {status: 204, delayMs: 600})
+  },
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+      {url: ctx.origins.gamma!.url, name: 'gamma'},
+    ],
+    upstream: {healthCheck: {path: '/hc', method: 'HEAD', host: 'probe.example', headers: {'X-Probe': 'yes'}, interval: '200ms', timeout: '150ms', expectStatus: '204', rise: 3, fall: 2, initial: 'down'}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.healthCheck.path',
+      expect: '/hc is probed (default /)',
+      async check(ctx) {
+        await ctx.origin.waitForCount('/hc', 1, 5000)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.method',
+      expect: 'HEAD (default GET)',
+      async check(ctx) {
+        expect(ctx.origin.requestsFor('/hc')[0]!.method).toBe('HEAD')
+      },
+    },
+    {
+      key: 'upstream.healthCheck.host',
+      expect: 'Host: probe.example (default: the member URL host)',
+      async check(ctx) {
+        expect(ctx.origin.requestsFor('/hc')[0]!.header('host')).toBe('probe.example')
+      },
+    },
+    {
+      key: 'upstream.healthCheck.headers',
+      expect: 'X-Probe: yes on every probe',
+      async check(ctx) {
+        expect(ctx.origin.requestsFor('/hc')[0]!.header('x-probe')).toBe('yes')
+      },
+    },
+    {
+      key: 'upstream.healthCheck.interval',
+      expect: '200ms between probes of one member (default 5s)',
+      async check(ctx) {
+        await ctx.origin.waitForCount('/hc', 3, 5000)
+        const [a, b] = ctx.origin.requestsFor('/hc').slice(-2)
+        expect(b!.receivedAt - a!.receivedAt).toBeLessThan(2000)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.rise',
+      expect: '3: alpha comes up after three passing probes (default 2)',
+      async check(ctx) {
+        await waitFor(() => logsOf(ctx, 'alpha', 'upstream healthy again (health check)').length > 0, {timeoutMs: 5000, message: 'alpha up'})
+        expect(String(logsOf(ctx, 'alpha', 'upstream healthy again (health check)')[0]!.reason)).toMatch(/^3 probe/)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.expectStatus',
+      expect: '204: beta answering 200 stays down while alpha (204) is up (default 200-399: both up)',
+      async check(ctx) {
+        expect((await member(ctx, 'alpha')).probeUp).toBe(true)
+        expect((await member(ctx, 'beta')).probeUp).toBe(false)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.initial',
+      expect: 'down: beta, never passing, was never up — no "down" transition is logged for it (default up: it is)',
+      async check(ctx) {
+        expect(logsOf(ctx, 'beta', 'upstream down (health check)')).toEqual([])
+      },
+    },
+    {
+      key: 'upstream.healthCheck.timeout',
+      expect: '150ms: gamma answering 204 after 600 ms never comes up (default 2s is longer than the interval: refused)',
+      async check(ctx) {
+        expect((await member(ctx, 'gamma')).probeUp).toBe(false)
+      },
+    },
+    {
+      key: 'upstream.healthCheck.fall',
+      expect: '2: alpha goes down after two failing probes (default 3)',
+      async check(ctx) {
+        ctx.origin.route('/hc', {status: 500})
+        await waitFor(() => logsOf(ctx, 'alpha', 'upstream down (health check)').length > 0, {timeoutMs: 5000, message: 'alpha down'})
+        expect(String(logsOf(ctx, 'alpha', 'upstream down (health check)')[0]!.reason)).toMatch(/^2 probe/)
+      },
+    },
+  ],
+}
+
+const hashHeaderGroup: WiringGroup = {
+  name: 'consistent hashing by header; EWMA settings',
+  origins: {beta: {}},
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+    ],
+    upstream: {balance: {algorithm: 'consistent-hash', hashKey: {header: 'X-User'}, ewmaInitial: '500ms', ewmaDecay: '1ms'}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.balance.ewmaInitial',
+      expect: '500ms: a member without samples shows ewma 500 (default 50)',
+      async check(ctx) {
+        expect((await member(ctx, 'alpha')).ewmaMs).toBeCloseTo(500, 0)
+      },
+    },
+    {
+      key: 'upstream.balance.algorithm',
+      expect: 'consistent-hash: one path keeps one member (default round-robin alternates)',
+      async check(ctx) {
+        const p = uniquePath('ring')
+        for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        await statuses(ctx, p, 6)
+        expect([ctx.origin.countFor(p), ctx.origins.beta!.countFor(p)].sort()).toEqual([0, 6])
+      },
+    },
+    {
+      key: 'upstream.balance.hashKey.header',
+      expect: 'X-User: eight paths of one user land on one member (default: hashed by URL, spread)',
+      async check(ctx) {
+        const ps = Array.from({length: 8}, () => uniquePath('user'))
+        for (const p of ps) for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        for (const p of ps) await ctx.daemon.request(p, {headers: {'X-User': 'someone'}})
+        const onAlpha = ps.filter((p) => ctx.origin.countFor(p) === 1).length
+        expect([0, 8]).toContain(onAlpha)
+      },
+    },
+    {
+      key: 'upstream.balance.ewmaDecay',
+      expect: '1ms: a 900 ms answer is forgotten at once, the EWMA is back near ewmaInitial 500 (default 10s: stays near 900)',
+      async check(ctx) {
+        const p = uniquePath('slow')
+        for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x', delayMs: 900})
+        await ctx.daemon.request(p)
+        const m = ctx.origin.countFor(p) === 1 ? 'alpha' : 'beta'
+        await new Promise((r) => setTimeout(r, 100))
+        expect((await member(ctx, m)).ewmaMs).toBeLessThan(700)
+      },
+    },
+  ],
+}
+
+const hashCookieGroup: WiringGroup = {
+  name: 'consistent hashing by cookie',
+  origins: {beta: {}},
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+    ],
+    upstream: {balance: {algorithm: 'consistent-hash', hashKey: {cookie: 'sid'}}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.balance.hashKey.cookie',
+      expect: 'sid: eight paths of one session land on one member (default: hashed by URL, spread)',
+      async check(ctx) {
+        const ps = Array.from({length: 8}, () => uniquePath('sid'))
+        for (const p of ps) for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        for (const p of ps) await ctx.daemon.request(p, {headers: {Cookie: 'a=1; sid=abc'}})
+        const onAlpha = ps.filter((p) => ctx.origin.countFor(p) === 1).length
+        expect([0, 8]).toContain(onAlpha)
+      },
+    },
+  ],
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup]
