@@ -29,9 +29,9 @@ export interface RefreshInfo {
   inGrace: boolean
 }
 
-/** The refresh policy for a request. Routes will override `cache` keys here: the one place to change. */
-export function policyFor(s: DataPlaneServices, _ctx: RequestContext): RefreshPolicy {
-  return s.config.cache
+/** The refresh policy for a request: its route's `cache` section (site and route overrides), else the global one. */
+export function policyFor(s: DataPlaneServices, ctx: RequestContext): RefreshPolicy {
+  return ctx.route?.policy ?? s.config.cache
 }
 
 const MAX_INFO = 10_000
