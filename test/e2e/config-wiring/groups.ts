@@ -22,6 +22,7 @@ import {eventually, waitFor} from '../../helpers/wait.js'
 import {pluginsGroup} from '../../plugins/wiring-group.js'
 import {sitesGroup} from './sites-group.js'
 import {RESILIENCE_GROUPS} from './resilience-groups.js'
+import {REFRESH_GROUPS} from './refresh-groups.js'
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -1040,4 +1041,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS]
