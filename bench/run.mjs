@@ -14,8 +14,8 @@ import path from 'node:path'
 import {BENCH_DIR, CORES, RUN_JS, cleanup, cleanupSync, fmt, hasTaskset, loadavg, machineInfo, pinSelf, spread} from './lib/common.mjs'
 import {stopLoad} from './lib/load.mjs'
 
-const SCENARIOS = ['hit', 'many', 'miss', 'collapse', 'large', 'index', 'cli', 'overhead']
-const FILES = {hit: 'hit.mjs', many: 'many-keys.mjs', miss: 'miss.mjs', collapse: 'collapse.mjs', large: 'large.mjs', index: 'index-scale.mjs', cli: 'cli.mjs', overhead: 'overhead.mjs'}
+const SCENARIOS = ['hit', 'many', 'grow', 'miss', 'collapse', 'large', 'index', 'cli', 'overhead']
+const FILES = {hit: 'hit.mjs', many: 'many-keys.mjs', grow: 'grow.mjs', miss: 'miss.mjs', collapse: 'collapse.mjs', large: 'large.mjs', index: 'index-scale.mjs', cli: 'cli.mjs', overhead: 'overhead.mjs'}
 
 function parseArgs(argv) {
   const a = {quick: false, only: SCENARIOS, list: false, out: path.join(BENCH_DIR, 'results')}
