@@ -5,6 +5,8 @@
 //   node bench/compare-ref.mjs --ref none --config-a a.json --config-b b.json   (same build, two configs)
 //   node bench/compare-ref.mjs --ref <git-ref> --fill N   (fills instead of hits: N cold 1 KiB objects over 16
 //     connections into both daemons at the same time; the ratio is b's time / a's time, > 1 = this tree fills faster)
+//   node bench/compare-ref.mjs --ref <git-ref> --grow N   (the hit comparison after N cold 1 KiB objects were stored
+//     in both daemons: a hit must not get slower as the cache grows)
 //
 // "a" is this tree (built: `npm run build` first), "b" is the build of <git-ref> (checked out into a temporary git
 // worktree, node_modules linked from this tree when package-lock.json is the same, else `npm ci` there; built with
@@ -23,7 +25,7 @@ import {sideBySide} from './lib/ab.mjs'
 import {startDaemon, startOrigin} from './lib/servers.mjs'
 
 function parseArgs(argv) {
-  const a = {ref: undefined, quick: false, size: 1024, pairs: undefined, configA: undefined, configB: undefined, fill: 0}
+  const a = {ref: undefined, quick: false, size: 1024, pairs: undefined, configA: undefined, configB: undefined, fill: 0, grow: 0}
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]
     if (x === '--ref') a.ref = argv[++i]
@@ -31,6 +33,7 @@ function parseArgs(argv) {
     else if (x === '--size') a.size = Number(argv[++i])
     else if (x === '--pairs') a.pairs = Number(argv[++i])
     else if (x === '--fill') a.fill = Number(argv[++i])
+    else if (x === '--grow') a.grow = Number(argv[++i])
     else if (x === '--config-a') a.configA = JSON.parse(fs.readFileSync(argv[++i], 'utf8'))
     else if (x === '--config-b') a.configB = JSON.parse(fs.readFileSync(argv[++i], 'utf8'))
     else {
@@ -107,6 +110,10 @@ async function main() {
           log(`  pair ${i + 1}/${pairs} fill ${args.fill}: a ${fmt(t.a)} s (${fmt(args.fill / t.a, 0)}/s, ${us(t.aCpu)} µs CPU/fill)  b ${fmt(t.b)} s (${fmt(args.fill / t.b, 0)}/s, ${us(t.bCpu)} µs CPU/fill)  b/a time ${fmt(ratio, 3)}, CPU ${fmt(cpuRatio, 3)}`)
           out.push({ratio, cpuRatio, coreBusy: NaN, aSeconds: t.a, bSeconds: t.b, aCpuSeconds: t.aCpu, bCpuSeconds: t.bCpu})
           continue
+        }
+        if (args.grow > 0) {
+          await Promise.all(['a', 'b'].map((n) => pool(args.grow, 16, (k) => request({host: '127.0.0.1', port: started[n].port, path: `/many/${k}`}, {discard: true}))))
+          log(`  pair ${i + 1}/${pairs}: ${args.grow} objects stored in each`)
         }
         for (const d of Object.values(started)) await getUntilHit(d.port, p, {size: args.size})
         const variants = ['a', 'b'].map((n) => ({name: n, url: started[n].url, path: p, serverPid: started[n].pid}))
