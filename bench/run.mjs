@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Tavern benchmarks: `npm run bench` (full, < 10 min) or `npm run bench:quick` (smoke, < 2 min).
 //
-//   node bench/run.mjs [--quick] [--only hit,many,miss,collapse,large,index,cli] [--list]
+//   node bench/run.mjs [--quick] [--only hit,many,grow,miss,collapse,large,index,cli,overhead] [--list]
 //
 // Needs a built tree (`npm run build` — the npm scripts do it). Starts its own origin, bare server and
 // `tavern serve` processes on 127.0.0.1 (port 0), pins servers to core 0 and this process (the load
