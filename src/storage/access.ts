@@ -13,6 +13,8 @@ interface PendingTouch {
   last: number
   /** When this entry started collecting (an entry is written at least every TOUCH_PERSIST_MAX_MS). */
   since: number
+  /** LRU bucket of the record's stored lastAccess when this entry started (the periodic flush needs no index read). */
+  bucket: number
 }
 
 /**
@@ -36,7 +38,7 @@ export class AccessTracker {
       t.hits++
       t.last = now
     } else {
-      this.pending.set(sk, {file: rec.file, hits: 1, last: now, since: now})
+      this.pending.set(sk, {file: rec.file, hits: 1, last: now, since: now, bucket: lruBucket(rec.lastAccess)})
     }
   }
 
@@ -60,17 +62,23 @@ export class AccessTracker {
     if (this.flushing) return this.flushing.then(() => this.flush(all))
     const {index} = this.st
     if (this.pending.size === 0 || this.st.closedIndex) return Promise.resolve()
-    let batch = [...this.pending]
+    let batch: Array<[string, PendingTouch]>
     if (!all) {
+      // Decided from the entries alone (no index read, no copy of the map): the periodic flush of a store with many
+      // keys hit costs what is due, not one LMDB read per pending key every second. A record rewritten meanwhile is
+      // re-checked inside the transaction below.
       const now = Date.now()
-      batch = batch.filter(([sk, t]) => {
-        const cur = index.objects.get(sk)
-        if (cur && cur.file === t.file && lruBucket(cur.lastAccess) === lruBucket(Math.max(cur.lastAccess, t.last)) && now - t.since < TOUCH_PERSIST_MAX_MS) return false
+      batch = []
+      for (const [sk, t] of this.pending) {
+        if (t.bucket === lruBucket(t.last) && now - t.since < TOUCH_PERSIST_MAX_MS) continue
         this.pending.delete(sk)
-        return true
-      })
+        batch.push([sk, t])
+      }
       if (batch.length === 0) return Promise.resolve()
-    } else this.pending.clear()
+    } else {
+      batch = [...this.pending]
+      this.pending.clear()
+    }
     const p = index
       .transaction(() => {
         for (const [sk, t] of batch) {

@@ -7,12 +7,30 @@ import path from 'node:path'
 export const DIR_MODE = 0o700
 export const FILE_MODE = 0o600
 
+/**
+ * Unique names without crypto per fill: a random tag drawn once per process (several processes may share the
+ * directory) plus a counter. Body file names also carry the time, so a name is never reused across restarts.
+ */
+const PROC_TAG = randomBytes(4).toString('hex')
+let nameCounter = 0
+
+/** Whether mkdir(mode) yields exactly `mode` under this process's umask (then no chmod is needed after it). */
+function umaskKeeps(mode: number): boolean {
+  try {
+    return (mode & ~process.umask()) === mode
+  } catch {
+    return false // a worker thread cannot read the umask: chmod every directory made
+  }
+}
+
 /** Layout of body files and temp files under the storage root. */
 export class BodyFiles {
   readonly objectsDir: string
   readonly tmpDir: string
   readonly indexDir: string
   private readonly madeDirs = new Set<string>()
+  /** mkdir's mode is not masked by the umask here: no chmod after it. */
+  private readonly dirModeExact = umaskKeeps(DIR_MODE)
 
   constructor(readonly root: string) {
     this.objectsDir = path.join(root, 'objects')
@@ -46,6 +64,15 @@ export class BodyFiles {
       fs.mkdirSync(d, {recursive: true, mode: DIR_MODE})
       fs.chmodSync(d, DIR_MODE)
     }
+    // The 256 first-level fan-out directories, once: a fill then makes at most its leaf directory (once per process).
+    const have = new Set(fs.readdirSync(this.objectsDir))
+    for (let i = 0; i < 256; i++) {
+      const name = i.toString(16).padStart(2, '0')
+      if (have.has(name)) continue
+      const d = path.join(this.objectsDir, name)
+      fs.mkdirSync(d, {mode: DIR_MODE})
+      if (!this.dirModeExact) fs.chmodSync(d, DIR_MODE)
+    }
     if (!sweepTemp) return 0
     let n = 0
     for (const name of fs.readdirSync(this.tmpDir)) {
@@ -56,11 +83,11 @@ export class BodyFiles {
   }
 
   newTempPath(): string {
-    return path.join(this.tmpDir, randomBytes(12).toString('hex'))
+    return path.join(this.tmpDir, `${PROC_TAG}-${(nameCounter++).toString(36)}`)
   }
 
   static uniqueSuffix(): string {
-    return Date.now().toString(36) + randomBytes(5).toString('hex')
+    return `${Date.now().toString(36)}${PROC_TAG}${(nameCounter++).toString(36)}`
   }
 
   pathOf(file: string): string {
@@ -71,7 +98,7 @@ export class BodyFiles {
   async ensureDirOf(file: string): Promise<void> {
     const dir = path.dirname(this.pathOf(file))
     if (this.madeDirs.has(dir)) return
-    await ensureDir(dir, this.objectsDir)
+    await ensureDir(dir, this.objectsDir, this.dirModeExact)
     this.madeDirs.add(dir)
   }
 
@@ -84,7 +111,7 @@ export class BodyFiles {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       // The directory may have been removed behind our back: recreate once and retry.
-      await ensureDir(path.dirname(dest), this.objectsDir)
+      await ensureDir(path.dirname(dest), this.objectsDir, this.dirModeExact)
       await fsp.rename(tmpPath, dest)
     }
   }
@@ -104,15 +131,18 @@ export class BodyFiles {
   }
 }
 
-/** mkdir -p with mode DIR_MODE set outright (not masked by the umask) on every directory created below `base`. */
-async function ensureDir(dir: string, base: string): Promise<void> {
+/**
+ * mkdir -p with mode DIR_MODE on every directory created below `base` (set outright with chmod unless `exact`:
+ * mkdir's mode is then known not to be masked by the umask).
+ */
+async function ensureDir(dir: string, base: string, exact: boolean): Promise<void> {
   try {
     await fsp.mkdir(dir, {mode: DIR_MODE})
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EEXIST') return
     if (code !== 'ENOENT' || dir === base || path.dirname(dir) === dir) throw err
-    await ensureDir(path.dirname(dir), base)
+    await ensureDir(path.dirname(dir), base, exact)
     try {
       await fsp.mkdir(dir, {mode: DIR_MODE})
     } catch (err2) {
@@ -120,7 +150,7 @@ async function ensureDir(dir: string, base: string): Promise<void> {
       throw err2
     }
   }
-  await fsp.chmod(dir, DIR_MODE)
+  if (!exact) await fsp.chmod(dir, DIR_MODE)
 }
 
 export async function unlinkQuiet(p: string): Promise<void> {

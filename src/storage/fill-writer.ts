@@ -95,6 +95,8 @@ export class FileFillWriter implements FillWriter {
     this.queue.push(chunk)
     this.queuedBytes += chunk.length
     if (!this.flushing) this.flushing = this.flushLoop()
+    // Tail readers of a body held in memory can send these bytes before they reach the disk.
+    if (this.memChunks) this.notify()
     return this.queuedBytes < HIGH_WATER
   }
 
@@ -188,7 +190,8 @@ export class FileFillWriter implements FillWriter {
     while (this.pendingTailOpens.size > 0) await Promise.allSettled([...this.pendingTailOpens])
     let body: Buffer | undefined
     if (this.memChunks && this.total <= this.host.memoryCaptureLimit) body = Buffer.concat(this.memChunks, this.total)
-    this.memChunks = undefined
+    // Tail readers keep reading a small body from memory (the same bytes the memory tier gets).
+    this.memChunks = body ? [body] : undefined
     if (this.host.closed) {
       await this.endWithoutCommit()
       return null
@@ -275,9 +278,28 @@ export class FileFillWriter implements FillWriter {
 
   // ---- tail readers -------------------------------------------------------------------------
 
-  /** @internal */
-  get tailState(): {written: number; complete: boolean; error: Error | undefined} {
-    return {written: this.flushed, complete: this.state === 'complete', error: this.error}
+  /** @internal bytes on disk (`written`), bytes received (`total`), whether the body is complete. */
+  get tailState(): {written: number; total: number; complete: boolean; error: Error | undefined} {
+    return {written: this.flushed, total: this.total, complete: this.state === 'complete', error: this.error}
+  }
+
+  /**
+   * @internal the received bytes from `pos` to the end of the chunk holding it, while the whole body so far is held
+   * in memory (small bodies): tail readers then need no file round trip. Undefined when memory does not cover `pos`.
+   */
+  get inMemory(): boolean {
+    return this.memChunks !== undefined && this.state !== 'aborted'
+  }
+
+  memoryAt(pos: number): Buffer | undefined {
+    const chunks = this.memChunks
+    if (chunks === undefined || this.state === 'aborted') return undefined
+    let off = 0
+    for (const c of chunks) {
+      if (pos < off + c.length) return pos === off ? c : c.subarray(pos - off)
+      off += c.length
+    }
+    return undefined
   }
 
   /** @internal wait for progress (more bytes, completion or abort). Returns an unsubscribe function. */
@@ -324,9 +346,14 @@ function skipBytes(bufs: Buffer[], n: number): Buffer[] {
   return out
 }
 
-/** Reads a growing body file from `pos`, one chunk per _read (so it never reads ahead of the consumer). */
+/**
+ * Reads a growing body from `pos`, one chunk per _read (so it never reads ahead of the consumer): from the writer's
+ * memory while it holds the whole body so far (small bodies: no file is opened), else from the body file (opened on
+ * first need).
+ */
 class TailReader extends Readable {
   private fh: FileHandle | undefined
+  private opening = false
   private reading = false
   private unsubscribe: (() => void) | undefined
 
@@ -337,7 +364,12 @@ class TailReader extends Readable {
     super({highWaterMark: TAIL_CHUNK})
   }
 
+  /** A body not (or no longer) held in memory: the fd is taken now, so the file may move or go while we read. */
   override _construct(callback: (error?: Error | null) => void): void {
+    if (this.writer.inMemory) {
+      callback()
+      return
+    }
     this.writer.openForTail().then(
       (fh) => {
         this.fh = fh
@@ -348,17 +380,45 @@ class TailReader extends Readable {
   }
 
   override _read(): void {
-    if (this.reading || this.destroyed) return
-    const {written, complete, error} = this.writer.tailState
+    if (this.reading || this.opening || this.destroyed) return
+    const {written, total, complete, error} = this.writer.tailState
     if (error) {
       this.destroy(error)
       return
     }
+    if (this.fh === undefined && this.pos < total) {
+      const mem = this.writer.memoryAt(this.pos)
+      if (mem !== undefined) {
+        const part = mem.length > TAIL_CHUNK ? mem.subarray(0, TAIL_CHUNK) : mem
+        this.pos += part.length
+        if (this.push(part)) this._read()
+        return
+      }
+    }
     if (this.pos < written) {
+      if (this.fh === undefined) {
+        this.opening = true
+        this.writer.openForTail().then(
+          (fh) => {
+            this.opening = false
+            if (this.destroyed) {
+              void fh.close().catch(() => {})
+              return
+            }
+            this.fh = fh
+            this._read()
+          },
+          (err: Error) => {
+            this.opening = false
+            this.destroy(err)
+          },
+        )
+        return
+      }
       this.reading = true
       const len = Math.min(TAIL_CHUNK, written - this.pos)
       const buf = Buffer.allocUnsafe(len)
-      this.fh!.read(buf, 0, len, this.pos).then(
+      this.fh.read(buf, 0, len, this.pos).then(
         ({bytesRead}) => {
           this.reading = false
           if (this.destroyed) return
@@ -376,7 +436,7 @@ class TailReader extends Readable {
       )
       return
     }
-    if (complete) {
+    if (complete && this.pos >= total) {
       this.push(null)
       return
     }

@@ -1,6 +1,20 @@
-/** Byte-bounded LRU of small bodies, keyed by body file name (Map insertion order = recency). */
+/** One body in the memory tier: a node of the intrusive recency list (most recent at the head). */
+interface Entry {
+  readonly file: string
+  readonly buf: Buffer
+  prev: Entry | undefined
+  next: Entry | undefined
+}
+
+/**
+ * Byte-bounded LRU of small bodies, keyed by body file name. O(1) per operation whatever the number of entries: a
+ * hit only relinks its node to the head of a doubly linked list (no Map mutation: deleting and re-inserting in a
+ * Map to keep recency cost up to ~35 µs per hit with 10,000 entries, see issue 16), eviction takes from the tail.
+ */
 export class MemoryTier {
-  private map = new Map<string, Buffer>()
+  private readonly map = new Map<string, Entry>()
+  private head: Entry | undefined
+  private tail: Entry | undefined
   private used = 0
 
   constructor(
@@ -17,12 +31,13 @@ export class MemoryTier {
   }
 
   get(file: string): Buffer | undefined {
-    const b = this.map.get(file)
-    if (b !== undefined) {
-      this.map.delete(file)
-      this.map.set(file, b)
+    const e = this.map.get(file)
+    if (e === undefined) return undefined
+    if (e !== this.head) {
+      this.unlink(e)
+      this.pushHead(e)
     }
-    return b
+    return e.buf
   }
 
   has(file: string): boolean {
@@ -32,22 +47,16 @@ export class MemoryTier {
   set(file: string, buf: Buffer): void {
     if (!this.accepts(buf.length)) return
     this.delete(file)
-    this.map.set(file, buf)
+    const e: Entry = {file, buf, prev: undefined, next: undefined}
+    this.map.set(file, e)
+    this.pushHead(e)
     this.used += buf.length
-    if (this.used > this.maxBytes) {
-      for (const [k, v] of this.map) {
-        if (this.used <= this.maxBytes) break
-        this.map.delete(k)
-        this.used -= v.length
-      }
-    }
+    while (this.used > this.maxBytes && this.tail !== undefined) this.remove(this.tail)
   }
 
   delete(file: string): void {
-    const b = this.map.get(file)
-    if (b === undefined) return
-    this.map.delete(file)
-    this.used -= b.length
+    const e = this.map.get(file)
+    if (e !== undefined) this.remove(e)
   }
 
   get bytes(): number {
@@ -56,5 +65,32 @@ export class MemoryTier {
 
   get count(): number {
     return this.map.size
+  }
+
+  /** File names from the most to the least recently used (tests, inspection). */
+  *recency(): IterableIterator<string> {
+    for (let e = this.head; e !== undefined; e = e.next) yield e.file
+  }
+
+  private remove(e: Entry): void {
+    this.map.delete(e.file)
+    this.unlink(e)
+    this.used -= e.buf.length
+  }
+
+  private unlink(e: Entry): void {
+    if (e.prev === undefined) this.head = e.next
+    else e.prev.next = e.next
+    if (e.next === undefined) this.tail = e.prev
+    else e.next.prev = e.prev
+    e.prev = undefined
+    e.next = undefined
+  }
+
+  private pushHead(e: Entry): void {
+    e.next = this.head
+    if (this.head !== undefined) this.head.prev = e
+    this.head = e
+    if (this.tail === undefined) this.tail = e
   }
 }

@@ -81,6 +81,8 @@ it('a second daemon on the same storage directory is refused; after kill -9 a re
     const dd = d
     await waitFor(() => dd.logLines().some((l) => l.msg === 'storage: took over a stale storage-directory lock'), 'the stale-lock log line', 5000)
     await waitFor(() => !fs.existsSync(orphan), 'the orphan to be reclaimed')
+    // The sweep logs once its walk is over, after the unlink: wait for the line rather than race it.
+    await waitFor(() => dd.logLines().some((l) => l.msg === 'storage: reclaimed orphan body files'), 'the reclaim log line', 10_000)
     const line = dd.logLines().find((l) => l.msg === 'storage: reclaimed orphan body files')
     expect(line).toMatchObject({files: 1, bytes: 10_000})
     // The committed object survived the crash and is still served from cache.
