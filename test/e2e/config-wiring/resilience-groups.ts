@@ -264,6 +264,24 @@ const resilienceGroup: WiringGroup = {
         await statuses(ctx, p, 4)
         const s = await ctx.daemon.status()
         expect((s.upstreams as Array<{name: string; ejected?: boolean}>).find((u) => u.name === 'alpha')?.ejected).toBe(true)
+      },
+    },
+    {
+      key: 'upstream.breaker.enabled',
+      expect: 'false: status shows no breaker for the members (default: one each)',
+      async check(ctx) {
+        const s = await ctx.daemon.status()
+        expect((s.upstreams as Array<{breaker?: unknown}>).every((u) => u.breaker === undefined)).toBe(true)
+      },
+    },
+    {
+      key: 'upstream.outlier.baseEjection',
+      expect: '2s: the ejected member returns within about 2 s (default 30 s)',
+      async check(ctx) {
+        const s = await ctx.daemon.status()
+        const until = (s.upstreams as Array<{name: string; ejectedUntil?: number}>).find((u) => u.name === 'alpha')?.ejectedUntil
+        expect(until).toBeDefined()
+        expect(until! - Date.now()).toBeLessThan(2500)
         await waitFor(async () => ((await ctx.daemon.status()).upstreams as Array<{name: string; healthy: boolean}>).every((u) => u.healthy), {timeoutMs: 8000, message: 'alpha back'})
       },
       timeoutMs: 15_000,
@@ -460,4 +478,108 @@ const hashCookieGroup: WiringGroup = {
   ],
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup]
+/** Breaker transitions of `upstream`, from the log. */
+function transitions(ctx: WiringContext, upstream: string): string[] {
+  return ctx.daemon.logLines().filter((l) => l.upstream === upstream && typeof l.to === 'string').map((l) => String(l.to))
+}
+
+const breakerGroup: WiringGroup = {
+  name: 'circuit breaker',
+  origins: {beta: {}},
+  setup: async (ctx) => {
+    ctx.vars.bad = true
+    ctx.origin.route('/brk', () => (ctx.vars.bad ? {status: 500, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
+    ctx.origins.beta!.route('/brk', {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
+  },
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+    ],
+    upstream: {outlier: {enabled: false}, retry: {attempts: 1}, breaker: {window: '30s', minRequests: 3, recoveryTimeout: '1s', halfOpenMaxRequests: 1, rampUp: 0}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.breaker.minRequests',
+      expect: '3: three failures of three open the breaker (default 20: still closed)',
+      async check(ctx) {
+        await statuses(ctx, '/brk', 6)
+        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+      },
+    },
+    {
+      key: 'upstream.breaker.recoveryTimeout',
+      expect: '1s: half-open within about a second (default 10 s)',
+      async check(ctx) {
+        ctx.vars.bad = false
+        const t0 = Date.now()
+        await waitFor(async () => {
+          await ctx.daemon.request('/brk')
+          return transitions(ctx, 'alpha').includes('half-open')
+        }, {timeoutMs: 4000, intervalMs: 50, message: 'half-open'})
+        expect(Date.now() - t0).toBeLessThan(4000)
+      },
+    },
+    {
+      key: 'upstream.breaker.rampUp',
+      expect: '0: a good probe closes the breaker at once, no ramp-up (default 10 s of ramp-up)',
+      async check(ctx) {
+        await waitFor(async () => {
+          await ctx.daemon.request('/brk')
+          return transitions(ctx, 'alpha').includes('closed')
+        }, {timeoutMs: 4000, intervalMs: 50, message: 'closed'})
+        expect(transitions(ctx, 'alpha')).toEqual(['open', 'half-open', 'closed'])
+      },
+    },
+  ],
+}
+
+const timeoutsGroup: WiringGroup = {
+  name: 'per-group timeouts',
+  setup: async (ctx) => {
+    ctx.origin.route('/ttfb', {headers: {'Cache-Control': 'no-store'}, body: 'late', delayMs: 4000})
+    ctx.origin.route('/idle', {headers: {'Cache-Control': 'no-store'}, body: 'x'.repeat(4), chunkSize: 2, chunkDelayMs: 4000})
+  },
+  config: () => ({upstream: {retry: {attempts: 1}, timeouts: {ttfb: '1s', bodyIdle: '1s'}, headersTimeout: '20s'}}),
+  rows: [
+    {
+      key: 'upstream.timeouts.ttfb',
+      expect: '1s: no head within about a second is a 504 well before the 4 s answer (default: headersTimeout 20 s here)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/ttfb')
+        expect(r.status).toBe(504)
+        expect(r.endedAt - r.startedAt).toBeLessThan(3500)
+      },
+    },
+    {
+      key: 'upstream.timeouts.bodyIdle',
+      expect: '1s: a 4 s pause inside the body cuts the answer (default 60 s)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/idle', {allowIncomplete: true})
+        expect(r.complete).toBe(false)
+        expect(r.endedAt - r.startedAt).toBeLessThan(3900)
+      },
+    },
+  ],
+}
+
+const totalTimeoutGroup: WiringGroup = {
+  name: 'total timeout',
+  setup: async (ctx) => {
+    ctx.origin.route('/total', {headers: {'Cache-Control': 'no-store'}, body: 'late', delayMs: 1500})
+  },
+  config: () => ({upstream: {retry: {attempts: 1}, timeouts: {total: '600ms'}}}),
+  rows: [
+    {
+      key: 'upstream.timeouts.total',
+      expect: '600ms: an answer 1.5 s away is a 504 (default: none, 200)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/total')
+        expect(r.status).toBe(504)
+      },
+    },
+  ],
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]
