@@ -582,4 +582,59 @@ const totalTimeoutGroup: WiringGroup = {
   ],
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]
+/** alpha answers 500 (or 503 for PUT), beta 200: which retries happen shows in the statuses and origin counts. */
+function retrySetup(ctx: Omit<WiringContext, 'daemon'>): Promise<void> {
+  ctx.origin.route('/r500', {status: 500, body: 'broken'})
+  ctx.origins.beta!.route('/r500', {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
+  for (const o of [ctx.origin, ctx.origins.beta!]) o.route('/put', {status: 503, body: 'unavailable'})
+  return Promise.resolve()
+}
+
+const retryGroup: WiringGroup = {
+  name: 'retry conditions and methods',
+  origins: {beta: {}},
+  setup: retrySetup,
+  config: (ctx) => ({
+    upstreams: [{url: ctx.origin.url, name: 'alpha'}, {url: ctx.origins.beta!.url, name: 'beta'}],
+    upstream: {outlier: {enabled: false}, breaker: {enabled: false}, retry: {on: [500, 503], methods: ['GET', 'PUT']}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.retry.on[]',
+      expect: '500 listed: a 500 from alpha is retried on beta, every answer is 200 (default: the 500 reaches the client)',
+      async check(ctx) {
+        expect(await statuses(ctx, '/r500', 4)).toEqual([200, 200, 200, 200])
+      },
+    },
+    {
+      key: 'upstream.retry.methods',
+      expect: 'PUT listed: a bodiless PUT answered 503 is sent to the other member too (default: once)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/put', {method: 'PUT'})
+        expect(r.status).toBe(503)
+        expect(ctx.origin.countFor('/put') + ctx.origins.beta!.countFor('/put')).toBe(2)
+      },
+    },
+  ],
+}
+
+const retryBudgetGroup: WiringGroup = {
+  name: 'retry budget',
+  origins: {beta: {}},
+  setup: retrySetup,
+  config: (ctx) => ({
+    upstreams: [{url: ctx.origin.url, name: 'alpha'}, {url: ctx.origins.beta!.url, name: 'beta'}],
+    upstream: {outlier: {enabled: false}, breaker: {enabled: false}, retry: {on: [500], budget: {ratio: 0, minPerSecond: 0}}},
+  }),
+  start: {upstream: false},
+  rows: ['upstream.retry.budget.ratio', 'upstream.retry.budget.minPerSecond'].map((key) => ({
+    key,
+    expect: 'ratio 0 and minPerSecond 0: no retry is ever allowed, alpha\'s 500 reaches the client (default: retried)',
+    async check(ctx: WiringContext) {
+      expect(await statuses(ctx, '/r500', 4)).toContain(500)
+    },
+  })),
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]
