@@ -9,6 +9,7 @@ import {expect} from 'vitest'
 import type {WiringContext, WiringGroup} from '../../helpers/config-keys.js'
 import type {HttpResult} from '../../helpers/daemon.js'
 import {uniquePath} from '../../helpers/origin.js'
+import {type RedisServer, startRedis} from '../../helpers/redis.js'
 import {waitFor} from '../../helpers/wait.js'
 
 /** A fresh no-store path under `prefix` on the main origin. */
@@ -637,4 +638,69 @@ const retryBudgetGroup: WiringGroup = {
   })),
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]
+/** KEYS * on the test redis-server, over a raw socket (the reply as text). */
+function redisKeys(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write('KEYS *\r\n'))
+    let got = ''
+    s.on('data', (d) => {
+      got += d.toString()
+      if (got.endsWith('\r\n')) s.end()
+    })
+    s.on('error', () => resolve(got))
+    s.on('close', () => resolve(got))
+    s.setTimeout(2000, () => s.destroy())
+  })
+}
+
+const redisGroup: WiringGroup = {
+  name: 'rate limits shared through Redis',
+  setup: async (ctx) => {
+    const redis = await startRedis()
+    if (!redis) throw new Error('redis-server is needed for these rows (apt-get install redis-server)')
+    ctx.vars.redis = redis
+  },
+  config: (ctx) => ({
+    rateLimits: {
+      redis: {url: (ctx.vars.redis as RedisServer).url, prefix: 'wiring:', failMode: 'closed', commandTimeout: '200ms', retryInterval: '200ms'},
+      rules: [{name: 'shared', limit: 100, window: '1h', store: 'redis'}],
+    },
+  }),
+  teardown: async (ctx) => {
+    await (ctx.vars.redis as RedisServer | undefined)?.close()
+  },
+  rows: [
+    {
+      key: 'rateLimits.rules[].store',
+      expect: 'redis: the limit state is a key in Redis (default local: none)',
+      async check(ctx) {
+        expect((await ctx.daemon.request(path(ctx, 'shared'))).status).toBe(200)
+        expect(await redisKeys((ctx.vars.redis as RedisServer).port)).toContain('shared:')
+      },
+    },
+    {
+      key: 'rateLimits.redis.url',
+      expect: 'the daemon talks to this server (its KEYS list the rule)',
+      async check(ctx) {
+        expect(await redisKeys((ctx.vars.redis as RedisServer).port)).toMatch(/shared:127\.0\.0\.1/)
+      },
+    },
+    {
+      key: 'rateLimits.redis.prefix',
+      expect: 'wiring: the keys start with it (default tavern:rl:)',
+      async check(ctx) {
+        expect(await redisKeys((ctx.vars.redis as RedisServer).port)).toContain('wiring:shared:')
+      },
+    },
+    {
+      key: 'rateLimits.redis.failMode',
+      expect: 'closed: with Redis gone, requests under the shared rule are refused (default open: served)',
+      async check(ctx) {
+        await (ctx.vars.redis as RedisServer).stop()
+        expect((await ctx.daemon.request(path(ctx, 'shared'), {timeoutMs: 3000})).status).toBe(429)
+      },
+    },
+  ],
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [redisGroup, retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]
