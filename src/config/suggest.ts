@@ -150,7 +150,7 @@ export function suggestKeys(root: unknown, path: readonly PathPart[], key: strin
   // The same name one level off: `maxDiskBytes` at the top, `level` beside `log`.
   const here = join(path)
   return allKeyPaths(root)
-    .filter((p) => norm(p[p.length - 1]!) === n && join(p.slice(0, -1)) !== here)
+    .filter((p) => norm(p[p.length - 1]!) === n && join(p.slice(0, -1)) !== here && p.length <= path.length + 2)
     .slice(0, 3)
     .map((p) => p.join('.'))
 }

@@ -9,6 +9,7 @@ import {expect} from 'vitest'
 import type {WiringContext, WiringGroup} from '../../helpers/config-keys.js'
 import type {HttpResult} from '../../helpers/daemon.js'
 import {uniquePath} from '../../helpers/origin.js'
+import {type RedisServer, startRedis} from '../../helpers/redis.js'
 import {waitFor} from '../../helpers/wait.js'
 
 /** A fresh no-store path under `prefix` on the main origin. */
@@ -264,6 +265,24 @@ const resilienceGroup: WiringGroup = {
         await statuses(ctx, p, 4)
         const s = await ctx.daemon.status()
         expect((s.upstreams as Array<{name: string; ejected?: boolean}>).find((u) => u.name === 'alpha')?.ejected).toBe(true)
+      },
+    },
+    {
+      key: 'upstream.breaker.enabled',
+      expect: 'false: status shows no breaker for the members (default: one each)',
+      async check(ctx) {
+        const s = await ctx.daemon.status()
+        expect((s.upstreams as Array<{breaker?: unknown}>).every((u) => u.breaker === undefined)).toBe(true)
+      },
+    },
+    {
+      key: 'upstream.outlier.baseEjection',
+      expect: '2s: the ejected member returns within about 2 s (default 30 s)',
+      async check(ctx) {
+        const s = await ctx.daemon.status()
+        const until = (s.upstreams as Array<{name: string; ejectedUntil?: number}>).find((u) => u.name === 'alpha')?.ejectedUntil
+        expect(until).toBeDefined()
+        expect(until! - Date.now()).toBeLessThan(2500)
         await waitFor(async () => ((await ctx.daemon.status()).upstreams as Array<{name: string; healthy: boolean}>).every((u) => u.healthy), {timeoutMs: 8000, message: 'alpha back'})
       },
       timeoutMs: 15_000,
@@ -460,4 +479,228 @@ const hashCookieGroup: WiringGroup = {
   ],
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup]
+/** Breaker transitions of `upstream`, from the log. */
+function transitions(ctx: WiringContext, upstream: string): string[] {
+  return ctx.daemon.logLines().filter((l) => l.upstream === upstream && typeof l.to === 'string').map((l) => String(l.to))
+}
+
+const breakerGroup: WiringGroup = {
+  name: 'circuit breaker',
+  origins: {beta: {}},
+  setup: async (ctx) => {
+    ctx.vars.bad = true
+    ctx.origin.route('/brk', () => (ctx.vars.bad ? {status: 500, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
+    ctx.origins.beta!.route('/brk', {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
+  },
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: ctx.origins.beta!.url, name: 'beta'},
+    ],
+    upstream: {outlier: {enabled: false}, retry: {attempts: 1}, breaker: {window: '30s', minRequests: 3, recoveryTimeout: '1s', halfOpenMaxRequests: 1, rampUp: 0}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.breaker.minRequests',
+      expect: '3: three failures of three open the breaker (default 20: still closed)',
+      async check(ctx) {
+        await statuses(ctx, '/brk', 6)
+        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+      },
+    },
+    {
+      key: 'upstream.breaker.recoveryTimeout',
+      expect: '1s: half-open within about a second (default 10 s)',
+      async check(ctx) {
+        ctx.vars.bad = false
+        const t0 = Date.now()
+        await waitFor(async () => {
+          await ctx.daemon.request('/brk')
+          return transitions(ctx, 'alpha').includes('half-open')
+        }, {timeoutMs: 4000, intervalMs: 50, message: 'half-open'})
+        expect(Date.now() - t0).toBeLessThan(4000)
+      },
+    },
+    {
+      key: 'upstream.breaker.rampUp',
+      expect: '0: a good probe closes the breaker at once, no ramp-up (default 10 s of ramp-up)',
+      async check(ctx) {
+        await waitFor(async () => {
+          await ctx.daemon.request('/brk')
+          return transitions(ctx, 'alpha').includes('closed')
+        }, {timeoutMs: 4000, intervalMs: 50, message: 'closed'})
+        expect(transitions(ctx, 'alpha')).toEqual(['open', 'half-open', 'closed'])
+      },
+    },
+  ],
+}
+
+const timeoutsGroup: WiringGroup = {
+  name: 'per-group timeouts',
+  setup: async (ctx) => {
+    ctx.origin.route('/ttfb', {headers: {'Cache-Control': 'no-store'}, body: 'late', delayMs: 4000})
+    ctx.origin.route('/idle', {headers: {'Cache-Control': 'no-store'}, body: 'x'.repeat(4), chunkSize: 2, chunkDelayMs: 4000})
+  },
+  config: () => ({upstream: {retry: {attempts: 1}, timeouts: {ttfb: '1s', bodyIdle: '1s'}, headersTimeout: '20s'}}),
+  rows: [
+    {
+      key: 'upstream.timeouts.ttfb',
+      expect: '1s: no head within about a second is a 504 well before the 4 s answer (default: headersTimeout 20 s here)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/ttfb')
+        expect(r.status).toBe(504)
+        expect(r.endedAt - r.startedAt).toBeLessThan(3500)
+      },
+    },
+    {
+      key: 'upstream.timeouts.bodyIdle',
+      expect: '1s: a 4 s pause inside the body cuts the answer (default 60 s)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/idle', {allowIncomplete: true})
+        expect(r.complete).toBe(false)
+        expect(r.endedAt - r.startedAt).toBeLessThan(3900)
+      },
+    },
+  ],
+}
+
+const totalTimeoutGroup: WiringGroup = {
+  name: 'total timeout',
+  setup: async (ctx) => {
+    ctx.origin.route('/total', {headers: {'Cache-Control': 'no-store'}, body: 'late', delayMs: 1500})
+  },
+  config: () => ({upstream: {retry: {attempts: 1}, timeouts: {total: '600ms'}}}),
+  rows: [
+    {
+      key: 'upstream.timeouts.total',
+      expect: '600ms: an answer 1.5 s away is a 504 (default: none, 200)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/total')
+        expect(r.status).toBe(504)
+      },
+    },
+  ],
+}
+
+/** alpha answers 500 (or 503 for PUT), beta 200: which retries happen shows in the statuses and origin counts. */
+function retrySetup(ctx: Omit<WiringContext, 'daemon'>): Promise<void> {
+  ctx.origin.route('/r500', {status: 500, body: 'broken'})
+  ctx.origins.beta!.route('/r500', {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
+  for (const o of [ctx.origin, ctx.origins.beta!]) o.route('/put', {status: 503, body: 'unavailable'})
+  return Promise.resolve()
+}
+
+const retryGroup: WiringGroup = {
+  name: 'retry conditions and methods',
+  origins: {beta: {}},
+  setup: retrySetup,
+  config: (ctx) => ({
+    upstreams: [{url: ctx.origin.url, name: 'alpha'}, {url: ctx.origins.beta!.url, name: 'beta'}],
+    upstream: {outlier: {enabled: false}, breaker: {enabled: false}, retry: {on: [500, 503], methods: ['GET', 'PUT']}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.retry.on[]',
+      expect: '500 listed: a 500 from alpha is retried on beta, every answer is 200 (default: the 500 reaches the client)',
+      async check(ctx) {
+        expect(await statuses(ctx, '/r500', 4)).toEqual([200, 200, 200, 200])
+      },
+    },
+    {
+      key: 'upstream.retry.methods',
+      expect: 'PUT listed: a bodiless PUT answered 503 is sent to the other member too (default: once)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/put', {method: 'PUT'})
+        expect(r.status).toBe(503)
+        expect(ctx.origin.countFor('/put') + ctx.origins.beta!.countFor('/put')).toBe(2)
+      },
+    },
+  ],
+}
+
+const retryBudgetGroup: WiringGroup = {
+  name: 'retry budget',
+  origins: {beta: {}},
+  setup: retrySetup,
+  config: (ctx) => ({
+    upstreams: [{url: ctx.origin.url, name: 'alpha'}, {url: ctx.origins.beta!.url, name: 'beta'}],
+    upstream: {outlier: {enabled: false}, breaker: {enabled: false}, retry: {on: [500], budget: {ratio: 0, minPerSecond: 0}}},
+  }),
+  start: {upstream: false},
+  rows: ['upstream.retry.budget.ratio', 'upstream.retry.budget.minPerSecond'].map((key) => ({
+    key,
+    expect: 'ratio 0 and minPerSecond 0: no retry is ever allowed, alpha\'s 500 reaches the client (default: retried)',
+    async check(ctx: WiringContext) {
+      expect(await statuses(ctx, '/r500', 4)).toContain(500)
+    },
+  })),
+}
+
+/** KEYS * on the test redis-server, over a raw socket (the reply as text). */
+function redisKeys(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write('KEYS *\r\n'))
+    let got = ''
+    s.on('data', (d) => {
+      got += d.toString()
+      if (got.endsWith('\r\n')) s.end()
+    })
+    s.on('error', () => resolve(got))
+    s.on('close', () => resolve(got))
+    s.setTimeout(2000, () => s.destroy())
+  })
+}
+
+const redisGroup: WiringGroup = {
+  name: 'rate limits shared through Redis',
+  setup: async (ctx) => {
+    const redis = await startRedis()
+    if (!redis) throw new Error('redis-server is needed for these rows (apt-get install redis-server)')
+    ctx.vars.redis = redis
+  },
+  config: (ctx) => ({
+    rateLimits: {
+      redis: {url: (ctx.vars.redis as RedisServer).url, prefix: 'wiring:', failMode: 'closed', commandTimeout: '200ms', retryInterval: '200ms'},
+      rules: [{name: 'shared', limit: 100, window: '1h', store: 'redis'}],
+    },
+  }),
+  teardown: async (ctx) => {
+    await (ctx.vars.redis as RedisServer | undefined)?.close()
+  },
+  rows: [
+    {
+      key: 'rateLimits.rules[].store',
+      expect: 'redis: the limit state is a key in Redis (default local: none)',
+      async check(ctx) {
+        expect((await ctx.daemon.request(path(ctx, 'shared'))).status).toBe(200)
+        expect(await redisKeys((ctx.vars.redis as RedisServer).port)).toContain('shared:')
+      },
+    },
+    {
+      key: 'rateLimits.redis.url',
+      expect: 'the daemon talks to this server (its KEYS list the rule)',
+      async check(ctx) {
+        expect(await redisKeys((ctx.vars.redis as RedisServer).port)).toMatch(/shared:127\.0\.0\.1/)
+      },
+    },
+    {
+      key: 'rateLimits.redis.prefix',
+      expect: 'wiring: the keys start with it (default tavern:rl:)',
+      async check(ctx) {
+        expect(await redisKeys((ctx.vars.redis as RedisServer).port)).toContain('wiring:shared:')
+      },
+    },
+    {
+      key: 'rateLimits.redis.failMode',
+      expect: 'closed: with Redis gone, requests under the shared rule are refused (default open: served)',
+      async check(ctx) {
+        await (ctx.vars.redis as RedisServer).stop()
+        expect((await ctx.daemon.request(path(ctx, 'shared'), {timeoutMs: 3000})).status).toBe(429)
+      },
+    },
+  ],
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [redisGroup, retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]

@@ -70,7 +70,8 @@ describe('group resilience against real origins', () => {
   it('one of three answering 500 is ejected after the configured count, traffic moves, and it returns after recovery', async () => {
     let bad = true
     const s = await setup(3, {
-      outlier: {consecutive5xx: 3, consecutiveLocalErrors: 3, baseEjection: '300ms', maxEjection: '1s', maxEjectedShare: 0.34},
+      // Long enough that a loaded machine does not end the ejection while the 30 requests run.
+      outlier: {consecutive5xx: 3, consecutiveLocalErrors: 3, baseEjection: '2s', maxEjection: '4s', maxEjectedShare: 0.34},
       breaker: {enabled: false},
       retry: {attempts: 1},
       healthCheck: {path: '/health', interval: '50ms', timeout: '40ms', rise: 2, fall: 2},
@@ -90,7 +91,7 @@ describe('group resilience against real origins', () => {
     // Recovery: the health check brings it back (rise), the ejection ends, traffic returns.
     bad = false
     await waitFor(() => s.events.some((e) => e.type === 'health' && e.change.member === 'u1' && e.change.up), {message: 'health check sees u1 recover'})
-    await waitFor(() => s.group.snapshot().members[1]!.available, {message: 'u1 available again'})
+    await waitFor(() => s.group.snapshot().members[1]!.available, {timeoutMs: 10_000, message: 'u1 available again'})
     const later: Answer[] = []
     for (let i = 0; i < 9; i++) later.push(await s.send())
     expect(later.filter((a) => a.member === 'u1')).toHaveLength(3)
