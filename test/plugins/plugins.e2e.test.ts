@@ -84,7 +84,7 @@ describe('the example plugin and header rewrite in a daemon', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('origin/1')
     expect(r.stdout).not.toMatch(/x-cache-said|x-example/i)
-  })
+  }, 60_000)
 
   it('a reload with a broken plugin is refused (exit 1, naming it) and the old set keeps serving', async () => {
     const dir = path.dirname(configFile)
@@ -111,7 +111,7 @@ describe('the example plugin and header rewrite in a daemon', () => {
     const err = JSON.parse(j.stdout).error
     expect(err.code).toBe('TAVERN_ERR_RELOAD_REFUSED')
     expect(err.message).toContain('plugins[0] (deny-list).options.bogus: unknown key')
-  })
+  }, 120_000)
 
   it('a good reload applies the new set (a path relative to the config file works); header rules can go', async () => {
     write({...base, plugins: [{...denyList('two'), module: path.relative(path.dirname(configFile), EXAMPLE)}]})
@@ -123,7 +123,7 @@ describe('the example plugin and header rewrite in a daemon', () => {
     expect(a.header('x-example')).toBe('two')
     expect(a.header('server')).toBe('origin/1')
     expect(a.header('x-cache-said')).toBeUndefined()
-  })
+  }, 60_000)
 
   it('a replaced set is closed only after the requests that arrived with it are over', async () => {
     const dir = path.dirname(configFile)
@@ -145,7 +145,7 @@ describe('the example plugin and header rewrite in a daemon', () => {
     const r = await inFlight
     expect(r.header('x-set')).toBe('old')
     expect(await waitFor(() => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8'))).toBe('closed old')
-  })
+  }, 60_000)
 })
 
 describe('config check and start', () => {
@@ -163,7 +163,7 @@ describe('config check and start', () => {
     fs.writeFileSync(file, JSON.stringify({upstreams: [origin.url], storage: {dir: path.join(dir, 's')}, plugins: [denyList()]}))
     const ok = await runCli(['config', 'check', '-c', file])
     expect(ok.code, ok.stderr).toBe(0)
-  })
+  }, 90_000)
 
   it('serve refuses to start with a plugin whose setup throws (exit 2, naming it)', async () => {
     const dir = makeTempDir()
@@ -173,5 +173,5 @@ describe('config check and start', () => {
     const r = await runCli(['serve', '-c', file], {timeoutMs: 30_000})
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/plugins\[0\] \(throws\): setup failed: boom/)
-  })
+  }, 60_000)
 })

@@ -3,7 +3,7 @@
  * and compiled templates. `applyRules` returns the rewritten header list as a new array: the input (which may be a
  * stored record's pre-built list) is never changed.
  */
-import {setHeader, type RawHeaders} from '../../util/raw-headers.js'
+import type {RawHeaders} from '../../util/raw-headers.js'
 import {STAGE_VARIABLES, type RequestRuleConfig, type ResponseRuleConfig, type RuleKind} from './options.js'
 import {compileTemplate, expand, isConstant, type Template, type VariableLookup} from './template.js'
 
@@ -26,8 +26,11 @@ export interface CompiledRule {
   readonly remove: ReadonlySet<string>
   /** lower-case old name → new name. */
   readonly rename: ReadonlyMap<string, string>
-  readonly set: ReadonlyArray<readonly [string, Template]>
+  /** [name, lower-case name, value]. */
+  readonly set: ReadonlyArray<readonly [string, string, Template]>
   readonly add: ReadonlyArray<readonly [string, Template]>
+  /** Lengths of the names `remove` and `rename` look for: a field of another length is not lower-cased. */
+  readonly dropLengths: ReadonlySet<number>
 }
 
 function splitAuthority(a: string): {name: string; port: string | undefined} {
@@ -62,8 +65,9 @@ export function compileRule(r: RequestRuleConfig | ResponseRuleConfig, index: nu
     statusClasses: status ? new Set(status.filter((s): s is string => typeof s === 'string').map((s) => Number(s[0]))) : undefined,
     remove: new Set((r.remove ?? []).map((n) => n.toLowerCase())),
     rename: new Map(Object.entries(r.rename ?? {}).map(([from, to]) => [from.toLowerCase(), to])),
-    set: Object.entries(r.set ?? {}).map(([n, v]) => [n, template(v, kind)] as const),
+    set: Object.entries(r.set ?? {}).map(([n, v]) => [n, n.toLowerCase(), template(v, kind)] as const),
     add: Object.entries(r.add ?? {}).flatMap(([n, v]) => (Array.isArray(v) ? v : [v]).map((x) => [n, template(x, kind)] as const)),
+    dropLengths: new Set([...(r.remove ?? []), ...Object.keys(r.rename ?? {})].map((n) => n.length)),
   }
 }
 
@@ -111,36 +115,62 @@ function unsafe(v: string): boolean {
  * A templated value that came out empty (e.g. $upstream on a hit) is not sent, like nginx's add_header; one that
  * carries CR/LF/NUL is dropped and reported.
  */
-function skip(t: Template, v: string, name: string, onDropped: ((name: string) => void) | undefined): boolean {
+function skip(t: Template, v: string, rule: number, name: string, onDropped: ((rule: number, name: string) => void) | undefined): boolean {
   if (isConstant(t)) return false
   if (v === '') return true
   if (!unsafe(v)) return false
-  onDropped?.(name)
+  onDropped?.(rule, name)
   return true
 }
 
-/** Remove and rename (one pass), then set, then add. Returns `h` itself when the rule changed nothing. */
-export function applyRule(h: RawHeaders, r: CompiledRule, vars: VariableLookup, onDropped?: (name: string) => void): RawHeaders {
+/** Replace every line of `lname` in `h` (owned: changed in place) with one `name: value` where the first stood, else append. */
+function setField(h: RawHeaders, lname: string, name: string, value: string): void {
+  let at = -1
+  let w = 0
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i]!
+    if (n.length === lname.length && n.toLowerCase() === lname) {
+      if (at >= 0) continue
+      at = w
+      h[w] = name
+      h[w + 1] = value
+    } else if (w !== i) {
+      h[w] = n
+      h[w + 1] = h[i + 1]!
+    }
+    w += 2
+  }
+  h.length = w
+  if (at < 0) h.push(name, value)
+}
+
+/** Remove and rename (one pass), then set, then add. Returns `h` itself when the rule changed nothing; `owned`: `h` may be changed in place. */
+export function applyRule(h: RawHeaders, r: CompiledRule, vars: VariableLookup, onDropped?: (rule: number, name: string) => void, owned = false): RawHeaders {
   let out = h
-  let owned = false
-  if (r.remove.size > 0 || r.rename.size > 0) {
+  if (r.dropLengths.size > 0) {
     out = []
     owned = true
     for (let i = 0; i < h.length; i += 2) {
-      const l = h[i]!.toLowerCase()
-      if (r.remove.has(l)) continue
-      out.push(r.rename.get(l) ?? h[i]!, h[i + 1]!)
+      const n = h[i]!
+      if (r.dropLengths.has(n.length)) {
+        const l = n.toLowerCase()
+        if (r.remove.has(l)) continue
+        out.push(r.rename.get(l) ?? n, h[i + 1]!)
+      } else out.push(n, h[i + 1]!)
     }
   }
-  for (const [name, t] of r.set) {
+  for (const [name, lname, t] of r.set) {
     const v = expand(t, vars)
-    if (skip(t, v, name, onDropped)) continue
-    out = setHeader(out, name, v)
-    owned = true
+    if (skip(t, v, r.index, name, onDropped)) continue
+    if (!owned) {
+      out = out.slice()
+      owned = true
+    }
+    setField(out, lname, name, v)
   }
   for (const [name, t] of r.add) {
     const v = expand(t, vars)
-    if (skip(t, v, name, onDropped)) continue
+    if (skip(t, v, r.index, name, onDropped)) continue
     if (!owned) {
       out = out.slice()
       owned = true
@@ -153,6 +183,7 @@ export function applyRule(h: RawHeaders, r: CompiledRule, vars: VariableLookup, 
 /** Every matching rule in order; the input list is never changed. */
 export function applyRules(h: RawHeaders, rules: readonly CompiledRule[], m: MatchInput, vars: VariableLookup, onDropped?: (rule: number, name: string) => void): RawHeaders {
   let out = h
-  for (const r of rules) if (ruleMatches(r, m)) out = applyRule(out, r, vars, onDropped && ((name) => onDropped(r.index, name)))
+  // Once a rule made a copy, later rules change that copy in place (the caller's list is never touched).
+  for (const r of rules) if (ruleMatches(r, m)) out = applyRule(out, r, vars, onDropped, out !== h)
   return out
 }
