@@ -3,6 +3,7 @@ import {z} from 'zod'
 import {isIP} from 'node:net'
 
 import {parseBytes, parseDurationMs, parseHostPort} from './sizes.js'
+import {ListenSchema, OriginProtocolFields, tlsConfigFields} from './tls.js'
 
 function isCidr(v: string): boolean {
   const [ip, bits, ...rest] = v.split('/')
@@ -91,8 +92,8 @@ const Upstream = z.strictObject({
 })
 
 export const ConfigSchema = z.strictObject({
-  /** Data-plane listener. */
-  listen: hostPort.default('127.0.0.1:8080'),
+  /** Data-plane listeners: HOST:PORT, or a list of them and {address, tls, http2, h2c} entries (src/daemon/listeners/config.ts). */
+  listen: ListenSchema,
   /** Admin API Unix socket; unset: $TAVERN_SOCKET, else /run/tavern/tavern.sock (root) or /tmp/tavern-<uid>/tavern.sock. */
   socket: z.string().min(1).optional(),
   upstreams: z.array(z.union([httpUrl.transform((url) => ({url, weight: 1})), Upstream])).default([]),
@@ -111,6 +112,8 @@ export const ConfigSchema = z.strictObject({
       keyShare: z.number().gt(0).max(1).default(0.25),
       /** Requests one cache key may have waiting for its share; more are answered 503 at once. */
       keyQueue: z.number().int().min(0).max(1_000_000).default(1024),
+      /** TLS and HTTP/2 towards https:// origins (src/config/tls.ts). */
+      ...OriginProtocolFields,
     })
     .prefault({}),
   server: z
@@ -215,6 +218,8 @@ export const ConfigSchema = z.strictObject({
       listen: hostPort.optional(),
     })
     .prefault({}),
+  /** TLS protocol settings, HTTP/2 limits, the admin TCP listener (src/config/tls.ts). */
+  ...tlsConfigFields,
 })
 
 export type TavernConfig = z.output<typeof ConfigSchema>

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
 import http from 'node:http'
+import path from 'node:path'
 
 import {adminRouter} from '../admin/routes/index.js'
 import {ConfigError, type LoadedConfig} from '../config/load.js'
@@ -17,7 +18,12 @@ import {parseHostPort} from '../config/sizes.js'
 import {createMetrics} from '../stats/metrics.js'
 import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js'
 import {AccessLog} from './access-log.js'
-import {DataPlane} from './data-plane.js'
+import {DataPlaneListeners} from './listeners/data-plane-listeners.js'
+import {listenShape} from './listeners/config.js'
+import {AdminTokenAuth} from '../admin/tcp-auth.js'
+import {type AdminTcpListener, startAdminTcpListener} from '../admin/tcp-listener.js'
+import {type LoadedOriginTls, loadOriginTls, originConnectFactory} from '../proxy/origin/origin-tls.js'
+import {certificateStatus, registerTlsMetrics} from '../tls/expiry.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
@@ -56,8 +62,9 @@ function destroyUpstreams(group: UpstreamGroup): Promise<unknown> {
   return Promise.allSettled(group.members.map((m) => m.pool.destroy()))
 }
 
-export function upstreamOptions(c: TavernConfig): UpstreamOptions {
+export function upstreamOptions(c: TavernConfig, originTls?: LoadedOriginTls, log?: Logger): UpstreamOptions {
   return {
+    originConnect: originConnectFactory('upstream', originTls, {http2: c.upstream.http2, connectTimeoutMs: c.upstream.connectTimeout, log}),
     connections: c.upstream.connections,
     connectTimeoutMs: c.upstream.connectTimeout,
     headersTimeoutMs: c.upstream.headersTimeout,
@@ -74,7 +81,11 @@ export function upstreamOptions(c: TavernConfig): UpstreamOptions {
 
 /** Config keys that a reload cannot change in a running process. */
 const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
-  ['listen', (c) => c.listen],
+  // Addresses and protocols; a listener's certificate files may change on reload (re-read, not restarted).
+  ['listen', (c) => listenShape(c.listen)],
+  ['tls', (c) => JSON.stringify(c.tls)],
+  ['http2', (c) => JSON.stringify(c.http2)],
+  ['admin', (c) => JSON.stringify(c.admin)],
   ['socket', (c) => c.socket],
   ['storage', (c) => JSON.stringify(c.storage)],
   ['server', (c) => JSON.stringify(c.server)],
@@ -106,8 +117,11 @@ export class Daemon {
   configSource: string | undefined
   upstreams: UpstreamGroup
   pipeline!: Pipeline
-  dataPlane!: DataPlane
+  dataPlane!: DataPlaneListeners
   admin!: http.Server
+  /** The admin API over TCP (admin.listen) and its token. */
+  adminTcp: AdminTcpListener | undefined
+  adminAuth: AdminTokenAuth | undefined
   listenAddress = ''
   accessLog: AccessLog | undefined
   /** Lines dropped by access logs replaced on reload (the metric counts since start). */
@@ -128,10 +142,11 @@ export class Daemon {
     readonly storage: Storage,
     /** Every background task of this daemon runs here (caught, logged, counted). */
     readonly background: BackgroundRunner,
+    originTls: LoadedOriginTls | undefined,
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
-    this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config))
+    this.upstreams = new UpstreamGroup(this.config.upstreams, upstreamOptions(this.config, originTls, opts.log))
     this.services = this.buildServices()
     this.hooks = createHookSet([purgeMethodPlugin(this.services)])
   }
@@ -175,6 +190,13 @@ export class Daemon {
         evicted: d.dataPlane.evicted,
       }),
       accessLogInfo: () => (d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null),
+      dataPlane: () => ({
+        listeners: d.dataPlane.bound.map(({address, scheme, http2}) => ({address, scheme, http2})),
+        adminTcp: d.adminTcp?.address ?? null,
+        certificates: certificateStatus(d.dataPlane.certificates(), d.config.tls.expiryWarning),
+        tlsHandshakeFailures: d.dataPlane.handshakeFailures,
+        http2Floods: d.dataPlane.floods(),
+      }),
       reload: () => d.reload(),
     }
   }
@@ -183,10 +205,26 @@ export class Daemon {
     return this.opts.log
   }
 
+  /** Relative certificate and token paths resolve from the config file's directory. */
+  get baseDir(): string {
+    return this.configSource ? path.dirname(this.configSource) : process.cwd()
+  }
+
+  /** The origin TLS files of a config (read and checked; OriginTlsError → the config is refused). */
+  private static async originTls(loaded: LoadedConfig): Promise<LoadedOriginTls | undefined> {
+    const c = loaded.config
+    try {
+      return await loadOriginTls(c.upstream.tls, {http2: c.upstream.http2, urls: c.upstreams.map((u) => u.url), baseDir: loaded.filepath ? path.dirname(loaded.filepath) : undefined})
+    } catch (error) {
+      throw new ConfigError(loaded.filepath ?? 'flags', [`upstream.${(error as Error).message}`])
+    }
+  }
+
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
     await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
+    const originTls = await Daemon.originTls(opts.loaded)
     const storage = await Storage.open({
       dir: c.storage.dir,
       maxDiskBytes: c.storage.maxDiskBytes,
@@ -200,7 +238,7 @@ export class Daemon {
       log: opts.log,
       background,
     })
-    const d = new Daemon(opts, storage, background)
+    const d = new Daemon(opts, storage, background, originTls)
     try {
       await d.startListeners()
     } catch (error) {
@@ -217,16 +255,28 @@ export class Daemon {
     this.accessLog = await openAccessLog(this.config, this.configSource)
     if (this.config.metrics.listen) {
       const {host, port} = parseHostPort(this.config.metrics.listen)!
-      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
+      const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
+      registerTlsMetrics(metrics.registry, () => ({certificates: this.dataPlane?.certificates() ?? [], handshakeFailures: this.dataPlane?.handshakeFailures ?? 0, floods: this.dataPlane?.floods() ?? {resets: 0, pings: 0, settings: 0}}))
+      this.metricsServer = await startMetricsServer(host, port, metrics, (error) => this.log.error({err: error}, 'metrics listener failed'))
     }
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
-    this.dataPlane = new DataPlane(withRequestFaults((req, res) => this.pipeline.handle(req, res), this.opts.faults ?? {}), this.config.server, {
-      maxConnections: this.connectionLimit.max,
-      onWarning: (fields, msg) => this.log.warn(fields, msg),
-    })
-    const addr = await this.dataPlane.listen(this.config.listen)
-    this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
+    try {
+      this.dataPlane = await DataPlaneListeners.create(this.config.listen, {
+        server: this.config.server,
+        http2: this.config.http2,
+        tls: this.config.tls,
+        maxConnections: this.connectionLimit.max,
+        handler: withRequestFaults((req, res) => this.pipeline.handle(req, res), this.opts.faults ?? {}),
+        baseDir: this.baseDir,
+        log: this.log,
+      })
+      const bound = await this.dataPlane.listen()
+      this.listenAddress = bound[0]!.address
+    } catch (error) {
+      await this.metricsServer?.close()
+      throw error
+    }
     const router = adminRouter(this.services)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
     this.admin.maxConnections = ADMIN_MAX_CONNECTIONS
@@ -234,12 +284,18 @@ export class Daemon {
       await listenOwnerOnly(this.admin, this.opts.socketPath)
       // For the server's whole life (an accept error is an 'error' event; without a listener, a crash).
       this.admin.on('error', (err) => this.log.error({err}, 'admin socket listener error'))
+      const {listen, tokenFile} = this.config.admin
+      if (listen !== undefined && tokenFile !== undefined) {
+        this.adminAuth = await AdminTokenAuth.open(path.resolve(this.baseDir, tokenFile))
+        this.adminTcp = await startAdminTcpListener({address: listen, auth: this.adminAuth, handler: (req, res) => router.handle(req, res), log: this.log})
+      }
     } catch (error) {
       await this.dataPlane.drain(0)
       await this.metricsServer?.close()
+      await new Promise<void>((resolve) => (this.admin.listening ? this.admin.close(() => resolve()) : resolve()))
       throw error
     }
-    this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+    this.log.info({listen: this.listenAddress, listeners: this.dataPlane.bound.map((l) => `${l.scheme}://${l.address}${l.http2 ? ' (h2)' : ''}`), adminTcp: this.adminTcp?.address, certificates: this.dataPlane.certificates().map((c) => ({names: c.names, notAfter: c.notAfter})), maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
   /** server.maxConnections, or the value derived from the open-file limit; warns when the limit cannot back it. */
@@ -269,9 +325,17 @@ export class Daemon {
     const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
+    const originTls = await Daemon.originTls(next)
+    // Certificates: each listener swaps to its complete new set, or keeps serving the current one.
+    const certs = restartRequired.includes('listen') ? [] : await this.dataPlane.reloadCertificates(next.config.listen)
+    const refused = certs.flatMap((r) => (r.ok ? [] : r.errors.map((e) => `listen (${r.listener}): ${e}`)))
+    if (refused.length) throw new ConfigError(next.filepath ?? 'flags', [...refused, 'the current certificates keep serving'])
+    for (const r of certs) if (r.ok && r.changed) this.log.info({listener: r.listener, generation: r.generation, warnings: r.warnings}, 'certificates reloaded')
+    const tokenReload = await this.adminAuth?.reload()
+    if (tokenReload && !tokenReload.ok) this.log.warn({error: tokenReload.error}, 'admin token file cannot be used; the current token stays')
     const newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
     const oldUpstreams = this.upstreams
-    this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config))
+    this.upstreams = new UpstreamGroup(next.config.upstreams, upstreamOptions(next.config, originTls, this.log))
     if (accessLogChanged) {
       const old = this.accessLog
       this.accessLogDroppedBefore += old?.dropped ?? 0
@@ -279,7 +343,17 @@ export class Daemon {
       if (old) void this.background.run('close replaced access log', () => old.close())
     }
     // Restart-only sections keep their running values so status tells the truth.
-    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics}
+    this.config = {
+      ...next.config,
+      listen: restartRequired.includes('listen') ? this.config.listen : next.config.listen,
+      socket: this.config.socket,
+      storage: this.config.storage,
+      server: this.config.server,
+      metrics: this.config.metrics,
+      tls: this.config.tls,
+      http2: this.config.http2,
+      admin: this.config.admin,
+    }
     this.configSource = next.filepath
     this.log.info({source: this.configSource, restartRequired}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
@@ -322,6 +396,7 @@ export class Daemon {
       if (this.accessLog && !(await within(this.accessLog.close(), 1000))) this.log.warn('access log did not finish writing; its last lines are lost')
       this.admin.closeAllConnections()
       await adminClosed
+      await this.adminTcp?.close()
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
       await this.storage.close()

@@ -5,6 +5,7 @@ import {isIP} from 'node:net'
 import type {CacheOutcome, ContextKey, HookContext, HookSet, Locals, Route} from '../core/hooks.js'
 import type {Origins} from '../core/origin.js'
 import {type AllowList, normalizeAddress} from '../util/cidr.js'
+import {requestHasBody, requestScheme} from './downstream.js'
 import {getAll, type RawHeaders} from '../util/raw-headers.js'
 
 /** Request fields the pipeline branches on, found in one pass over the raw headers. */
@@ -135,7 +136,7 @@ class Context implements RequestContext {
   }
 
   get scheme(): 'http' | 'https' {
-    return 'encrypted' in this.req.socket && this.req.socket.encrypted ? 'https' : 'http'
+    return requestScheme(this.req)
   }
 
   routeTo(site: string | undefined, origins: Origins): void {
@@ -249,9 +250,5 @@ export function createContext(req: IncomingMessage, res: ServerResponse, hooks: 
   return new Context(req, res, hooks)
 }
 
-/** Whether the client request carries a body (RFC 9112 §6.3). */
-export function hasRequestBody(req: IncomingMessage): boolean {
-  if (req.headers['transfer-encoding'] !== undefined) return true
-  const cl = req.headers['content-length']
-  return cl !== undefined && cl !== '0'
-}
+/** Whether the client request carries a body: RFC 9112 §6.3 framing over HTTP/1.1, END_STREAM over HTTP/2. */
+export const hasRequestBody = requestHasBody

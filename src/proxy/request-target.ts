@@ -26,6 +26,8 @@ function keyOptions(c: CacheConfig, authority: string): {query: 'keep' | 'sort' 
 export interface AdmittedTarget {
   ok: true
   key: string
+  /** The listener's scheme, the key's first part. */
+  scheme: 'http' | 'https'
   /** Normalised authority (lower case, no default port): the Host sent upstream. */
   authority: string
   /** Normalised origin-form target (RFC 3986 §6.2.2): what the origin is asked for. */
@@ -66,19 +68,22 @@ let memoConfig: CacheConfig | undefined
  *
  * - origin-form (`/path?q`): keyed under Host, which must be valid.
  * - absolute-form (`http://host/path`, RFC 9112 §3.2.2): the target's authority replaces Host (which must still be
- *   valid if sent); userinfo is refused; `https://` is keyed and forwarded as the listener's scheme (http: this is
- *   no forward proxy); when `cache.sites` names hosts, an authority none of them claims is 421.
+ *   valid if sent); userinfo is refused; the target's scheme is not believed: it is keyed and forwarded under the
+ *   listener's `scheme` (this is no forward proxy); when `cache.sites` names hosts, an authority none of them claims
+ *   is 421.
+ * `scheme` is the listener's: `https` for a request that came over TLS (https:// keys), else `http`.
  */
-export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig): TargetResolution {
+export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig, scheme: 'http' | 'https' = 'http'): TargetResolution {
   if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
   if (memoConfig !== c) {
     memo = new Map()
     memoConfig = c
   }
-  const mk = host === undefined ? target : `${host}\u0000${target}`
+  const hk = host === undefined ? target : `${host}\u0000${target}`
+  const mk = scheme === 'http' ? hk : `\u0001${hk}`
   let r = memo.get(mk)
   if (r === undefined) {
-    r = computeResolution(host, target, c)
+    r = computeResolution(host, target, c, scheme)
     if (memo.size >= MEMO_MAX) memo.clear()
     memo.set(mk, r)
   }
@@ -91,29 +96,29 @@ function refuse(status: 400 | 421, message: string): RefusedTarget {
   return {ok: false, status, message}
 }
 
-function computeResolution(host: string | undefined, target: string, c: CacheConfig): TargetResolution {
+function computeResolution(host: string | undefined, target: string, c: CacheConfig, scheme: 'http' | 'https'): TargetResolution {
   if (host !== undefined && !isValidAuthority(host)) return refuse(400, `invalid Host header: ${JSON.stringify(host)}`)
   if (target.startsWith('/')) {
     if (host === undefined) return refuse(400, 'missing Host header')
-    return admit('http', host, target, c)
+    return admit(scheme, host, target, c)
   }
   const abs = parseAbsoluteUri(target)
   if (!abs) return refuse(400, `unsupported request target (origin-form "/path" or absolute "http://host/path" expected): ${JSON.stringify(target.slice(0, 200))}`)
   if (abs.userinfo) return refuse(400, 'userinfo ("user@") in the request target is not allowed')
   if (abs.authority === '' || !isValidAuthority(abs.authority)) return refuse(400, `invalid authority in the request target: ${JSON.stringify(abs.authority)}`)
-  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as http.
+  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as the listener's.
   const authority = normalizeAuthority(abs.scheme, abs.authority)
-  if (Object.keys(c.sites).length > 0 && siteName(c, normalizeAuthority('http', authority)) === undefined) {
+  if (Object.keys(c.sites).length > 0 && siteName(c, normalizeAuthority(scheme, authority)) === undefined) {
     return refuse(421, `no site is configured for ${authority} (cache.sites)`)
   }
-  return admit('http', authority, abs.rest, c)
+  return admit(scheme, authority, abs.rest, c)
 }
 
-function admit(scheme: 'http', host: string, rawTarget: string, c: CacheConfig): AdmittedTarget {
+function admit(scheme: 'http' | 'https', host: string, rawTarget: string, c: CacheConfig): AdmittedTarget {
   const authority = normalizeAuthority(scheme, host)
   const t = normalizeTarget(rawTarget)
   const opts = keyOptions(c, authority)
-  return {ok: true, key: keyOf(scheme, authority, t, opts), authority, target: originForm(t), site: siteName(c, authority), keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
+  return {ok: true, key: keyOf(scheme, authority, t, opts), scheme, authority, target: originForm(t), site: siteName(c, authority), keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
 }
 
 /**
@@ -126,12 +131,18 @@ export function urlCacheKey(url: string, c: CacheConfig): string | undefined {
 }
 
 /**
- * The key of a URL an operator names (purge, inspect, prefetch, verify). The data plane listens on plain HTTP,
- * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object
- * (as an absolute-form `https://` request target does: its port is read as https's, then it is keyed as http).
+ * The key of a URL an operator names (purge, inspect, prefetch, verify). `httpsKeys`: the daemon has TLS listeners,
+ * so `https://` keys exist and an `https://` URL names them (and `http://` the plain listeners' entries). Without
+ * TLS listeners every stored key is `http://…`, and behind a TLS terminator the public `https://` URL names the same
+ * object (its port is read as https's, then it is keyed as http).
  */
-export function operatorCacheKey(url: string, c: CacheConfig): string | undefined {
-  return absoluteKey(url, c, true)
+export function operatorCacheKey(url: string, c: CacheConfig, httpsKeys = false): string | undefined {
+  return absoluteKey(url, c, !httpsKeys)
+}
+
+/** Whether a config's listeners make `https://` keys (a TLS listener). */
+export function makesHttpsKeys(listen: TavernConfig['listen']): boolean {
+  return listen.some((l) => l.scheme === 'https')
 }
 
 function absoluteKey(url: string, c: CacheConfig, asListener: boolean): string | undefined {
@@ -143,8 +154,8 @@ function absoluteKey(url: string, c: CacheConfig, asListener: boolean): string |
  * The key prefix of a directory an operator names as a URL (`purge --dir http://host/static/`): normalised like
  * operatorCacheKey, query dropped, always ending in '/' (so `/static` never matches `/static-old`).
  */
-export function operatorDirPrefix(url: string): string | undefined {
-  const u = absoluteParts(url, true)
+export function operatorDirPrefix(url: string, httpsKeys = false): string | undefined {
+  const u = absoluteParts(url, !httpsKeys)
   if (!u) return undefined
   const key = keyOf(u.scheme, u.authority, u.target, {query: 'ignore'})
   return key.endsWith('/') ? key : key + '/'

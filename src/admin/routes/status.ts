@@ -24,6 +24,7 @@ export function statusBody(o: OpsServices): StatusBody {
     connections: o.connections(),
     accessLog: o.accessLogInfo(),
     plugins: [...o.hooks.plugins],
+    dataPlane: o.dataPlane(),
   }
 }
 

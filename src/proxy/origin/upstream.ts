@@ -31,6 +31,11 @@ export interface UpstreamOptions {
   keyQueue: number
   /** A body whose transfer coding decodes to more than this fails (decompression bomb). */
   maxDecodedBytes: number
+  /**
+   * TLS / HTTP/2 connect options per https:// member (origin-tls.ts originConnectOptions): the connector, allowH2,
+   * and the server name every request is sent with. Unset or undefined for a member: plain undici defaults.
+   */
+  originConnect?: (url: string, name: string) => {connect: Pool.Options['connect']; allowH2: boolean; servername: string} | undefined
 }
 
 /**
@@ -117,6 +122,8 @@ export class Upstream {
   downUntil = 0
   /** One slot per pool connection: a request waits here (bounded in time) rather than in undici's unbounded queue. */
   readonly slots: Slots
+  /** TLS server name sent on every request (https:// members): the upstream's, never the client's Host. */
+  readonly servername: string | undefined
 
   constructor(target: UpstreamTarget, opts: UpstreamOptions) {
     const u = new URL(target.url)
@@ -124,9 +131,12 @@ export class Upstream {
     this.basePath = u.pathname.replace(/\/+$/, '')
     this.name = target.name ?? u.host
     this.weight = target.weight
+    const tls = u.protocol === 'https:' ? opts.originConnect?.(target.url, this.name) : undefined
+    this.servername = tls?.servername
     this.pool = new Pool(this.origin, {
       connections: opts.connections,
-      connect: {timeout: opts.connectTimeoutMs},
+      connect: tls?.connect ?? {timeout: opts.connectTimeoutMs},
+      allowH2: tls?.allowH2 ?? false,
       headersTimeout: opts.headersTimeoutMs,
       bodyTimeout: opts.bodyTimeoutMs,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
@@ -213,6 +223,7 @@ export class UpstreamGroup implements Origins {
       const res = await target.pool.request({
         method: req.method,
         path: target.basePath + req.path,
+        ...(target.servername === undefined ? {} : {servername: target.servername}),
         headers: req.headers,
         body: req.body,
         signal,
