@@ -272,7 +272,8 @@ export class Daemon {
         log: this.log,
       })
       const bound = await this.dataPlane.listen()
-      this.listenAddress = bound[0]!.address
+      // Prefetch requests its own plain listener when there is one.
+      this.listenAddress = (bound.find((l) => l.scheme === 'http') ?? bound[0]!).address
     } catch (error) {
       await this.metricsServer?.close()
       throw error
@@ -281,18 +282,19 @@ export class Daemon {
     this.admin = http.createServer((req, res) => void router.handle(req, res))
     this.admin.maxConnections = ADMIN_MAX_CONNECTIONS
     try {
-      await listenOwnerOnly(this.admin, this.opts.socketPath)
-      // For the server's whole life (an accept error is an 'error' event; without a listener, a crash).
-      this.admin.on('error', (err) => this.log.error({err}, 'admin socket listener error'))
+      // The TCP admin listener first: a daemon answering on its socket is ready, every listener included.
       const {listen, tokenFile} = this.config.admin
       if (listen !== undefined && tokenFile !== undefined) {
         this.adminAuth = await AdminTokenAuth.open(path.resolve(this.baseDir, tokenFile))
         this.adminTcp = await startAdminTcpListener({address: listen, auth: this.adminAuth, handler: (req, res) => router.handle(req, res), log: this.log})
       }
+      await listenOwnerOnly(this.admin, this.opts.socketPath)
+      // For the server's whole life (an accept error is an 'error' event; without a listener, a crash).
+      this.admin.on('error', (err) => this.log.error({err}, 'admin socket listener error'))
     } catch (error) {
       await this.dataPlane.drain(0)
       await this.metricsServer?.close()
-      await new Promise<void>((resolve) => (this.admin.listening ? this.admin.close(() => resolve()) : resolve()))
+      await this.adminTcp?.close()
       throw error
     }
     this.log.info({listen: this.listenAddress, listeners: this.dataPlane.bound.map((l) => `${l.scheme}://${l.address}${l.http2 ? ' (h2)' : ''}`), adminTcp: this.adminTcp?.address, certificates: this.dataPlane.certificates().map((c) => ({names: c.names, notAfter: c.notAfter})), maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
