@@ -18,6 +18,7 @@ import {type HttpResult, httpRequest} from '../../helpers/daemon.js'
 import {sleep, uniquePath} from '../../helpers/origin.js'
 import {patternBody, rangeRoute} from '../../helpers/range-origin.js'
 import {eventually, waitFor} from '../../helpers/wait.js'
+import {TLS_GROUPS} from './tls-groups.js'
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -1019,4 +1020,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, ...TLS_GROUPS]
