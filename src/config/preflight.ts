@@ -178,7 +178,7 @@ function checkPorts(c: TavernConfig): string[] {
     for (const l of c.listen) {
       if (!b || l.port === 0 || l.port !== b.port) continue
       if (l.host !== b.host && !WILDCARD.has(l.host) && !WILDCARD.has(b.host)) continue
-      out.push(`${key}: ${value} is the same port as listen (${l.address}); give it a port of its own`)
+      out.push(`${key}: ${value} is the same port as listen (${l.address}); give the ${key === 'admin.listen' ? 'admin' : 'metrics'} listener a port of its own`)
     }
   }
   return out
