@@ -42,6 +42,8 @@ export interface StatusBody {
   sites?: SiteInfo[]
   /** Named upstream groups (`upstreamGroups`) and their members; the default group is `upstreams`. */
   groups?: Array<{name: string; upstreams: UpstreamHealth[]}>
+  /** Every data-plane listener, the admin TCP listener, TLS certificates and HTTP/2 flood counts (absent from older daemons). */
+  dataPlane?: DataPlaneStatus
 }
 
 /** One route of a site as status and inspect-key show it: its prefix, group and the policy keys that differ from `cache`. */
@@ -60,6 +62,40 @@ export interface SiteInfo {
   /** Takes the Hosts no other site claims. */
   default: boolean
   routes: RouteInfo[]
+}
+
+/** A bound data-plane listener. */
+export interface ListenerStatus {
+  /** host:port bound. */
+  address: string
+  scheme: 'http' | 'https'
+  /** TLS: h2 offered by ALPN; plain: h2c with prior knowledge. */
+  http2: boolean
+}
+
+/** A TLS certificate being served. */
+export interface CertificateStatus {
+  listener: string | undefined
+  role: 'default' | 'sni'
+  names: string[]
+  certFile: string
+  notAfter: string
+  /** Seconds until notAfter (negative: expired while serving). */
+  secondsLeft: number
+  fingerprint256: string
+  /** Expires within tls.expiryWarning. */
+  expiringSoon: boolean
+}
+
+export interface DataPlaneStatus {
+  listeners: ListenerStatus[]
+  /** host:port of the admin API over TCP (admin.listen), or null. */
+  adminTcp: string | null
+  /** Soonest expiry first. */
+  certificates: CertificateStatus[]
+  tlsHandshakeFailures: number
+  /** HTTP/2 sessions closed for a flood, per kind. */
+  http2Floods: {resets: number; pings: number; settings: number}
 }
 
 // ---- POST /reload ------------------------------------------------------------------------------

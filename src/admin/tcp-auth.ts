@@ -113,7 +113,7 @@ export class AdminTokenAuth {
     if (r === 'ok') return true
     const challenge = r === 'invalid' ? 'Bearer realm="tavern-admin", error="invalid_token"' : 'Bearer realm="tavern-admin"'
     const message = r === 'invalid' ? 'the bearer token is not valid for this daemon' : 'this admin listener needs Authorization: Bearer <token> (the token of admin.tokenFile)'
-    const body = JSON.stringify({error: {code: 'unauthorized', message}})
+    const body = JSON.stringify({error: {code: 'TAVERN_ERR_ADMIN_UNAUTHORIZED', message}})
     // The request body is not read: drop it and close the connection rather than keep an unauthenticated one.
     req.resume()
     res.writeHead(401, {'www-authenticate': challenge, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close'})

@@ -1,6 +1,7 @@
 import {Command, Flags} from '@oclif/core'
 
 import {DaemonUnreachableError} from '../client/admin-client.js'
+import type {AdminTransport} from '../client/admin-http.js'
 import {checkSocketOwner} from '../client/socket-owner.js'
 import {resolveSocketPath} from '../client/socket-path.js'
 import {configMayExist} from '../config/search-places.js'
@@ -19,12 +20,24 @@ export const clientFlags = {
     description: 'talk to a socket that belongs to another user (refused by default: whoever listens there may not be your daemon)',
     env: 'TAVERN_ALLOW_FOREIGN_SOCKET',
   }),
+  admin: Flags.string({
+    description: 'reach the daemon over its admin TCP listener (admin.listen) instead of the socket, e.g. http://cache1:9091 [env: TAVERN_ADMIN_URL]; needs --token-file',
+  }),
+  'token-file': Flags.string({
+    description: "file holding the daemon's admin token (admin.tokenFile; owner-only, mode 0600) for --admin [env: TAVERN_TOKEN_FILE]",
+  }),
+  'admin-ca': Flags.string({
+    description: 'PEM file of the CA to trust for an https:// --admin URL (default: the system roots)',
+  }),
 }
 
 export interface ClientFlags {
   config?: string
   socket?: string
   'allow-foreign-socket'?: boolean
+  admin?: string
+  'token-file'?: string
+  'admin-ca'?: string
 }
 
 /** Base for commands that talk to the daemon: uniform exit codes and messages for people and for cron. */
@@ -51,6 +64,15 @@ export abstract class AdminCommand extends Command {
   }
 
   /**
+   * How to reach the daemon: --admin (or TAVERN_ADMIN_URL) over TCP with the token of --token-file (or
+   * TAVERN_TOKEN_FILE), else the admin socket (adminSocket()).
+   */
+  protected async adminTransport(flags: ClientFlags): Promise<AdminTransport> {
+    const {resolveAdminTransport} = await import('../client/admin-http.js')
+    return resolveAdminTransport({admin: flags.admin, tokenFile: flags['token-file'], caFile: flags['admin-ca']}, () => this.adminSocket(flags))
+  }
+
+  /**
    * Print a failure for people (stderr) and, with --json, as `{error: {code, message}}` on stdout; exit with the
    * code's class (usage 2, unreachable 3, anything else 1). Never a stack trace. `code` may be one an older or newer
    * daemon sent (exit 1 unless `exit` says otherwise).
@@ -72,7 +94,12 @@ export abstract class AdminCommand extends Command {
     if (err instanceof TavernError) {
       // Unreachable daemon, a socket of another user, …: the catalogue says how to exit.
       if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(err.toJSON())}\n`)
-      const hint = err instanceof DaemonUnreachableError ? '\nIs `tavern serve` running? Pass --socket or -c, or set TAVERN_SOCKET, if it uses another socket.' : ''
+      const hint =
+        err instanceof DaemonUnreachableError
+          ? /^https?:/.test(err.socketPath)
+            ? '\nIs `tavern serve` running there with admin.listen at that address?'
+            : '\nIs `tavern serve` running? Pass --socket or -c, or set TAVERN_SOCKET, if it uses another socket.'
+          : ''
       process.stderr.write(`tavern: ${err.message}${hint}\n`)
       process.exitCode = err.exit
       return this.exit(err.exit)

@@ -13,17 +13,30 @@ export type DownloadReply =
   | {ok: true; status: 200; bytes: number; headers: http.IncomingHttpHeaders}
   | {ok: false; status: number; body: unknown; headers: http.IncomingHttpHeaders}
 
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK'])
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+
+/** Another transport than the Unix socket (the admin TCP listener: src/client/admin-http.ts). */
+export interface DownloadTarget {
+  /** For messages: the URL. */
+  label: string
+  /** Start the request (the target adds its address and Authorization). */
+  request(opts: {method: 'POST'; path: string; headers: Record<string, string | number>}): http.ClientRequest
+}
 const MAX_ERROR_BODY = 64 * 1024
 
 /**
  * POSTs `body` (JSON) to `path` on the socket; on 200, pipes the answer into `open(headers)`'s stream (opened only
  * then, so a refused request leaves no file behind). `timeoutMs` bounds the wait for the answer's head.
  */
-export function adminDownload(socketPath: string, path: string, body: unknown, open: (headers: http.IncomingHttpHeaders) => Writable, timeoutMs: number): Promise<DownloadReply> {
+export function adminDownload(where: string | DownloadTarget, path: string, body: unknown, open: (headers: http.IncomingHttpHeaders) => Writable, timeoutMs: number): Promise<DownloadReply> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body ?? {})
-    const req = http.request({socketPath, method: 'POST', path, headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(payload)}})
+    const jsonHeaders = {'content-type': 'application/json', 'content-length': Buffer.byteLength(payload)}
+    const socketPath = typeof where === 'string' ? where : where.label
+    const req =
+      typeof where === 'string'
+        ? http.request({socketPath: where, method: 'POST', path, headers: jsonHeaders})
+        : where.request({method: 'POST', path, headers: jsonHeaders})
     // The head may take as long as the profile; once it is here the body flows, and a stall is caught below.
     const headTimer = setTimeout(() => req.destroy(new Error(`daemon did not answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs)
     req.on('response', (res) => {

@@ -12,7 +12,9 @@ import http from 'node:http'
 import https from 'node:https'
 
 import {readTokenFile, TokenFileError} from '../admin/tcp-auth.js'
+import {TavernError} from '../core/errors.js'
 import {type AdminReply, adminRequest, adminStream, DaemonUnreachableError} from './admin-client.js'
+import type {DownloadTarget} from './admin-download.js'
 
 export type AdminMethod = 'GET' | 'POST' | 'DELETE'
 
@@ -21,23 +23,25 @@ export interface AdminTransport {
   readonly target: string
   request<T = unknown>(method: AdminMethod, path: string, body?: unknown, timeoutMs?: number): Promise<AdminReply<T>>
   stream(method: 'GET' | 'POST', path: string, body: unknown, onLine: (value: unknown) => void): {done: Promise<number>; cancel: () => void}
+  /** Where adminDownload() sends a download (profiles): the socket path, or the TCP target. */
+  readonly download: string | DownloadTarget
 }
 
 /** The admin listener refused the token (401). */
-export class AdminAuthError extends Error {
+export class AdminAuthError extends TavernError {
   constructor(
     readonly url: string,
     readonly reason: string,
   ) {
-    super(`the tavern admin API at ${url} refused the request: ${reason} (check --token-file / TAVERN_TOKEN_FILE: it must hold the daemon's admin.tokenFile token)`)
+    super('TAVERN_ERR_ADMIN_UNAUTHORIZED', `the tavern admin API at ${url} refused the request: ${reason} (check --token-file / TAVERN_TOKEN_FILE: it must hold the daemon's admin.tokenFile token)`)
     this.name = 'AdminAuthError'
   }
 }
 
 /** --admin / TAVERN_ADMIN_URL is not usable, or no token file goes with it. */
-export class AdminTargetError extends Error {
+export class AdminTargetError extends TavernError {
   constructor(message: string) {
-    super(message)
+    super('TAVERN_ERR_ADMIN_TARGET', message)
     this.name = 'AdminTargetError'
   }
 }
@@ -50,6 +54,7 @@ export function unixTransport(socketPath: string): AdminTransport {
     target: socketPath,
     request: (method, path, body, timeoutMs) => adminRequest(socketPath, method, path, body, timeoutMs),
     stream: (method, path, body, onLine) => adminStream(socketPath, method, path, body, onLine),
+    download: socketPath,
   }
 }
 
@@ -122,6 +127,14 @@ function send(t: HttpTarget, opts: http.RequestOptions, onResponse: (res: http.I
 export function httpTransport(t: HttpTarget): AdminTransport {
   return {
     target: t.url.href,
+    download: {
+      label: t.url.href,
+      request: ({method, path, headers}) => {
+        const base = requestOptions(t, method, path, undefined)
+        const lib = t.url.protocol === 'https:' ? https : http
+        return lib.request({...base, headers: {...base.headers, ...headers}})
+      },
+    },
     request<T>(method: AdminMethod, path: string, body?: unknown, timeoutMs = 30_000): Promise<AdminReply<T>> {
       return new Promise((resolve, reject) => {
         const payload = body === undefined ? undefined : JSON.stringify(body)

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
-import {adminRequest, EXIT} from '../client/admin-client.js'
+import {EXIT} from '../client/admin-client.js'
 import {OpsCommand} from '../cli/ops.js'
 import type {InspectReply} from '../admin/protocol.js'
 
@@ -37,7 +37,7 @@ Exit codes: 0 done, 1 not cached with --strict (or failure), 2 usage error, 3 da
       if (h.indexOf(':') <= 0) this.usage(`-H expects "Name: value", got ${JSON.stringify(h)}`)
       q.append('h', h)
     }
-    const r = await adminRequest<InspectReply>(await this.adminSocket(flags), 'GET', `/keys/inspect?${q}`)
+    const r = await (await this.adminTransport(flags)).request<InspectReply>('GET', `/keys/inspect?${q}`)
     if (r.status !== 200) this.adminFailure(r.status, r.body)
     const x = r.body
     if (this.jsonEnabled()) {

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../util/format.js'
-import {adminStream, EXIT} from '../client/admin-client.js'
+import {EXIT} from '../client/admin-client.js'
 import {collectUrls, OpsCommand, parseHeaderFlags, plural, ProgressLine} from '../cli/ops.js'
 import type {PrefetchLine, PrefetchResult, PrefetchSummary} from '../admin/protocol.js'
 
@@ -54,9 +54,9 @@ Exit codes: 0 all ok, 1 any URL failed, 2 usage error, 3 daemon unreachable.`
     let failure: unknown
     const counts = {stored: 0, fresh: 0, revalidated: 0, failed: 0, bytes: 0}
     let total = urls.length
-    const socket = await this.adminSocket(flags)
+    const admin = await this.adminTransport(flags)
     const target = flags.hot !== undefined ? {hot: flags.hot} : {urls}
-    const stream = adminStream(socket, 'POST', '/prefetch', {...target, headers, force: flags.force, concurrency: flags.concurrency}, (v) => {
+    const stream = admin.stream('POST', '/prefetch', {...target, headers, force: flags.force, concurrency: flags.concurrency}, (v) => {
       const line = v as PrefetchLine | {type?: undefined; error?: unknown} | {type: 'error'; error: unknown}
       if (line.type === 'start') total = line.total
       else if (line.type === 'result') {

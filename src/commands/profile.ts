@@ -7,7 +7,7 @@ import {Writable} from 'node:stream'
 import {Args, Flags} from '@oclif/core'
 
 import {AdminCommand, clientFlags} from '../cli/base.js'
-import {adminRequest, EXIT} from '../client/admin-client.js'
+import {EXIT} from '../client/admin-client.js'
 import {adminDownload} from '../client/admin-download.js'
 import {formatCpuProfileSummary} from '../ops/cpuprofile-summary.js'
 import {PROFILE_LIMITS} from '../ops/profile.js'
@@ -66,13 +66,13 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.`
     if (!Number.isFinite(secs) || secs < PROFILE_LIMITS.minSeconds || secs > PROFILE_LIMITS.maxSeconds) {
       this.fail(`--seconds must be a number from ${PROFILE_LIMITS.minSeconds} to ${PROFILE_LIMITS.maxSeconds}${Number.isNaN(secs) ? '' : `, not ${secs}`}`, 'TAVERN_ERR_USAGE')
     }
-    const socket = await this.adminSocket(flags)
+    const admin = await this.adminTransport(flags)
     const body = kind === 'heap' ? {} : {seconds: secs, ...(flags['interval-us'] === undefined ? {} : {intervalUs: flags['interval-us']})}
     const tty = process.stderr.isTTY === true && !this.jsonEnabled()
     if (tty) process.stderr.write(kind === 'heap' ? 'taking a heap snapshot (the daemon pauses meanwhile)…\n' : `sampling the daemon's CPU for ${secs} s…\n`)
 
     if (kind === 'top') {
-      const r = await adminRequest<ProfileTopReply>(socket, 'POST', '/profile/top', {...body, top: flags.top}, secs * 1000 + 30_000)
+      const r = await admin.request<ProfileTopReply>('POST', '/profile/top', {...body, top: flags.top}, secs * 1000 + 30_000)
       if (r.status !== 200) return this.refused(r.status, r.body)
       if (!this.jsonEnabled()) this.log(formatCpuProfileSummary(r.body, {title: `pid ${r.body.pid}, ${r.body.seconds.toFixed(1)} s at ${r.body.intervalUs} µs`}))
       return r.body
@@ -94,7 +94,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.`
     }
     let reply
     try {
-      reply = await adminDownload(socket, `/profile/${kind}`, body, open, kind === 'cpu' ? secs * 1000 + 30_000 : HEAP_TIMEOUT_MS)
+      reply = await adminDownload(admin.download, `/profile/${kind}`, body, open, kind === 'cpu' ? secs * 1000 + 30_000 : HEAP_TIMEOUT_MS)
       if (reply.ok && partial && target) await rename(partial, target)
     } catch (error) {
       if (partial) await unlink(partial).catch(() => {})

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../util/format.js'
-import {adminRequest, EXIT} from '../client/admin-client.js'
+import {EXIT} from '../client/admin-client.js'
 import {collectUrls, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
 import type {PurgeReply} from '../admin/protocol.js'
 
@@ -64,7 +64,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
       const bad = urls.find((u) => !plausibleTarget(u, flags.host))
       if (bad !== undefined) this.usage(`not an absolute http(s) URL: ${JSON.stringify(bad)}${bad.startsWith('/') ? ' (give --host, or a full URL)' : ''}; nothing was purged`)
     }
-    const socket = await this.adminSocket(flags)
+    const admin = await this.adminTransport(flags)
     const mode = flags.expire ? 'expire' : 'delete'
     const progress = new ProgressLine(!this.jsonEnabled() && process.stderr.isTTY === true && urls.length > BATCH_URLS)
     let reply: PurgeReply | undefined
@@ -72,7 +72,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     for (let start = 0; start === 0 || start < urls.length; start += BATCH_URLS) {
       const batch = urls.slice(start, start + BATCH_URLS)
       const body = {urls: batch.length ? batch : undefined, dir: start === 0 ? flags.dir : undefined, host: flags.host, mode, ...(start === 0 && flags.rewarm ? {rewarm: true} : {})}
-      const r = await adminRequest<PurgeReply>(socket, 'POST', '/purge', body, 600_000)
+      const r = await admin.request<PurgeReply>('POST', '/purge', body, 600_000)
       if (r.status !== 200) {
         progress.clear()
         if (reply) process.stderr.write(`tavern: the first ${start} URLs were purged before this failure\n`)

@@ -1,6 +1,6 @@
 import {AdminCommand, clientFlags} from '../cli/base.js'
 import type {ErrorBody, ReloadReply} from '../admin/protocol.js'
-import {adminRequest, EXIT} from '../client/admin-client.js'
+import {EXIT} from '../client/admin-client.js'
 
 export default class Reload extends AdminCommand {
   static override description = `Re-read and validate the daemon's config and apply it (same as SIGHUP).
@@ -10,7 +10,7 @@ On an invalid config the daemon keeps running with its current config and this c
 
   async run(): Promise<ReloadReply | ErrorBody> {
     const {flags} = await this.parse(Reload)
-    const r = await adminRequest<Partial<ReloadReply> & Partial<ErrorBody>>(await this.adminSocket(flags), 'POST', '/reload')
+    const r = await (await this.adminTransport(flags)).request<Partial<ReloadReply> & Partial<ErrorBody>>('POST', '/reload')
     if (this.jsonEnabled()) {
       if (r.status !== 200) process.exitCode = EXIT.failed
       return r.body as ReloadReply | ErrorBody

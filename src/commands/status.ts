@@ -1,5 +1,4 @@
 import {AdminCommand, clientFlags} from '../cli/base.js'
-import {adminRequest} from '../client/admin-client.js'
 import type {SiteInfo, StatusBody} from '../admin/protocol.js'
 import {formatBytes, formatUptime} from '../util/format.js'
 import {upstreamStateWords} from '../tui/upstream-state.js'
@@ -29,7 +28,7 @@ export default class Status extends AdminCommand {
 
   async run(): Promise<StatusBody> {
     const {flags} = await this.parse(Status)
-    const r = await adminRequest<StatusBody>(await this.adminSocket(flags), 'GET', '/status')
+    const r = await (await this.adminTransport(flags)).request<StatusBody>('GET', '/status')
     if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`, 'TAVERN_ERR_DAEMON')
     const s = r.body
     if (!this.jsonEnabled()) {
@@ -38,8 +37,9 @@ export default class Status extends AdminCommand {
       this.log(
         [
           `tavern ${s.version}  pid ${s.pid}  up ${formatUptime(s.uptimeSeconds)}`,
-          `listen     http://${s.listeners.http}`,
-          `admin      ${s.listeners.admin}`,
+          ...(s.dataPlane ? s.dataPlane.listeners.map((l) => `listen     ${l.scheme}://${l.address}${l.http2 ? (l.scheme === 'https' ? '  h2 + http/1.1' : '  h2c + http/1.1') : ''}`) : [`listen     http://${s.listeners.http}`]),
+          `admin      ${s.listeners.admin}${s.dataPlane?.adminTcp ? `  tcp ${s.dataPlane.adminTcp} (bearer token)` : ''}`,
+          ...(s.dataPlane?.certificates ?? []).map((c) => `cert       ${c.names.join(', ') || '(no names)'}  ${c.listener ?? ''}  expires ${c.notAfter} (${formatUptime(Math.max(0, c.secondsLeft))}${c.secondsLeft < 0 ? ', EXPIRED' : c.expiringSoon ? ', SOON' : ''})  ${c.certFile}`),
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
           ...s.upstreams.map((u) => upstreamLine('', u)),

@@ -1,7 +1,6 @@
 import {Flags} from '@oclif/core'
 
 import {AdminCommand, clientFlags} from '../cli/base.js'
-import {adminRequest} from '../client/admin-client.js'
 import type {TopSnapshot} from '../admin/protocol.js'
 
 export default class Top extends AdminCommand {
@@ -22,11 +21,11 @@ export default class Top extends AdminCommand {
 
   async run(): Promise<TopSnapshot | undefined> {
     const {flags} = await this.parse(Top)
-    const socket = await this.adminSocket(flags)
+    const admin = await this.adminTransport(flags)
     // A poll must not hang the dashboard forever, but a busy daemon deserves more than one interval.
     const timeoutMs = Math.max(2000, flags.interval * 2)
     const fetchSnapshot = async (): Promise<TopSnapshot> => {
-      const r = await adminRequest<TopSnapshot>(socket, 'GET', '/stats', undefined, timeoutMs)
+      const r = await admin.request<TopSnapshot>('GET', '/stats', undefined, timeoutMs)
       if (r.status !== 200) throw new Error(`daemon answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`)
       return r.body
     }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../util/format.js'
-import {adminStream, EXIT} from '../client/admin-client.js'
+import {EXIT} from '../client/admin-client.js'
 import {collectUrls, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
 import type {VerifyLine, VerifyMismatch, VerifySummary} from '../admin/protocol.js'
 
@@ -56,7 +56,7 @@ Exit codes: 0 all good (or every mismatch purged), 1 a mismatch remains (or fail
     let summary: VerifySummary | undefined
     let failure: unknown
     const body = {urls: urls.length ? urls : undefined, dir: flags.dir, host: flags.host, all: flags.all, purgeBad: flags['purge-bad'], rateBytesPerSec}
-    const stream = adminStream(await this.adminSocket(flags), 'POST', '/verify', body, (v) => {
+    const stream = (await this.adminTransport(flags)).stream('POST', '/verify', body, (v) => {
       const line = v as VerifyLine | {type?: undefined} | {type: 'error'}
       if (line.type === 'progress') progress.update(`verify-crc ${line.checked} objects  ${formatBytes(line.bytes)}  ${line.mismatches} mismatches`)
       else if (line.type === 'mismatch') {

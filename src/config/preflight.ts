@@ -9,6 +9,7 @@ import {ConfigError, type LoadedConfig} from './load.js'
 import type {TavernConfig} from './schema.js'
 import {parseHostPort} from './sizes.js'
 import {usesDefaultGroup} from './sites.js'
+import {tlsPreflight} from './tls-preflight.js'
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes with the terminating NUL). */
 const MAX_SOCKET_PATH_BYTES = 107
@@ -22,6 +23,8 @@ export interface PreflightOptions {
   socket?: {path: string; isDefault: boolean}
   /** The user the daemon runs as (default: this process's). */
   uid?: number
+  /** Relative certificate and token paths resolve from here (the config file's directory; default: the working directory). */
+  baseDir?: string
 }
 
 /** `EACCES (permission denied)` from an fs error, for messages that already name the path. */
@@ -165,14 +168,22 @@ async function checkSocket(socket: {path: string; isDefault: boolean}, uid: numb
 
 const WILDCARD = new Set(['0.0.0.0', '::', '[::]', '*'])
 
-/** listen and metrics.listen on one port: the second bind would fail. */
+/** Two of the data-plane listeners, metrics.listen and admin.listen on one port: the second bind would fail. */
 function checkPorts(c: TavernConfig): string[] {
-  if (!c.metrics.listen) return []
-  const a = parseHostPort(c.listen)
-  const b = parseHostPort(c.metrics.listen)
-  if (!a || !b || a.port === 0 || a.port !== b.port) return []
-  if (a.host !== b.host && !WILDCARD.has(a.host) && !WILDCARD.has(b.host)) return []
-  return [`metrics.listen: ${c.metrics.listen} is the same port as listen (${c.listen}); give the metrics listener a port of its own`]
+  const others = [
+    ['metrics.listen', c.metrics.listen],
+    ['admin.listen', c.admin.listen],
+  ].filter((o): o is [string, string] => o[1] !== undefined)
+  const out: string[] = []
+  for (const [key, value] of others) {
+    const b = parseHostPort(value)
+    for (const l of c.listen) {
+      if (!b || l.port === 0 || l.port !== b.port) continue
+      if (l.host !== b.host && !WILDCARD.has(l.host) && !WILDCARD.has(b.host)) continue
+      out.push(`${key}: ${value} is the same port as listen (${l.address}); give the ${key === 'admin.listen' ? 'admin' : 'metrics'} listener a port of its own`)
+    }
+  }
+  return out
 }
 
 /**
@@ -202,6 +213,7 @@ export async function preflight(config: TavernConfig, opts: PreflightOptions = {
   if (socket) await check('socket', socket.path, () => checkSocket(socket, uid))
   problems.push(...checkPorts(config))
   problems.push(...(await dashboardPreflight(config)))
+  problems.push(...(await tlsPreflight(config, opts.baseDir)))
   return problems
 }
 
@@ -220,6 +232,6 @@ export class StartCheckError extends ConfigError {
 
 /** preflight() as one StartCheckError naming the config's source (what serve and `config check` print, exit 2). */
 export async function assertStartable(loaded: LoadedConfig, opts: PreflightOptions = {}): Promise<void> {
-  const problems = await preflight(loaded.config, opts)
+  const problems = await preflight(loaded.config, {baseDir: loaded.filepath ? path.dirname(loaded.filepath) : undefined, ...opts})
   if (problems.length) throw new StartCheckError(loaded.filepath ?? 'embedded defaults + flags', problems)
 }

@@ -9,6 +9,7 @@ import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
 import {bytes, duration, hostPort} from './zod-units.js'
 import {cacheRefreshKeys, WarmSchema} from './refresh.js'
 import {RateLimitsConfig, upstreamMemberKeys, upstreamResilienceKeys} from './resilience.js'
+import {ListenSchema, OriginProtocolFields, tlsConfigFields} from './tls.js'
 
 function isCidr(v: string): boolean {
   const [ip, bits, ...rest] = v.split('/')
@@ -70,8 +71,8 @@ const Upstream = z.strictObject({
 })
 
 export const ConfigSchema = z.strictObject({
-  /** Data-plane listener. */
-  listen: hostPort.default('127.0.0.1:8080'),
+  /** Data-plane listeners: HOST:PORT, or a list of them and {address, tls, http2, h2c} entries (src/daemon/listeners/config.ts). */
+  listen: ListenSchema,
   /** Admin API Unix socket; unset: $TAVERN_SOCKET, else /run/tavern/tavern.sock (root) or /tmp/tavern-<uid>/tavern.sock. */
   socket: z.string().min(1).optional(),
   upstreams: z.array(z.union([httpUrl.transform((url) => ({url, weight: 1, backup: false})), Upstream])).default([]),
@@ -92,6 +93,8 @@ export const ConfigSchema = z.strictObject({
       keyQueue: z.number().int().min(0).max(1_000_000).default(1024),
       /** Balancing, health checks, outlier ejection, breakers, retries, timeouts (src/config/resilience.ts). */
       ...upstreamResilienceKeys,
+      /** TLS and HTTP/2 towards https:// origins (src/config/tls.ts). */
+      ...OriginProtocolFields,
     })
     .prefault({}),
   rateLimits: RateLimitsConfig,
@@ -204,6 +207,8 @@ export const ConfigSchema = z.strictObject({
       listen: hostPort.optional(),
     })
     .prefault({}),
+  /** TLS protocol settings, HTTP/2 limits, the admin TCP listener (src/config/tls.ts). */
+  ...tlsConfigFields,
   dashboard: DashboardSchema,
   plugins: PluginsConfig,
   headerRewrite: HeaderRewriteConfig,

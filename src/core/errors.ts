@@ -69,6 +69,8 @@ export const ERRORS = {
   // ---- CLI and daemon start
   TAVERN_ERR_UNREACHABLE: {status: 503, class: 'unreachable', summary: 'no daemon answers on the admin socket'},
   TAVERN_ERR_FOREIGN_SOCKET: {status: 403, class: 'unreachable', summary: 'the admin socket belongs to another user (see --allow-foreign-socket)'},
+  TAVERN_ERR_ADMIN_UNAUTHORIZED: {status: 401, class: 'usage', summary: 'the admin TCP listener refused the request: no bearer token, or not its admin.tokenFile token (--token-file)'},
+  TAVERN_ERR_ADMIN_TARGET: {status: 400, class: 'usage', summary: '--admin / --token-file (TAVERN_ADMIN_URL / TAVERN_TOKEN_FILE) cannot be used: not an http(s) URL, no token file, a token file others can read'},
   TAVERN_ERR_USAGE: {status: 400, class: 'usage', summary: 'bad command-line arguments'},
   TAVERN_ERR_NOT_CACHED: {status: 404, class: 'failed', summary: '--strict and a URL is not cached (or matched nothing)'},
   TAVERN_ERR_DAEMON: {status: 500, class: 'failed', summary: 'the daemon answered an error the CLI does not know, or broke off a stream'},

@@ -8,6 +8,7 @@ import type {Readable} from 'node:stream'
 
 import type {Logger} from 'pino'
 
+import type {DataPlaneStatus} from '../admin/protocol.js'
 import type {TavernConfig} from '../config/schema.js'
 import type {OriginRequestEvent, RefreshReason, RequestFinishedEvent, StatsCounters, StatsSnapshot, TopKey} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
@@ -149,6 +150,8 @@ export interface OpsServices extends DataPlaneServices {
   readonly socketPath: string
   upstreamHealth(): UpstreamHealth[]
   connections(): ConnectionInfo
+  /** Every data-plane listener, certificates and their expiry, HTTP/2 flood counts, the admin TCP listener. */
+  dataPlane(): DataPlaneStatus
   /** Where the access log goes and how many lines it dropped, or null when it is off. */
   accessLogInfo(): {path: string; dropped: number} | null
   /** Re-read and apply the config (throws a ConfigError when it is invalid: nothing changes then). */

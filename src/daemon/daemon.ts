@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
 import http from 'node:http'
+import path from 'node:path'
 
 import {adminRouter} from '../admin/routes/index.js'
 import {ConfigError, type LoadedConfig} from '../config/load.js'
@@ -19,7 +20,12 @@ import {createMetrics} from '../stats/metrics.js'
 import type {MetricsWorker} from '../stats/metrics-server.js'
 import {prepareDashboardReload, RESTART_ONLY_DASHBOARD, startSideListeners} from '../dashboard/mount.js'
 import {AccessLog} from './access-log.js'
-import {DataPlane} from './data-plane.js'
+import {DataPlaneListeners} from './listeners/data-plane-listeners.js'
+import {listenShape} from './listeners/config.js'
+import {AdminTokenAuth} from '../admin/tcp-auth.js'
+import {type AdminTcpListener, startAdminTcpListener} from '../admin/tcp-listener.js'
+import {type LoadedOriginTls, loadOriginTls, originConnectFactory} from '../proxy/origin/origin-tls.js'
+import {certificateStatus, registerTlsMetrics} from '../tls/expiry.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
@@ -67,8 +73,9 @@ function destroyUpstreams(group: UpstreamGroup): Promise<unknown> {
   return Promise.allSettled(group.members.map((m) => m.pool.destroy()))
 }
 
-export function upstreamOptions(c: TavernConfig): UpstreamOptions {
+export function upstreamOptions(c: TavernConfig, originTls?: LoadedOriginTls, log?: Logger): UpstreamOptions {
   return {
+    originConnect: originConnectFactory('upstream', originTls, {http2: c.upstream.http2, connectTimeoutMs: c.upstream.connectTimeout, log}),
     connections: c.upstream.connections,
     connectTimeoutMs: c.upstream.connectTimeout,
     headersTimeoutMs: c.upstream.headersTimeout,
@@ -86,7 +93,11 @@ export function upstreamOptions(c: TavernConfig): UpstreamOptions {
 
 /** Config keys that a reload cannot change in a running process. */
 const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
-  ['listen', (c) => c.listen],
+  // Addresses and protocols; a listener's certificate files may change on reload (re-read, not restarted).
+  ['listen', (c) => listenShape(c.listen)],
+  ['tls', (c) => JSON.stringify(c.tls)],
+  ['http2', (c) => JSON.stringify(c.http2)],
+  ['admin', (c) => JSON.stringify(c.admin)],
   ['socket', (c) => c.socket],
   ['storage', (c) => JSON.stringify(c.storage)],
   ['server', (c) => JSON.stringify(c.server)],
@@ -121,8 +132,11 @@ export class Daemon {
   /** Every upstream group (default + upstreamGroups); `upstreams` is its default one. */
   groups: UpstreamGroups
   pipeline!: Pipeline
-  dataPlane!: DataPlane
+  dataPlane!: DataPlaneListeners
   admin!: http.Server
+  /** The admin API over TCP (admin.listen) and its token. */
+  adminTcp: AdminTcpListener | undefined
+  adminAuth: AdminTokenAuth | undefined
   listenAddress = ''
   accessLog: AccessLog | undefined
   /** Lines dropped by access logs replaced on reload (the metric counts since start). */
@@ -150,11 +164,12 @@ export class Daemon {
     readonly background: BackgroundRunner,
     pluginRegs: readonly HookRegistration[],
     traffic: TrafficControl,
+    originTls: LoadedOriginTls | undefined,
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
     this.traffic = traffic
-    this.groups = this.buildGroups(this.config)
+    this.groups = this.buildGroups(this.config, originTls)
     this.upstreams = this.groups.main
     if (Object.keys(this.config.cache.sites).length > 0) opts.log.warn('cache.sites is deprecated: move each entry into sites (sites.NAME: {hosts: [HOST], cache: {query, ignoreParams}}); README "Sites, routes and cache policy"')
     this.hot = new HotSetKeeper(storage.hotSet, this.stats, () => this.config.warm, background)
@@ -163,8 +178,8 @@ export class Daemon {
   }
 
   /** The upstream groups of `c` (their health checks start at once; they log state changes). */
-  private buildGroups(c: TavernConfig): UpstreamGroups {
-    return UpstreamGroups.build(c, (targets, gc, name) => new UpstreamGroup([...targets], upstreamOptions(gc), {name, background: this.background, log: this.opts.log}))
+  private buildGroups(c: TavernConfig, originTls: LoadedOriginTls | undefined): UpstreamGroups {
+    return UpstreamGroups.build(c, (targets, gc, name) => new UpstreamGroup([...targets], upstreamOptions(gc, originTls, this.opts.log), {name, background: this.background, log: this.opts.log}))
   }
 
   /** Built-ins first (PURGE, rate limits), then the config's plugins (loaded and known to compile). */
@@ -216,6 +231,13 @@ export class Daemon {
         evicted: d.dataPlane.evicted,
       }),
       accessLogInfo: () => (d.accessLog ? {path: d.config.accessLog.path, dropped: d.accessLogDropped()} : null),
+      dataPlane: () => ({
+        listeners: d.dataPlane.bound.map(({address, scheme, http2}) => ({address, scheme, http2})),
+        adminTcp: d.adminTcp?.address ?? null,
+        certificates: certificateStatus(d.dataPlane.certificates(), d.config.tls.expiryWarning),
+        tlsHandshakeFailures: d.dataPlane.handshakeFailures,
+        http2Floods: d.dataPlane.floods(),
+      }),
       reload: () => d.reload(),
       hot: d.hot,
       refreshInfo: (key, variant) => d.pipeline?.refresher.infoFor(key, variant),
@@ -226,13 +248,30 @@ export class Daemon {
     return this.opts.log
   }
 
+  /** Relative certificate and token paths resolve from the config file's directory. */
+  get baseDir(): string {
+    return this.configSource ? path.dirname(this.configSource) : process.cwd()
+  }
+
+  /** The origin TLS files of a config (read and checked; OriginTlsError → the config is refused). */
+  private static async originTls(loaded: LoadedConfig): Promise<LoadedOriginTls | undefined> {
+    const c = loaded.config
+    try {
+      return await loadOriginTls(c.upstream.tls, {http2: c.upstream.http2, urls: c.upstreams.map((u) => u.url), baseDir: loaded.filepath ? path.dirname(loaded.filepath) : undefined})
+    } catch (error) {
+      throw new ConfigError(loaded.filepath ?? 'flags', [`upstream.${(error as Error).message}`])
+    }
+  }
+
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
     // Plugins load (and their options validate) before anything is claimed: a bad plugin is a config error.
     const pluginRegs = await loadPluginRegistrations(opts.loaded, opts.log)
+    let originTls: LoadedOriginTls | undefined
     try {
       await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
+      originTls = await Daemon.originTls(opts.loaded)
     } catch (error) {
       await closeRegistrations(pluginRegs)
       throw error
@@ -258,7 +297,7 @@ export class Daemon {
       await storage.close()
       throw error
     })
-    const d = new Daemon(opts, storage, background, pluginRegs, traffic)
+    const d = new Daemon(opts, storage, background, pluginRegs, traffic, originTls)
     try {
       await d.startListeners()
     } catch (error) {
@@ -277,6 +316,7 @@ export class Daemon {
     this.accessLog = await openAccessLog(this.config, this.configSource)
     const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
     registerResilienceMetrics(metrics.registry, {groups: () => this.groups.all().map((g) => ({name: g.name, group: g.resilience})), rateLimitDecisions: () => this.traffic.decisions(), rateLimitRules: () => this.traffic.limiter.ruleDecisions()})
+    registerTlsMetrics(metrics.registry, () => ({certificates: this.dataPlane?.certificates() ?? [], handshakeFailures: this.dataPlane?.handshakeFailures ?? 0, floods: this.dataPlane?.floods() ?? {resets: 0, pings: 0, settings: 0}}))
     this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')})
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
@@ -284,27 +324,45 @@ export class Daemon {
       this.plugins.enter(res)
       this.pipeline.handle(req, res)
     }
-    this.dataPlane = new DataPlane(withRequestFaults(handle, this.opts.faults ?? {}), this.config.server, {
-      maxConnections: this.connectionLimit.max,
-      onWarning: (fields, msg) => this.log.warn(fields, msg),
-    })
-    const addr = await this.dataPlane.listen(this.config.listen)
-    this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
+    try {
+      this.dataPlane = await DataPlaneListeners.create(this.config.listen, {
+        server: this.config.server,
+        http2: this.config.http2,
+        tls: this.config.tls,
+        maxConnections: this.connectionLimit.max,
+        handler: withRequestFaults(handle, this.opts.faults ?? {}),
+        baseDir: this.baseDir,
+        log: this.log,
+      })
+      const bound = await this.dataPlane.listen()
+      // Prefetch requests its own plain listener when there is one.
+      this.listenAddress = (bound.find((l) => l.scheme === 'http') ?? bound[0]!).address
+    } catch (error) {
+      await this.metricsServer?.close()
+      throw error
+    }
     const router = adminRouter(this.services)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
     this.admin.maxConnections = ADMIN_MAX_CONNECTIONS
     try {
+      // The TCP admin listener first: a daemon answering on its socket is ready, every listener included.
+      const {listen, tokenFile} = this.config.admin
+      if (listen !== undefined && tokenFile !== undefined) {
+        this.adminAuth = await AdminTokenAuth.open(path.resolve(this.baseDir, tokenFile))
+        this.adminTcp = await startAdminTcpListener({address: listen, auth: this.adminAuth, handler: (req, res) => router.handle(req, res), log: this.log})
+      }
       await listenOwnerOnly(this.admin, this.opts.socketPath)
       // For the server's whole life (an accept error is an 'error' event; without a listener, a crash).
       this.admin.on('error', (err) => this.log.error({err}, 'admin socket listener error'))
     } catch (error) {
       await this.dataPlane.drain(0)
       await this.metricsServer?.close()
+      await this.adminTcp?.close()
       throw error
     }
     this.hot.start()
     warmOnStart(this.services, this.hot, this.config.warm)
-    this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: hostPortOf(this.metricsServer?.metricsAddress), dashboard: hostPortOf(this.metricsServer?.dashboardAddress), socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
+    this.log.info({listen: this.listenAddress, listeners: this.dataPlane.bound.map((l) => `${l.scheme}://${l.address}${l.http2 ? ' (h2)' : ''}`), adminTcp: this.adminTcp?.address, certificates: this.dataPlane.certificates().map((c) => ({names: c.names, notAfter: c.notAfter})), maxConnections: this.connectionLimit.max, metrics: hostPortOf(this.metricsServer?.metricsAddress), dashboard: hostPortOf(this.metricsServer?.dashboardAddress), socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
 
   /** server.maxConnections, or the value derived from the open-file limit; warns when the limit cannot back it. */
@@ -339,6 +397,17 @@ export class Daemon {
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.
     const pluginRegs = await loadPluginRegistrations(next, this.log) // a ConfigError naming the plugin: the old set stays
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
+    const originTls = await Daemon.originTls(next)
+    // Certificates: each listener swaps to its complete new set, or keeps serving the current one.
+    const certs = restartRequired.includes('listen') ? [] : await this.dataPlane.reloadCertificates(next.config.listen)
+    const refused = certs.flatMap((r) => (r.ok ? [] : r.errors.map((e) => `listen (${r.listener}): ${e}`)))
+    if (refused.length) {
+      await closeRegistrations(pluginRegs)
+      throw new ConfigError(next.filepath ?? 'flags', [...refused, 'the current certificates keep serving'])
+    }
+    for (const r of certs) if (r.ok && r.changed) this.log.info({listener: r.listener, generation: r.generation, warnings: r.warnings}, 'certificates reloaded')
+    const tokenReload = await this.adminAuth?.reload()
+    if (tokenReload && !tokenReload.ok) this.log.warn({error: tokenReload.error}, 'admin token file cannot be used; the current token stays')
     let applyDashboard: () => void
     let newAccessLog: AccessLog | undefined
     const oldTraffic = this.traffic
@@ -352,7 +421,7 @@ export class Daemon {
       throw error
     }
     const oldGroups = this.groups
-    this.groups = this.buildGroups(next.config)
+    this.groups = this.buildGroups(next.config, originTls)
     this.upstreams = this.groups.main
     // The retired groups' health checks stop now; their pools serve the requests still using them (closed below).
     for (const g of oldGroups.all()) void this.background.run('stop retired health checks', () => g.retire())
@@ -363,7 +432,18 @@ export class Daemon {
       if (old) void this.background.run('close replaced access log', () => old.close())
     }
     // Restart-only sections keep their running values so status tells the truth.
-    this.config = {...next.config, listen: this.config.listen, socket: this.config.socket, storage: this.config.storage, server: this.config.server, metrics: this.config.metrics, dashboard: {...next.config.dashboard, enabled: this.config.dashboard.enabled, listen: this.config.dashboard.listen}}
+    this.config = {
+      ...next.config,
+      listen: restartRequired.includes('listen') ? this.config.listen : next.config.listen,
+      socket: this.config.socket,
+      storage: this.config.storage,
+      server: this.config.server,
+      metrics: this.config.metrics,
+      tls: this.config.tls,
+      http2: this.config.http2,
+      admin: this.config.admin,
+      dashboard: {...next.config.dashboard, enabled: this.config.dashboard.enabled, listen: this.config.dashboard.listen},
+    }
     applyDashboard()
     this.configSource = next.filepath
     // Requests already running keep the set they arrived with (and its limiter); it is closed when they are over.
@@ -412,6 +492,7 @@ export class Daemon {
       if (this.accessLog && !(await within(this.accessLog.close(), 1000))) this.log.warn('access log did not finish writing; its last lines are lost')
       this.admin.closeAllConnections()
       await adminClosed
+      await this.adminTcp?.close()
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
       await this.hot.close().catch((err: unknown) => this.log.warn({err}, 'could not save the hot set'))

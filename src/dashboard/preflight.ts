@@ -20,9 +20,11 @@ export async function dashboardPreflight(c: TavernConfig): Promise<string[]> {
     }
   }
   const a = d.listen ? parseHostPort(d.listen) : undefined
-  const b = parseHostPort(c.listen)
-  if (a && b && a.port !== 0 && a.port === b.port && (a.host === b.host || WILDCARD.has(a.host) || WILDCARD.has(b.host))) {
-    problems.push(`dashboard.listen: ${d.listen} is the same port as listen (${c.listen}); give the dashboard a port of its own`)
+  for (const l of c.listen) {
+    const b = parseHostPort(l.address)
+    if (a && b && a.port !== 0 && a.port === b.port && (a.host === b.host || WILDCARD.has(a.host) || WILDCARD.has(b.host))) {
+      problems.push(`dashboard.listen: ${d.listen} is the same port as listen (${l.address}); give the dashboard a port of its own`)
+    }
   }
   return problems
 }

@@ -3,7 +3,7 @@ import {variantSelector} from '../cache/vary.js'
 import {TavernError} from '../core/errors.js'
 import type {OpsServices} from '../core/services.js'
 import {recordAgeSeconds} from '../proxy/cache-headers.js'
-import {operatorCacheKey} from '../proxy/request-target.js'
+import {makesHttpsKeys, operatorCacheKey} from '../proxy/request-target.js'
 import {routeTable} from '../proxy/route-table.js'
 import type {ObjectRecord} from '../storage/types.js'
 import type {RawHeaders} from '../util/raw-headers.js'
@@ -36,7 +36,7 @@ export function parseHeaderParams(values: string[]): Array<[string, string]> {
 /** GET /keys/inspect?url=…[&h=Name: v…]: everything the cache holds for a URL, and why each variant is (not) fresh. */
 export function inspectKey(d: OpsServices, url: string | null, headerParams: string[]): InspectReply {
   if (!url) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', 'missing ?url=')
-  const key = operatorCacheKey(url.trim(), d.config.cache, routeTable(d.config))
+  const key = operatorCacheKey(url.trim(), d.config.cache, routeTable(d.config), makesHttpsKeys(d.config.listen))
   if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
   const headers = parseHeaderParams(headerParams)
   const now = Date.now()

@@ -25,7 +25,7 @@ const DUPLICATE_HOST: Refusal = {ok: false, status: 400, message: 'more than one
 export function admitRequest(ctx: RequestContext, config: TavernConfig): AdmittedTarget | Refusal {
   const {flags} = ctx
   if (flags.duplicateHost) return DUPLICATE_HOST
-  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config))
+  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), ctx.scheme)
   if (r.ok !== true) return r
   const policy = requestPolicy(config.server)
   ctx.trustedProxies = policy.trustedProxies

@@ -8,6 +8,7 @@ import type {CacheSection} from '../cache/policy-resolve.js'
 import type {RouteDecision} from '../cache/policy-request.js'
 import type {CompiledRoute} from './route-table.js'
 import {type AllowList, normalizeAddress} from '../util/cidr.js'
+import {requestHasBody, requestScheme} from './downstream.js'
 import {getAll, type RawHeaders} from '../util/raw-headers.js'
 
 /** Request fields the pipeline branches on, found in one pass over the raw headers. */
@@ -143,7 +144,7 @@ class Context implements RequestContext {
   }
 
   get scheme(): 'http' | 'https' {
-    return 'encrypted' in this.req.socket && this.req.socket.encrypted ? 'https' : 'http'
+    return requestScheme(this.req)
   }
 
   routeTo(route: CompiledRoute, origins: Origins): void {
@@ -261,9 +262,5 @@ export function createContext(req: IncomingMessage, res: ServerResponse, hooks: 
   return new Context(req, res, hooks)
 }
 
-/** Whether the client request carries a body (RFC 9112 §6.3). */
-export function hasRequestBody(req: IncomingMessage): boolean {
-  if (req.headers['transfer-encoding'] !== undefined) return true
-  const cl = req.headers['content-length']
-  return cl !== undefined && cl !== '0'
-}
+/** Whether the client request carries a body: RFC 9112 §6.3 framing over HTTP/1.1, END_STREAM over HTTP/2. */
+export const hasRequestBody = requestHasBody

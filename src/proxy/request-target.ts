@@ -24,6 +24,8 @@ function routeOf(table: RouteTable, authority: string, path: string): CompiledRo
 export interface AdmittedTarget {
   ok: true
   key: string
+  /** The listener's scheme, the key's first part. */
+  scheme: 'http' | 'https'
   /** Normalised authority (lower case, no default port): the Host sent upstream. */
   authority: string
   /** Normalised origin-form target (RFC 3986 §6.2.2): what the origin is asked for. */
@@ -66,19 +68,22 @@ let memoTable: RouteTable | undefined
  *
  * - origin-form (`/path?q`): keyed under Host, which must be valid.
  * - absolute-form (`http://host/path`, RFC 9112 §3.2.2): the target's authority replaces Host (which must still be
- *   valid if sent); userinfo is refused; `https://` is keyed and forwarded as the listener's scheme (http: this is
- *   no forward proxy); when `cache.sites` names hosts, an authority none of them claims is 421.
+ *   valid if sent); userinfo is refused; the target's scheme is not believed: it is keyed and forwarded under the
+ *   listener's `scheme` (this is no forward proxy); when `cache.sites` names hosts, an authority none of them claims
+ *   is 421.
+ * `scheme` is the listener's: `https` for a request that came over TLS (https:// keys), else `http`.
  */
-export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig, table: RouteTable = legacyRouteTable(c)): TargetResolution {
+export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig, table: RouteTable = legacyRouteTable(c), scheme: 'http' | 'https' = 'http'): TargetResolution {
   if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
   if (memoTable !== table) {
     memo = new Map()
     memoTable = table
   }
-  const mk = host === undefined ? target : `${host}\u0000${target}`
+  const hk = host === undefined ? target : `${host}\u0000${target}`
+  const mk = scheme === 'http' ? hk : `\u0001${hk}`
   let r = memo.get(mk)
   if (r === undefined) {
-    r = computeResolution(host, target, table)
+    r = computeResolution(host, target, table, scheme)
     if (memo.size >= MEMO_MAX) memo.clear()
     memo.set(mk, r)
   }
@@ -91,32 +96,32 @@ function refuse(status: 400 | 421, message: string): RefusedTarget {
   return {ok: false, status, message}
 }
 
-function computeResolution(host: string | undefined, target: string, c: RouteTable): TargetResolution {
+function computeResolution(host: string | undefined, target: string, c: RouteTable, scheme: 'http' | 'https'): TargetResolution {
   if (host !== undefined && !isValidAuthority(host)) return refuse(400, `invalid Host header: ${JSON.stringify(host)}`)
   if (target.startsWith('/')) {
     if (host === undefined) return refuse(400, 'missing Host header')
-    return admit('http', host, target, c)
+    return admit(scheme, host, target, c)
   }
   const abs = parseAbsoluteUri(target)
   if (!abs) return refuse(400, `unsupported request target (origin-form "/path" or absolute "http://host/path" expected): ${JSON.stringify(target.slice(0, 200))}`)
   if (abs.userinfo) return refuse(400, 'userinfo ("user@") in the request target is not allowed')
   if (abs.authority === '' || !isValidAuthority(abs.authority)) return refuse(400, `invalid authority in the request target: ${JSON.stringify(abs.authority)}`)
-  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as http.
+  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as the listener's.
   const authority = normalizeAuthority(abs.scheme, abs.authority)
-  if (c.legacy && claimingSite(c, normalizeAuthority('http', authority)) === undefined) {
+  if (c.legacy && claimingSite(c, normalizeAuthority(scheme, authority)) === undefined) {
     return refuse(421, `no site is configured for ${authority} (cache.sites)`)
   }
-  return admit('http', authority, abs.rest, c)
+  return admit(scheme, authority, abs.rest, c)
 }
 
-function admit(scheme: 'http', host: string, rawTarget: string, c: RouteTable): AdmittedTarget | RefusedTarget {
+function admit(scheme: 'http' | 'https', host: string, rawTarget: string, c: RouteTable): AdmittedTarget | RefusedTarget {
   const authority = normalizeAuthority(scheme, host)
   const t = normalizeTarget(rawTarget)
   const route = routeOf(c, authority, t.path)
   // RFC 9110 §15.5.20: a request for an authority this server is not configured to serve.
   if (!route) return refuse(421, `no site claims the host ${authority} and there is no default site (sites)`)
   const opts = keyOptions(route)
-  return {ok: true, key: keyOf(scheme, authority, t, opts), authority, target: originForm(t), site: route.site, route, keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
+  return {ok: true, key: keyOf(scheme, authority, t, opts), scheme, authority, target: originForm(t), site: route.site, route, keyPath: t.path, keyQuery: keyQuery(t.query, opts)}
 }
 
 /**
@@ -129,12 +134,18 @@ export function urlCacheKey(url: string, c: CacheConfig, table?: RouteTable): st
 }
 
 /**
- * The key of a URL an operator names (purge, inspect, prefetch, verify). The data plane listens on plain HTTP,
- * so every stored key is `http://…`; behind a TLS terminator the public `https://` URL names the same object
- * (as an absolute-form `https://` request target does: its port is read as https's, then it is keyed as http).
+ * The key of a URL an operator names (purge, inspect, prefetch, verify). `httpsKeys`: the daemon has TLS listeners,
+ * so `https://` keys exist and an `https://` URL names them (and `http://` the plain listeners' entries). Without
+ * TLS listeners every stored key is `http://…`, and behind a TLS terminator the public `https://` URL names the same
+ * object (its port is read as https's, then it is keyed as http).
  */
-export function operatorCacheKey(url: string, c: CacheConfig, table?: RouteTable): string | undefined {
-  return absoluteKey(url, table ?? legacyRouteTable(c), true)
+export function operatorCacheKey(url: string, c: CacheConfig, table?: RouteTable, httpsKeys = false): string | undefined {
+  return absoluteKey(url, table ?? legacyRouteTable(c), !httpsKeys)
+}
+
+/** Whether a config's listeners make `https://` keys (a TLS listener). */
+export function makesHttpsKeys(listen: TavernConfig['listen']): boolean {
+  return listen.some((l) => l.scheme === 'https')
 }
 
 /** The site and route that decide about a URL an operator names (inspect-key), or undefined (→ 421 for clients). */
@@ -154,8 +165,8 @@ function absoluteKey(url: string, c: RouteTable, asListener: boolean): string | 
  * The key prefix of a directory an operator names as a URL (`purge --dir http://host/static/`): normalised like
  * operatorCacheKey, query dropped, always ending in '/' (so `/static` never matches `/static-old`).
  */
-export function operatorDirPrefix(url: string): string | undefined {
-  const u = absoluteParts(url, true)
+export function operatorDirPrefix(url: string, httpsKeys = false): string | undefined {
+  const u = absoluteParts(url, !httpsKeys)
   if (!u) return undefined
   const key = keyOf(u.scheme, u.authority, u.target, {query: 'ignore'})
   return key.endsWith('/') ? key : key + '/'

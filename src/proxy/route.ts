@@ -59,7 +59,7 @@ export function routeRequest(s: DataPlaneServices, ctx: RequestContext, t: Admit
     ctx.key = extra ? appendKeyParts(t.key, extra) : t.key
     return onRoute(s, ctx, t, mh)
   }
-  const parts: KeyParts = {scheme: 'http', host: t.authority, path: t.keyPath, query: t.keyQuery, extra: extra ?? []}
+  const parts: KeyParts = {scheme: t.scheme, host: t.authority, path: t.keyPath, query: t.keyQuery, extra: extra ?? []}
   const r = runPreCacheKey(keyHooks, ctx, parts)
   if (r === undefined) {
     ctx.key = checkedKey(parts)

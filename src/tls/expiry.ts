@@ -5,6 +5,8 @@
  * The metric is `tavern_tls_certificate_expiry_seconds{name}`: seconds until notAfter, computed at scrape time
  * (negative once a served certificate has expired). Alert on e.g. `< 14 * 86400`.
  */
+import {Counter, Gauge, type Registry} from 'prom-client'
+
 import type {CertificateInfo} from './cert-store.js'
 
 export const EXPIRY_METRIC = 'tavern_tls_certificate_expiry_seconds'
@@ -37,4 +39,49 @@ export function expirySummary(certs: readonly CertificateInfo[]): Array<Pick<Cer
   return [...certs]
     .sort((a, b) => a.secondsLeft - b.secondsLeft)
     .map(({listener, role, names, notAfter, secondsLeft, fingerprint256, certFile}) => ({listener, role, names, notAfter, secondsLeft, fingerprint256, certFile}))
+}
+
+/** One certificate as status shows it (CertificateStatus of the admin protocol). */
+export function certificateStatus(certs: readonly CertificateInfo[], expiryWarningMs: number): Array<ReturnType<typeof expirySummary>[number] & {expiringSoon: boolean}> {
+  return expirySummary(certs).map((c) => ({...c, expiringSoon: c.secondsLeft * 1000 < expiryWarningMs}))
+}
+
+/**
+ * Register `tavern_tls_certificate_expiry_seconds{name}` and the TLS / HTTP/2 counters on a Prometheus registry,
+ * read from `source` at scrape time (seconds left are computed then, not at load).
+ */
+export function registerTlsMetrics(
+  registry: Registry,
+  source: () => {certificates: readonly CertificateInfo[]; handshakeFailures: number; floods: Record<'resets' | 'pings' | 'settings', number>},
+): void {
+  const registers = [registry]
+  new Gauge({
+    name: EXPIRY_METRIC,
+    help: EXPIRY_METRIC_HELP,
+    labelNames: ['name'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const s of expirySamples(source().certificates)) this.set(s.labels, s.value)
+    },
+  })
+  new Counter({
+    name: 'tavern_tls_handshake_failures_total',
+    help: 'TLS handshakes that failed (bad client hello, protocol or cipher mismatch, timeout)',
+    registers,
+    collect() {
+      this.reset()
+      this.inc(source().handshakeFailures)
+    },
+  })
+  new Counter({
+    name: 'tavern_http2_flood_sessions_total',
+    help: 'HTTP/2 sessions closed with ENHANCE_YOUR_CALM for a flood, by kind (resets, pings, settings)',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const [kind, n] of Object.entries(source().floods)) this.inc({kind}, n)
+    },
+  })
 }

@@ -139,7 +139,7 @@ describe('listener', () => {
     const r = await raw('/status')
     expect(r.status).toBe(401)
     expect(r.headers['www-authenticate']).toBe('Bearer realm="tavern-admin"')
-    expect(JSON.parse(r.body)).toMatchObject({error: {code: 'unauthorized'}})
+    expect(JSON.parse(r.body)).toMatchObject({error: {code: 'TAVERN_ERR_ADMIN_UNAUTHORIZED'}})
     expect(seen.length).toBe(before)
   })
 

@@ -125,9 +125,29 @@ describe('request targets and operator URLs resolve to the same key', () => {
   }
 
   it('absolute-form: the target authority replaces Host; https is keyed as the listener scheme; upstream gets origin-form', () => {
-    expect(resolveRequestTarget('attacker.test', 'http://Victim.test:80/a/../x?q', 'GET', c)).toEqual({ok: true, key: 'http://victim.test/x?q', authority: 'victim.test', target: '/x?q', site: undefined, route: expect.objectContaining({site: undefined, name: undefined, group: 'default'}), keyPath: '/x', keyQuery: 'q'})
+    expect(resolveRequestTarget('attacker.test', 'http://Victim.test:80/a/../x?q', 'GET', c)).toEqual({ok: true, key: 'http://victim.test/x?q', scheme: 'http', authority: 'victim.test', target: '/x?q', site: undefined, route: expect.objectContaining({site: undefined, name: undefined, group: 'default'}), keyPath: '/x', keyQuery: 'q'})
     expect(key('victim.test', 'https://victim.test:443/x')).toBe('http://victim.test/x')
     expect(key(undefined, 'HTTP://h/x')).toBe('http://h/x')
+  })
+
+  it('a TLS listener keys under https (its default port 443 dropped), whatever scheme the target names', () => {
+    const tls = (host: string | undefined, target: string) => {
+      const r = resolveRequestTarget(host, target, 'GET', c, undefined, 'https')
+      return r.ok === true ? r.key : r
+    }
+    expect(tls('H.test:443', '/x')).toBe('https://h.test/x')
+    expect(tls('h.test:80', '/x')).toBe('https://h.test:80/x')
+    expect(tls(undefined, 'http://h.test/x')).toBe('https://h.test/x')
+    // The memo of resolutions keeps the schemes apart.
+    expect(key('h.test', '/x')).toBe('http://h.test/x')
+    expect(tls('h.test', '/x')).toBe('https://h.test/x')
+  })
+
+  it('operator URLs name https keys when the daemon has TLS listeners, else the http ones', () => {
+    expect(operatorCacheKey('https://h.test/x', c)).toBe('http://h.test/x')
+    expect(operatorCacheKey('https://h.test:443/x', c, undefined, true)).toBe('https://h.test/x')
+    expect(operatorCacheKey('http://h.test/x', c, undefined, true)).toBe('http://h.test/x')
+    expect(operatorDirPrefix('https://h.test/a', true)).toBe('https://h.test/a/')
   })
 
   it('refuses userinfo, bad authorities, bad Hosts, other schemes and other target forms', () => {

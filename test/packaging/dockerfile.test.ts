@@ -78,8 +78,8 @@ it('runs as a non-root user, storage in a volume, the health check through the a
   expect(ops(image, 'WORKDIR').at(-1)!.args).toBe('/etc/tavern')
   const {config} = await loadConfig({file: path.join(REPO_ROOT, copyConfig.args.split(' ')[0]!)})
   expect(JSON.parse(only(image, 'VOLUME'))).toEqual([config.storage.dir])
-  expect(config.listen).toMatch(/^0\.0\.0\.0:/)
-  expect(only(image, 'EXPOSE').split(' ')).toContain(config.listen.split(':')[1])
+  expect(config.listen[0]!.address).toMatch(/^0\.0\.0\.0:/)
+  expect(only(image, 'EXPOSE').split(' ')).toContain(String(config.listen[0]!.port))
   // The volume's directory is created for that user, private, before USER switches to it.
   expect(ops(image, 'RUN')[0]!.args).toContain(`install -d -o ${user} -g ${user} -m 0700 ${config.storage.dir}`)
 })

@@ -15,7 +15,7 @@ export function adminRouter(o: OpsServices): AdminRouter {
   const router = new AdminRouter()
   mountStatus(router, o)
   mountReload(router, o)
-  const info = () => ({version: VERSION, pid: process.pid, listeners: [o.listenAddress]})
+  const info = () => ({version: VERSION, pid: process.pid, listeners: o.dataPlane().listeners.map((l) => `${l.scheme}://${l.address}`)})
   router.on('GET', '/stats', statsSnapshotHandler(o.stats, info))
   router.on('GET', '/stats/stream', statsStreamHandler(o.stats, 1000, info))
   mountPurge(router, o)

@@ -27,6 +27,7 @@ export function statusBody(o: OpsServices): StatusBody {
     plugins: [...o.hooks.plugins],
     sites: describeSites(routeTable(o.config)),
     groups: Object.keys(o.config.upstreamGroups).map((name) => ({name, upstreams: o.upstreamGroup(name)?.health() ?? []})),
+    dataPlane: o.dataPlane(),
   }
 }
 

@@ -120,3 +120,8 @@ export const Http2LimitsSchema = z
   .prefault({})
 
 export type Http2Limits = z.output<typeof Http2LimitsSchema>
+
+/** What a reload cannot change in running listeners: addresses and protocols (certificate files are re-read). */
+export function listenShape(list: readonly ListenerConfig[]): string {
+  return JSON.stringify(list.map((l) => [l.address, l.scheme, l.http2]))
+}

@@ -2,6 +2,7 @@ import type {TavernConfig} from '../../config/schema.js'
 import {allowListFor, type AllowList} from '../../util/cidr.js'
 import {getAll, getHeader, type RawHeaders} from '../../util/raw-headers.js'
 import type {RequestContext} from '../context.js'
+import {viaProtocolVersion} from '../downstream.js'
 import {stripHopByHop} from './hop-by-hop.js'
 
 /**
@@ -110,7 +111,7 @@ export function upstreamRequestHeaders(ctx: Pick<RequestContext, 'req' | 'header
     // Extended or replaced below.
     else if (n !== 'x-forwarded-for' && n !== 'forwarded' && n !== 'via') out.push(h[i]!, h[i + 1]!)
   }
-  const version = `${req.httpVersionMajor}.${req.httpVersionMinor}`
+  const version = viaProtocolVersion(req)
   out.push('via', [...getAll(h, 'via'), `${version} ${via}`].join(', '))
   const client = ctx.client
   const scheme = ctx.scheme

@@ -20,38 +20,11 @@ import path from 'node:path'
 import {isIP} from 'node:net'
 
 import {buildConnector, type Pool} from 'undici'
-import {z} from 'zod'
 
+import type {OriginTlsConfig} from '../../config/tls.js'
 import {CertificateError, loadCertPair} from '../../tls/cert-pair.js'
-import {isUsableName, normalizeServerName} from '../../tls/cert-names.js'
 
-export const OriginTlsSchema = z
-  .strictObject({
-    /** PEM file(s) of the CAs the origin's certificate must chain to; default: Node's bundled roots. */
-    ca: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    /** Server name to send (SNI) and to verify the certificate against; default: the upstream URL's host. */
-    servername: z
-      .string()
-      .min(1)
-      .transform((v) => normalizeServerName(v) ?? v)
-      .refine((v) => isUsableName(v) && !v.startsWith('*.'), {message: 'expected a DNS name, e.g. origin.internal'})
-      .optional(),
-    /** Client certificate (PEM, with its intermediates) for origins that require one; needs key. */
-    cert: z.string().min(1).optional(),
-    key: z.string().min(1).optional(),
-    /** Do not verify the origin's certificate. For tests and broken origins only: logged as a warning. */
-    insecure: z.boolean().default(false),
-  })
-  .refine((t) => (t.cert === undefined) === (t.key === undefined), {message: 'tls.cert and tls.key go together (a client certificate needs its key)', path: ['key']})
-
-export type OriginTlsConfig = z.output<typeof OriginTlsSchema>
-
-/** Per upstream group: `http2` and `tls` (fragment to merge into the group's strictObject). */
-export const OriginProtocolFields = {
-  /** Offer HTTP/2 to the origins (ALPN h2, falling back to HTTP/1.1); https:// upstreams only. */
-  http2: z.boolean().default(false),
-  tls: OriginTlsSchema.optional(),
-}
+export {OriginProtocolFields, type OriginTlsConfig, OriginTlsSchema} from '../../config/tls.js'
 
 export interface LoadedOriginTls {
   ca: string[] | undefined
@@ -181,4 +154,16 @@ export function originConnectOptions(
 /** For tests: forget which groups were warned about. */
 export function resetInsecureWarnings(): void {
   warnedInsecure.clear()
+}
+
+/**
+ * The `originConnect` of UpstreamOptions for a group: every https:// member gets a connector with the group's TLS
+ * settings and a fixed server name (even without `tls`: the server name must not follow the client's Host).
+ */
+export function originConnectFactory(
+  group: string,
+  tls: LoadedOriginTls | undefined,
+  opts: {http2: boolean; connectTimeoutMs: number; log?: {warn(fields: Record<string, unknown>, msg: string): void}},
+): (url: string) => OriginConnectOptions {
+  return (url) => originConnectOptions(group, url, tls, opts)
 }

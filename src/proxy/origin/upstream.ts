@@ -41,6 +41,11 @@ export interface UpstreamOptions {
   maxDecodedBytes: number
   /** Balancing, health checks, outlier ejection, breakers, retries, timeouts (default: the config defaults). */
   resilience?: UpstreamResilience
+  /**
+   * TLS / HTTP/2 connect options per https:// member (origin-tls.ts originConnectOptions): the connector, allowH2,
+   * and the server name every request is sent with. Unset or undefined for a member: plain undici defaults.
+   */
+  originConnect?: (url: string, name: string) => {connect: Pool.Options['connect']; allowH2: boolean; servername: string} | undefined
 }
 
 /** What a group reports to (logs of state changes) and runs its health checks on. */
@@ -140,6 +145,8 @@ export class Upstream {
   downUntil = 0
   /** One slot per pool connection: a request waits here (bounded in time) rather than in undici's unbounded queue. */
   readonly slots: Slots
+  /** TLS server name sent on every request (https:// members): the upstream's, never the client's Host. */
+  readonly servername: string | undefined
 
   readonly backup: boolean
 
@@ -150,9 +157,12 @@ export class Upstream {
     this.name = name ?? target.name ?? u.host
     this.weight = target.weight
     this.backup = target.backup === true
+    const tls = u.protocol === 'https:' ? opts.originConnect?.(target.url, this.name) : undefined
+    this.servername = tls?.servername
     this.pool = new Pool(this.origin, {
       connections: opts.connections,
-      connect: {timeout: timeouts.connectMs},
+      connect: tls?.connect ?? {timeout: timeouts.connectMs},
+      allowH2: tls?.allowH2 ?? false,
       headersTimeout: timeouts.ttfbMs,
       bodyTimeout: timeouts.bodyIdleMs,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
@@ -295,6 +305,7 @@ export class UpstreamGroup implements Origins {
       const res = await target.pool.request({
         method: req.method,
         path: target.basePath + req.path,
+        ...(target.servername === undefined ? {} : {servername: target.servername}),
         headers: req.headers,
         body: req.body,
         signal,

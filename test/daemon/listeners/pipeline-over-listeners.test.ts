@@ -138,10 +138,8 @@ describe.each(clients)('%s', (_name, get) => {
   })
 })
 
-describe('what the wiring must change (known gaps until the lead wires src/proxy/downstream.ts)', () => {
-  // Today's pipeline behind the new listeners. `it.fails` marks a gap: it flips to passing once the pipeline uses
-  // requestHasBody(), and vitest then reports it so the marker is removed.
-  it.fails('a POST body over HTTP/2 without Content-Length reaches the origin (needs requestHasBody)', async () => {
+describe('what reaches the origin from HTTP/2 and TLS requests', () => {
+  it('a POST body over HTTP/2 without Content-Length reaches the origin (requestHasBody: END_STREAM, not framing fields)', async () => {
     const p = uniquePath('post')
     origin.route(p, {status: 200, headers: {'Cache-Control': 'no-store'}, echo: true})
     const session = http2.connect(`https://127.0.0.1:${tlsPlane.bound[0]!.port}`, {ca: ca.certPem, servername: 'cache.test'})
