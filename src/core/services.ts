@@ -54,7 +54,10 @@ export interface OpsStore extends CacheStore {
 export interface StatsRecorder {
   requestStarted(): void
   requestFinished(e: RequestFinishedEvent): void
+  /** A request sent to an origin (every one of them: fills, revalidations, slices, relays, refreshes). */
   originRequest(e: OriginRequestEvent): void
+  /** Body bytes received from an origin. */
+  originBytes(n: number): void
   fillStarted(): void
   fillFinished(stored: boolean): void
 }
