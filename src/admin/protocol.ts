@@ -6,6 +6,7 @@
  *   POST /reload                                                   → ReloadReply | 422 ErrorBody
  *   GET  /stats              (and /stats/stream: one per line)     → TopSnapshot
  *   POST /purge              PurgeRequestBody                      → PurgeReply
+ *   GET  /purges                                                   → PurgeListReply
  *   POST /prefetch           PrefetchRequestBody                   → NDJSON PrefetchLine…
  *   GET  /keys/inspect       ?url=…[&h=Name: value…]               → InspectReply
  *   POST /verify             VerifyRequestBody                     → NDJSON VerifyLine…
@@ -13,6 +14,7 @@
  */
 import type {StoredPolicy} from '../cache/policy-types.js'
 import type {UpstreamHealth} from '../core/origin.js'
+import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {StatsSnapshot} from '../stats/schema.js'
 import type {PurgeMode, StorageUsage} from '../storage/types.js'
 
@@ -27,7 +29,8 @@ export interface StatusBody {
   version: string
   pid: number
   uptimeSeconds: number
-  listeners: {http: string; admin: string}
+  /** `metrics`: the Prometheus listener's host:port, null when off (absent from daemons before it was reported). */
+  listeners: {http: string; admin: string; metrics?: string | null}
   upstreams: UpstreamHealth[]
   config: {source: string}
   storage: {dir: string} & StorageUsage
@@ -85,16 +88,31 @@ export interface PurgeItem {
   key: string
   dir?: true
   matched: number
+  /** Objects affected: deleted (mode delete) or marked expired (mode expire). */
   purged: number
+  /** Objects marked expired (mode expire; 0 for delete): a soft purge deletes nothing. */
+  expired: number
   bytesFreed: number
+  /** For a URL that matched nothing: stored keys of the same path under the same host name (another port or scheme). */
+  suggestions?: string[]
 }
 
 export interface PurgeReply {
   mode: PurgeMode
   matched: number
   purged: number
+  expired: number
   bytesFreed: number
   results: PurgeItem[]
+}
+
+// ---- GET /purges -------------------------------------------------------------------------------
+
+/** The recent purges (admin and data-plane PURGE), newest first; `recorded` counts all since start. */
+export interface PurgeListReply {
+  recorded: number
+  kept: number
+  purges: PurgeHistoryEntry[]
 }
 
 // ---- POST /prefetch ----------------------------------------------------------------------------

@@ -22,6 +22,8 @@ export default class Status extends AdminCommand {
           `tavern ${s.version}  pid ${s.pid}  up ${formatUptime(s.uptimeSeconds)}`,
           `listen     http://${s.listeners.http}`,
           `admin      ${s.listeners.admin}`,
+          // (absent from a daemon older than this client)
+          ...(s.listeners.metrics !== undefined ? [`metrics    ${s.listeners.metrics ? `http://${s.listeners.metrics}/metrics` : 'off'}`] : []),
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
           ...s.upstreams.map((u) => `upstream   ${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}`),

@@ -9,6 +9,7 @@ import type {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import type {TavernConfig} from '../config/schema.js'
+import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
 import type {BackgroundRunner} from './background.js'
@@ -58,6 +59,8 @@ export interface StatsRecorder {
   originRequest(e: OriginRequestEvent): void
   /** Body bytes received from an origin. */
   originBytes(n: number): void
+  /** The recent purges (admin and data-plane PURGE). */
+  readonly purges: {record(e: PurgeHistoryEntry): void}
   fillStarted(): void
   fillFinished(stored: boolean): void
 }
@@ -66,6 +69,7 @@ export interface StatsRecorder {
 export interface StatsReader {
   counters(): StatsCounters
   snapshot(): StatsSnapshot
+  readonly purges: {list(): {recorded: number; kept: number; purges: PurgeHistoryEntry[]}}
 }
 
 /** Where finished requests are logged (src/daemon/access-log.ts). */
@@ -125,6 +129,8 @@ export interface OpsServices extends DataPlaneServices {
   readonly configSource: string | undefined
   /** The data-plane listener's address (`host:port`). */
   readonly listenAddress: string
+  /** The metrics listener's address (`host:port`), null when off. */
+  readonly metricsAddress?: string | null
   readonly socketPath: string
   upstreamHealth(): UpstreamHealth[]
   connections(): ConnectionInfo

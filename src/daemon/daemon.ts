@@ -18,6 +18,7 @@ import {createMetrics} from '../stats/metrics.js'
 import {type MetricsServer, startMetricsServer} from '../stats/metrics-server.js'
 import {AccessLog} from './access-log.js'
 import {DataPlane} from './data-plane.js'
+import {listenError} from './listen-error.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   socketIsDefault?: boolean
   /** Test-only fault injection (TAVERN_FAULT). */
   faults?: Faults
+  /** Told when a reload (SIGHUP or POST /reload) starts and how it ended (serve tells systemd). */
+  onReload?: (event: {phase: 'start'} | {phase: 'applied'} | {phase: 'refused'; problem: string}) => void
 }
 
 /** Resolves true when `p` settles within `ms`, false otherwise (p keeps running). */
@@ -164,6 +167,9 @@ export class Daemon {
       get listenAddress() {
         return d.listenAddress
       },
+      get metricsAddress() {
+        return d.metricsServer ? `${d.metricsServer.address.host}:${d.metricsServer.address.port}` : null
+      },
       socketPath: d.opts.socketPath,
       upstreamHealth: () => d.upstreams.health(),
       connections: () => ({
@@ -217,7 +223,9 @@ export class Daemon {
     this.accessLog = await openAccessLog(this.config, this.configSource)
     if (this.config.metrics.listen) {
       const {host, port} = parseHostPort(this.config.metrics.listen)!
-      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed'))
+      this.metricsServer = await startMetricsServer(host, port, createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()}), (error) => this.log.error({err: error}, 'metrics listener failed')).catch((error: unknown) => {
+        throw listenError(error, 'metrics', this.config.metrics.listen!)
+      })
     }
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
@@ -225,7 +233,13 @@ export class Daemon {
       maxConnections: this.connectionLimit.max,
       onWarning: (fields, msg) => this.log.warn(fields, msg),
     })
-    const addr = await this.dataPlane.listen(this.config.listen)
+    let addr
+    try {
+      addr = await this.dataPlane.listen(this.config.listen)
+    } catch (error) {
+      await this.metricsServer?.close()
+      throw listenError(error, 'data-plane', this.config.listen)
+    }
     this.listenAddress = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
     const router = adminRouter(this.services)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
@@ -237,7 +251,7 @@ export class Daemon {
     } catch (error) {
       await this.dataPlane.drain(0)
       await this.metricsServer?.close()
-      throw error
+      throw listenError(error, 'admin socket', this.opts.socketPath)
     }
     this.log.info({listen: this.listenAddress, maxConnections: this.connectionLimit.max, metrics: this.metricsServer ? `${this.metricsServer.address.host}:${this.metricsServer.address.port}` : undefined, socket: this.opts.socketPath, storage: this.config.storage.dir, upstreams: this.config.upstreams.map((u) => u.url), config: this.configSource ?? 'embedded defaults'}, 'tavern ready')
   }
@@ -265,6 +279,19 @@ export class Daemon {
 
   /** Re-read and validate the config; apply it, or keep the running one and report why not. */
   async reload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
+    this.opts.onReload?.({phase: 'start'})
+    try {
+      const r = await this.applyReload()
+      this.opts.onReload?.({phase: 'applied'})
+      return r
+    } catch (error) {
+      const problems = (error as {problems?: string[]}).problems
+      this.opts.onReload?.({phase: 'refused', problem: problems?.[0] ?? (error as Error).message})
+      throw error
+    }
+  }
+
+  private async applyReload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
     const next = await this.opts.reloadConfig() // throws ConfigError: nothing changes
     const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.

@@ -1,6 +1,7 @@
 import type {StatsRecorder} from '../core/services.js'
 import {CumulativeHistogram, type CumulativeHistogramView, WindowedLogHistogram} from './histogram.js'
 import {Probes} from './probes.js'
+import {PurgeHistory} from './purge-history.js'
 import {
   CACHE_OUTCOMES,
   type CacheOutcome,
@@ -118,6 +119,8 @@ export class Stats implements StatsRecorder {
   private readonly ttfbHist = new CumulativeHistogram()
   private readonly topKeys: TopKeys
   private readonly probeSet = new Probes()
+  /** The recent purges (`tavern purge --list`, GET /purges). */
+  readonly purges = new PurgeHistory()
 
   constructor(opts: StatsOptions = {}) {
     this.now = opts.now ?? Date.now
