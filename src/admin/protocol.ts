@@ -7,6 +7,7 @@
  *   GET  /stats              (and /stats/stream: one per line)     → TopSnapshot
  *   POST /purge              PurgeRequestBody                      → PurgeReply
  *   GET  /purges                                                   → PurgeListReply
+ *   GET  /log/stream         ?filter=…                             → NDJSON LogLine…
  *   POST /prefetch           PrefetchRequestBody                   → NDJSON PrefetchLine…
  *   GET  /keys/inspect       ?url=…[&h=Name: value…]               → InspectReply
  *   POST /verify             VerifyRequestBody                     → NDJSON VerifyLine…
@@ -14,6 +15,7 @@
  */
 import type {StoredPolicy} from '../cache/policy-types.js'
 import type {UpstreamHealth} from '../core/origin.js'
+import type {LiveRequest} from '../core/services.js'
 import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {StatsSnapshot} from '../stats/schema.js'
 import type {PurgeMode, StorageUsage} from '../storage/types.js'
@@ -114,6 +116,26 @@ export interface PurgeListReply {
   kept: number
   purges: PurgeHistoryEntry[]
 }
+
+// ---- GET /log/stream ---------------------------------------------------------------------------
+
+export interface LogStart {
+  type: 'start'
+  filters: string[]
+  /** Clients following now, this one included. */
+  followers: number
+}
+
+export type LogRequestLine = {type: 'request'} & LiveRequest
+
+/** This reader fell behind: `count` lines were not sent since the last such line (`total` since it started). */
+export interface LogDropped {
+  type: 'dropped'
+  count: number
+  total: number
+}
+
+export type LogLine = LogStart | LogRequestLine | LogDropped
 
 // ---- POST /prefetch ----------------------------------------------------------------------------
 

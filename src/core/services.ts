@@ -9,6 +9,7 @@ import type {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import type {TavernConfig} from '../config/schema.js'
+import type {LiveLog} from '../stats/live-log.js'
 import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
@@ -86,7 +87,39 @@ export interface AccessLogSink {
     cache: string,
     upstreamMs: number | undefined,
     endedAt: number,
+    userAgent?: string,
+    referer?: string,
+    httpVersion?: string,
   ): void
+}
+
+/** One finished request, as the live request log (`tavern log --follow`) shows it. */
+export interface LiveRequest {
+  /** ms epoch. */
+  time: number
+  reqId: string
+  client: string | undefined
+  method: string
+  host: string | undefined
+  path: string
+  status: number
+  bytes: number
+  durationMs: number
+  /** The cache outcome (hit, miss, stale, revalidated, bypass, error; `…-collapsed` when it joined a fill). */
+  cache: string
+  /** The Cache-Status value sent: the decision and why (fwd=…, stored, detail=…). */
+  cacheStatus: string | undefined
+  key: string | undefined
+  upstream: string | undefined
+  upstreamMs: number | undefined
+  userAgent: string | undefined
+  referer: string | undefined
+}
+
+/** Where the live request log taps finished requests; `active` is false when nobody follows (then nothing is built). */
+export interface RequestTap {
+  readonly active: boolean
+  record(e: LiveRequest): void
 }
 
 /** What the request path needs. Every field may change on reload: read it when needed, do not keep it. */
@@ -102,6 +135,8 @@ export interface DataPlaneServices {
   readonly background: BackgroundRunner
   /** The active plugin set's hooks and composed origin call. */
   readonly hooks: HookSet
+  /** The live request log (absent in harnesses without one). */
+  readonly requestTap?: RequestTap
 }
 
 /** Client connections of the data plane, as `status` shows them. */
@@ -138,4 +173,6 @@ export interface OpsServices extends DataPlaneServices {
   accessLogInfo(): {path: string; dropped: number} | null
   /** Re-read and apply the config (throws a ConfigError when it is invalid: nothing changes then). */
   reload(): Promise<ReloadResult>
+  /** The live request log's followers (GET /log/stream). */
+  readonly liveLog?: LiveLog
 }

@@ -11,6 +11,7 @@ import {Pipeline} from '../proxy/handler.js'
 import {createHookSet} from '../proxy/hooks.js'
 import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
+import {LiveLog} from '../stats/live-log.js'
 import {Stats} from '../stats/recorder.js'
 import {Storage} from '../storage/store.js'
 import {parseHostPort} from '../config/sizes.js'
@@ -87,7 +88,7 @@ const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
 /** The access log a config asks for, opened (so an unwritable path is a config error, not a silent loss). */
 async function openAccessLog(c: TavernConfig, source: string | undefined): Promise<AccessLog | undefined> {
   if (!c.accessLog.enabled) return undefined
-  const log = new AccessLog(c.accessLog.path, formatRequestId)
+  const log = new AccessLog(c.accessLog.path, formatRequestId, c.accessLog.format)
   try {
     await log.ready()
   } catch (error) {
@@ -105,6 +106,8 @@ async function openAccessLog(c: TavernConfig, source: string | undefined): Promi
 export class Daemon {
   readonly startedAt = Date.now()
   readonly stats = new Stats()
+  /** Finished requests for `tavern log --follow` (nothing is built while nobody follows). */
+  readonly liveLog = new LiveLog()
   config: TavernConfig
   configSource: string | undefined
   upstreams: UpstreamGroup
@@ -160,6 +163,8 @@ export class Daemon {
       get hooks() {
         return d.hooks
       },
+      requestTap: d.liveLog,
+      liveLog: d.liveLog,
       startedAt: d.startedAt,
       get configSource() {
         return d.configSource

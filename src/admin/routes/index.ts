@@ -2,6 +2,7 @@ import type {OpsServices} from '../../core/services.js'
 import {VERSION} from '../../core/version.js'
 import {AdminRouter} from '../http.js'
 import {mountInspect} from './inspect.js'
+import {mountLog} from './log.js'
 import {mountPrefetch} from './prefetch.js'
 import {mountPurge} from './purge.js'
 import {mountReload} from './reload.js'
@@ -21,5 +22,6 @@ export function adminRouter(o: OpsServices): AdminRouter {
   mountPrefetch(router, o)
   mountInspect(router, o)
   mountVerify(router, o)
+  mountLog(router, o)
   return router
 }
