@@ -243,6 +243,24 @@ export interface InspectReply {
   /** With request headers: the selector they produce (null for Vary: *), and whether that variant is stored. */
   selection?: {headers: Array<[string, string]>; variant: string | null; stored: boolean}
   variants: VariantInfo[]
+  /** When nothing is stored: why, as far as the daemon knows (since it started). */
+  notCached?: NotCachedInfo
+}
+
+export interface NotCachedInfo {
+  /**
+   * `not-storable`: the last answer could not be stored (`reason`: no-store, private, Set-Cookie, status, Vary: *…);
+   * `fetch-failed`: the last fetch got no usable answer; `bypassed`: requests for it bypass the cache;
+   * `purged`: a recent purge removed it; `unknown`: none of those since the daemon started (never requested, or
+   * evicted / expired and removed).
+   */
+  why: 'not-storable' | 'fetch-failed' | 'bypassed' | 'purged' | 'unknown'
+  reason: string
+  /** ISO time of the decision or purge. */
+  at?: string
+  status?: number
+  /** Stored keys of the same path under the same host name (another port or scheme). */
+  suggestions: string[]
 }
 
 // ---- POST /verify ------------------------------------------------------------------------------

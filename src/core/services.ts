@@ -10,6 +10,7 @@ import type {Logger} from 'pino'
 
 import type {TavernConfig} from '../config/schema.js'
 import type {LiveLog} from '../stats/live-log.js'
+import type {NotStoredEntry} from '../stats/not-stored.js'
 import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
@@ -62,6 +63,8 @@ export interface StatsRecorder {
   originBytes(n: number): void
   /** The recent purges (admin and data-plane PURGE). */
   readonly purges: {record(e: PurgeHistoryEntry): void}
+  /** Why `key` was not stored: where the decision is made (storability verdict, failed fetch, bypass). */
+  notStored(key: string, kind: 'not-storable' | 'fetch-failed' | 'bypassed', reason: string, status?: number): void
   fillStarted(): void
   fillFinished(stored: boolean): void
 }
@@ -71,6 +74,7 @@ export interface StatsReader {
   counters(): StatsCounters
   snapshot(): StatsSnapshot
   readonly purges: {list(): {recorded: number; kept: number; purges: PurgeHistoryEntry[]}}
+  readonly notStoredMemory: {get(key: string): NotStoredEntry | undefined}
 }
 
 /** Where finished requests are logged (src/daemon/access-log.ts). */

@@ -1,6 +1,7 @@
 import type {StatsRecorder} from '../core/services.js'
 import {CumulativeHistogram, type CumulativeHistogramView, WindowedLogHistogram} from './histogram.js'
 import {Probes} from './probes.js'
+import {type NotStoredKind, NotStoredMemory} from './not-stored.js'
 import {PurgeHistory} from './purge-history.js'
 import {
   CACHE_OUTCOMES,
@@ -121,6 +122,8 @@ export class Stats implements StatsRecorder {
   private readonly probeSet = new Probes()
   /** The recent purges (`tavern purge --list`, GET /purges). */
   readonly purges = new PurgeHistory()
+  /** Why keys were last not stored (`inspect-key` on an uncached URL). */
+  readonly notStoredMemory = new NotStoredMemory()
 
   constructor(opts: StatsOptions = {}) {
     this.now = opts.now ?? Date.now
@@ -178,6 +181,11 @@ export class Stats implements StatsRecorder {
     if (!(n > 0)) return
     this.originBytesIn += n
     this.seconds.originBytes(Math.floor(this.now() / 1000), n)
+  }
+
+  /** The request path decided not to store `key` (or could not fetch it, or bypassed the cache), and why. */
+  notStored(key: string, kind: NotStoredKind, reason: string, status?: number): void {
+    this.notStoredMemory.record(key, {kind, reason, status, at: this.now()})
   }
 
   fillStarted(): void {
