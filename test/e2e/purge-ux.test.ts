@@ -62,7 +62,7 @@ describe('purge, as operators use it', () => {
     const json = JSON.parse((await cli('purge', '--json', '--host', '127.0.0.1', p)).stdout) as {results: Array<{key: string; suggestions?: string[]}>}
     expect(json.results[0]).toMatchObject({key: `http://127.0.0.1${p}`, suggestions: [`http://${d.host}${p}`]})
     // Nothing was purged by the slip.
-    expect((await cli('purge', '--json', `${d.url}${p}`)).stdout).toContain('"purged":1')
+    expect((JSON.parse((await cli('purge', '--json', `${d.url}${p}`)).stdout) as {purged: number}).purged).toBe(1)
   })
 
   it('a bad line in a purge list is named by file and line, and nothing is purged', async () => {
@@ -73,7 +73,7 @@ describe('purge, as operators use it', () => {
     const r = await cli('purge', '--file', file)
     expect(r.code).toBe(2)
     expect(r.stderr).toContain(`${file} line 4: not an absolute http(s) URL: "example.com/no-scheme"`)
-    expect((await cli('purge', '--json', `${d.url}${p}`)).stdout).toContain('"purged":1')
+    expect((JSON.parse((await cli('purge', '--json', `${d.url}${p}`)).stdout) as {purged: number}).purged).toBe(1)
   })
 
   it('purge --list shows the recent purges, newest first, in text and --json', async () => {
@@ -92,5 +92,29 @@ describe('purge, as operators use it', () => {
     expect(lines[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT.*Z  PURGE from 127\\.0\\.0\\.1  delete  url http://${d.host.replace(/\./g, '\\.')}${p}  matched 1, 1 deleted`))
     expect(lines[1]).toContain('admin  expire  url')
     expect(lines[1]).toContain('1 marked expired')
+  })
+
+  it('inspect-key on an uncached URL says why: not storable (and the reason), purged, or unknown with close keys', async () => {
+    const p = uniquePath('ux-nostore')
+    origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'n'})
+    expect((await d.request(p)).status).toBe(200)
+    const j = await cli('inspect-key', '--json', `${d.url}${p}`)
+    expect(j.code).toBe(0)
+    const body = JSON.parse(j.stdout) as {stored: boolean; notCached: {why: string; reason: string; status?: number}}
+    expect(body.stored).toBe(false)
+    expect(body.notCached).toMatchObject({why: 'not-storable', status: 200})
+    expect(body.notCached.reason).toMatch(/no-store/)
+    expect((await cli('inspect-key', `${d.url}${p}`)).stdout).toMatch(/^ {2}why {10}not storable: .*no-store.* \(origin answered 200\)/m)
+
+    const gone = uniquePath('ux-gone')
+    await cached(gone)
+    expect((await cli('purge', `${d.url}${gone}`)).code).toBe(0)
+    const purged = JSON.parse((await cli('inspect-key', '--json', `${d.url}${gone}`)).stdout) as {notCached: {why: string}}
+    expect(purged.notCached.why).toBe('purged')
+
+    const kept = uniquePath('ux-kept')
+    await cached(kept)
+    const unknown = JSON.parse((await cli('inspect-key', '--json', `http://127.0.0.1${kept}`)).stdout) as {notCached: {why: string; suggestions: string[]}}
+    expect(unknown.notCached).toEqual(expect.objectContaining({why: 'unknown', suggestions: [`http://${d.host}${kept}`]}))
   })
 })
