@@ -36,6 +36,12 @@ Exit codes: 0 ended (Ctrl-C, or --count reached), 1 failed, 2 usage error (a bad
     count: Flags.integer({char: 'n', description: 'stop after this many requests', min: 1}),
   }
 
+  /** --json / --format json: errors are JSON lines too (this command streams, so oclif's --json is not used). */
+  public override jsonEnabled(): boolean {
+    const a = this.argv
+    return a.includes('--json') || a.includes('--format=json') || a.some((x, i) => x === '--format' && a[i + 1] === 'json')
+  }
+
   async run(): Promise<void> {
     const {flags} = await this.parse(Log)
     const format = flags.json ? 'json' : flags.format
