@@ -26,7 +26,10 @@ function plausibleTarget(raw: string, host: string | undefined): boolean {
 export default class Purge extends OpsCommand {
   static override description = `Remove objects from the cache (all Vary variants of each URL), or with --expire mark them stale so the next request revalidates.
 --dir purges everything under a path prefix (path-boundary aware: /static/ never touches /static-old/).
-A URL that is not cached is not an error (exit 0, matched 0) unless --strict (exit 1).
+A URL that is not cached is not an error (exit 0, matched 0) unless --strict (exit 1); the key looked up is shown,
+with stored keys of the same path under another port or scheme ("did you mean").
+A bad entry of a list is named by its file and line, and nothing is purged.
+--list shows the recent purges (like Varnish's ban.list) instead of purging.
 Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage error, 3 daemon unreachable.`
   static override examples = [
     '<%= config.bin %> purge http://example.com/app.js http://example.com/app.css',
