@@ -72,7 +72,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     const bad = urls.findIndex((u) => !plausibleTarget(u, flags.host))
     if (bad >= 0) {
       const u = urls[bad]!
-      this.usage(`${where(bad)}: not an absolute http(s) URL: ${JSON.stringify(u)}${u.startsWith('/') ? ' (give --host, or a full URL)' : ''}; nothing was purged`)
+      this.fail(`${where(bad)}: not an absolute http(s) URL: ${JSON.stringify(u)}${u.startsWith('/') ? ' (give --host, or a full URL)' : ''}; nothing was purged`, 'TAVERN_ERR_BAD_URL')
     }
     const socket = await this.adminSocket(flags)
     const mode = flags.expire ? 'expire' : 'delete'
