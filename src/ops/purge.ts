@@ -10,7 +10,7 @@ export const MAX_PURGE_URLS = 1_000_000
 /** Largest POST /purge body: room for MAX_PURGE_URLS URLs of typical length. */
 export const MAX_PURGE_BODY_BYTES = 128 * 1024 * 1024
 /** Unmatched URLs of one request that get "did you mean" suggestions (each costs a bounded key scan). */
-const MAX_SUGGESTED = 20
+const MAX_SUGGESTED = 5
 /** Purges of single keys in flight at once within one request. */
 const PURGE_CONCURRENCY = 64
 

@@ -7,7 +7,7 @@
 import type {OpsServices} from '../core/services.js'
 
 /** Records looked at per scheme at most: a host with millions of keys gives no suggestion rather than a slow purge. */
-const SCAN_LIMIT = 20_000
+const SCAN_LIMIT = 10_000
 /** Suggestions per key. */
 const MAX_SUGGESTIONS = 5
 
