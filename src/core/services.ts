@@ -9,7 +9,6 @@ import type {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import type {TavernConfig} from '../config/schema.js'
-import type {LiveLog} from '../stats/live-log.js'
 import type {NotStoredEntry} from '../stats/not-stored.js'
 import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {OriginRequestEvent, RequestFinishedEvent, StatsCounters, StatsSnapshot} from '../stats/schema.js'
@@ -177,6 +176,19 @@ export interface OpsServices extends DataPlaneServices {
   accessLogInfo(): {path: string; dropped: number} | null
   /** Re-read and apply the config (throws a ConfigError when it is invalid: nothing changes then). */
   reload(): Promise<ReloadResult>
-  /** The live request log's followers (GET /log/stream). */
-  readonly liveLog?: LiveLog
+  /** The live request log's followers (GET /log/stream; src/stats/live-log.ts). */
+  readonly liveLog?: LiveLogHub
+}
+
+/** A follower of the live request log: told when its reader caught up. */
+export interface LiveFollower {
+  drained(): void
+}
+
+/** What the admin route uses of the live request log (src/stats/live-log.ts implements it). */
+export interface LiveLogHub {
+  readonly count: number
+  /** Undefined when the follower limit is reached. */
+  follow(sink: {write(text: string): boolean}, filter: (e: LiveRequest) => boolean): LiveFollower | undefined
+  unfollow(f: LiveFollower): void
 }
