@@ -6,6 +6,8 @@
  *   POST /reload                                                   → ReloadReply | 422 ErrorBody
  *   GET  /stats              (and /stats/stream: one per line)     → TopSnapshot
  *   POST /purge              PurgeRequestBody                      → PurgeReply
+ *   GET  /purges                                                   → PurgeListReply
+ *   GET  /log/stream         ?filter=…                             → NDJSON LogLine…
  *   POST /prefetch           PrefetchRequestBody                   → NDJSON PrefetchLine…
  *   GET  /keys/inspect       ?url=…[&h=Name: value…]               → InspectReply
  *   POST /verify             VerifyRequestBody                     → NDJSON VerifyLine…
@@ -13,6 +15,8 @@
  */
 import type {StoredPolicy} from '../cache/policy-types.js'
 import type {UpstreamHealth} from '../core/origin.js'
+import type {LiveRequest} from '../core/live-request.js'
+import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {StatsSnapshot} from '../stats/schema.js'
 import type {PurgeMode, StorageUsage} from '../storage/types.js'
 
@@ -27,7 +31,8 @@ export interface StatusBody {
   version: string
   pid: number
   uptimeSeconds: number
-  listeners: {http: string; admin: string}
+  /** `metrics`: the Prometheus listener's host:port, null when off (absent from daemons before it was reported). */
+  listeners: {http: string; admin: string; metrics?: string | null}
   upstreams: UpstreamHealth[]
   config: {source: string}
   storage: {dir: string} & StorageUsage
@@ -145,19 +150,54 @@ export interface PurgeItem {
   key: string
   dir?: true
   matched: number
+  /** Objects affected: deleted (mode delete) or marked expired (mode expire). */
   purged: number
+  /** Objects marked expired (mode expire; 0 for delete): a soft purge deletes nothing. */
+  expired: number
   bytesFreed: number
+  /** For a URL that matched nothing: stored keys of the same path under the same host name (another port or scheme). */
+  suggestions?: string[]
 }
 
 export interface PurgeReply {
   mode: PurgeMode
   matched: number
   purged: number
+  expired: number
   bytesFreed: number
   results: PurgeItem[]
   /** With `rewarm`: how many hot keys under the purged prefix are being re-fetched (in the background). */
   rewarm?: {keys: number}
 }
+
+// ---- GET /purges -------------------------------------------------------------------------------
+
+/** The recent purges (admin and data-plane PURGE), newest first; `recorded` counts all since start. */
+export interface PurgeListReply {
+  recorded: number
+  kept: number
+  purges: PurgeHistoryEntry[]
+}
+
+// ---- GET /log/stream ---------------------------------------------------------------------------
+
+export interface LogStart {
+  type: 'start'
+  filters: string[]
+  /** Clients following now, this one included. */
+  followers: number
+}
+
+export type LogRequestLine = {type: 'request'} & LiveRequest
+
+/** This reader fell behind: `count` lines were not sent since the last such line (`total` since it started). */
+export interface LogDropped {
+  type: 'dropped'
+  count: number
+  total: number
+}
+
+export type LogLine = LogStart | LogRequestLine | LogDropped
 
 // ---- POST /prefetch ----------------------------------------------------------------------------
 
@@ -278,6 +318,24 @@ export interface InspectReply {
   variants: VariantInfo[]
   /** The site and route that decide about the URL (null: no site claims its host, clients get 421). */
   route?: (RouteInfo & {site: string | null}) | null
+  /** When nothing is stored: why, as far as the daemon knows (since it started). */
+  notCached?: NotCachedInfo
+}
+
+export interface NotCachedInfo {
+  /**
+   * `not-storable`: the last answer could not be stored (`reason`: no-store, private, Set-Cookie, status, Vary: *…);
+   * `fetch-failed`: the last fetch got no usable answer; `bypassed`: requests for it bypass the cache;
+   * `purged`: a recent purge removed it; `unknown`: none of those since the daemon started (never requested, or
+   * evicted / expired and removed).
+   */
+  why: 'not-storable' | 'fetch-failed' | 'bypassed' | 'purged' | 'unknown'
+  reason: string
+  /** ISO time of the decision or purge. */
+  at?: string
+  status?: number
+  /** Stored keys of the same path under the same host name (another port or scheme). */
+  suggestions: string[]
 }
 
 // ---- POST /verify ------------------------------------------------------------------------------

@@ -60,6 +60,12 @@ export function formatInspect(x: InspectReply, now: number): string {
   const out = [row('url', x.url), row('key', x.key)]
   if (!x.stored) {
     out.push(row('stored', 'no — not cached'))
+    const n = x.notCached
+    if (n) {
+      const label = n.why === 'not-storable' ? 'not storable' : n.why === 'fetch-failed' ? 'fetch failed' : n.why === 'bypassed' ? 'bypassed' : n.why === 'purged' ? 'purged' : 'why'
+      out.push(row('why', `${label}: ${n.reason}${n.status !== undefined ? ` (origin answered ${n.status})` : ''}${n.at ? `, ${n.at} (${ago(n.at, now)})` : ''}`))
+      for (const k of n.suggestions) out.push(row('did you mean', k))
+    }
     if (x.selection) out.push(row('selects', variantLabel(x.selection.variant)))
     return out.join('\n')
   }

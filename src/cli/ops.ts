@@ -29,10 +29,18 @@ export abstract class OpsCommand extends AdminCommand {
 
 /** Lines of a URL list: blank lines and `#` comments skipped. */
 export function parseList(text: string): string[] {
-  return text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
+  return parseNumberedList(text).map((l) => l.text)
+}
+
+/** The same, with each entry's 1-based line number (so a bad entry can be named). */
+export function parseNumberedList(text: string): Array<{text: string; line: number}> {
+  const out: Array<{text: string; line: number}> = []
+  const lines = text.split(/\r?\n/)
+  for (let i = 0; i < lines.length; i++) {
+    const t = lines[i]!.trim()
+    if (t !== '' && !t.startsWith('#')) out.push({text: t, line: i + 1})
+  }
+  return out
 }
 
 async function readStdin(): Promise<string> {
@@ -43,19 +51,38 @@ async function readStdin(): Promise<string> {
 
 /** URLs from arguments, `-` (stdin, once) and --file (one per line). */
 export async function collectUrls(args: readonly string[], file: string | undefined): Promise<string[]> {
-  const out: string[] = []
+  return (await collectTargets(args, file)).urls
+}
+
+/** The same, with where each URL came from (`argument 2`, `stdin line 5`, `urls.txt line 7`) for error messages. */
+export async function collectTargets(args: readonly string[], file: string | undefined): Promise<{urls: string[]; where: (i: number) => string}> {
+  const urls: string[] = []
+  const where: string[] = []
   let stdinRead = false
-  for (const a of args) {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
     if (a === '-') {
-      if (!stdinRead) for (const u of parseList(await readStdin())) out.push(u) // not push(...list): long lists overflow the stack
+      // not push(...list): long lists overflow the stack
+      if (!stdinRead)
+        for (const u of parseNumberedList(await readStdin())) {
+          urls.push(u.text)
+          where.push(`stdin line ${u.line}`)
+        }
       stdinRead = true
-    } else out.push(a)
+    } else {
+      urls.push(a)
+      where.push(`argument ${i + 1}`)
+    }
   }
   if (file !== undefined) {
     const text = file === '-' ? (stdinRead ? '' : await readStdin()) : await fs.readFile(file, 'utf8')
-    for (const u of parseList(text)) out.push(u)
+    const name = file === '-' ? 'stdin' : file
+    for (const u of parseNumberedList(text)) {
+      urls.push(u.text)
+      where.push(`${name} line ${u.line}`)
+    }
   }
-  return out
+  return {urls, where: (i) => where[i] ?? `entry ${i + 1}`}
 }
 
 /** `-H 'Name: value'` flags → {name: value} (repeated names joined with ", "); throws a message on a malformed one. */

@@ -3,8 +3,10 @@ import {Args, Flags} from '@oclif/core'
 import {clientFlags} from '../cli/base.js'
 import {formatBytes} from '../util/format.js'
 import {EXIT} from '../client/admin-client.js'
-import {collectUrls, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
-import type {PurgeReply} from '../admin/protocol.js'
+import type {AdminTransport} from '../client/admin-http.js'
+import {collectTargets, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
+import type {PurgeListReply, PurgeReply} from '../admin/protocol.js'
+import {RECENT_PURGES} from '../stats/purge-history.js'
 
 const SHOWN = 20
 /** URLs per request: a long list goes in several (the daemon takes at most 1,000,000 per request). */
@@ -25,7 +27,10 @@ function plausibleTarget(raw: string, host: string | undefined): boolean {
 export default class Purge extends OpsCommand {
   static override description = `Remove objects from the cache (all Vary variants of each URL), or with --expire mark them stale so the next request revalidates.
 --dir purges everything under a path prefix (path-boundary aware: /static/ never touches /static-old/).
-A URL that is not cached is not an error (exit 0, matched 0) unless --strict (exit 1).
+A URL that is not cached is not an error (exit 0, matched 0) unless --strict (exit 1); the key looked up is shown,
+with stored keys of the same path under another port or scheme ("did you mean").
+A bad entry of a list is named by its file and line, and nothing is purged.
+--list shows the recent purges (like Varnish's ban.list) instead of purging.
 Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage error, 3 daemon unreachable.`
   static override examples = [
     '<%= config.bin %> purge http://example.com/app.js http://example.com/app.css',
@@ -34,6 +39,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     '<%= config.bin %> purge --dir /static/ --host example.com',
     '<%= config.bin %> purge --dir http://example.com/static/ --expire --json',
     '<%= config.bin %> purge --dir http://example.com/static/ --rewarm',
+    '<%= config.bin %> purge --list',
   ]
   static override strict = false
   static override enableJsonFlag = true
@@ -48,21 +54,28 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     expire: Flags.boolean({description: 'mark stale (next request revalidates) instead of deleting'}),
     strict: Flags.boolean({description: 'exit 1 when a URL (or the directory) matched nothing'}),
     rewarm: Flags.boolean({description: 'with --dir: re-fetch in the background what was hot under the prefix', dependsOn: ['dir']}),
+    list: Flags.boolean({description: `show the recent purges instead of purging (newest first, the last ${RECENT_PURGES}: time, source, mode, scope, counts)`, exclusive: ['file', 'dir', 'expire', 'strict']}),
   }
 
-  async run(): Promise<PurgeReply> {
+  async run(): Promise<PurgeReply | PurgeListReply> {
     const {flags, argv} = await this.parse(Purge)
+    if (flags.list) {
+      if ((argv as string[]).length > 0) this.usage('--list takes no URLs')
+      return this.list(await this.adminTransport(flags))
+    }
     let urls: string[]
+    let where: (i: number) => string
     try {
-      urls = await collectUrls(argv as string[], flags.file)
+      ;({urls, where} = await collectTargets(argv as string[], flags.file))
     } catch (error) {
       this.usage(`cannot read the URL list: ${(error as Error).message}`)
     }
-    if (urls.length === 0 && flags.dir === undefined) this.usage('give URL(s), "-" or --file for a list, or --dir PREFIX')
-    // One request validates everything before it changes anything; a list sent in several must be checked up front.
-    if (urls.length > BATCH_URLS) {
-      const bad = urls.find((u) => !plausibleTarget(u, flags.host))
-      if (bad !== undefined) this.usage(`not an absolute http(s) URL: ${JSON.stringify(bad)}${bad.startsWith('/') ? ' (give --host, or a full URL)' : ''}; nothing was purged`)
+    if (urls.length === 0 && flags.dir === undefined && !flags.list) this.usage('give URL(s), "-" or --file for a list, or --dir PREFIX')
+    // Everything is checked before anything changes, and a bad entry is named by its line (or argument).
+    const bad = urls.findIndex((u) => !plausibleTarget(u, flags.host))
+    if (bad >= 0) {
+      const u = urls[bad]!
+      this.fail(`${where(bad)}: not an absolute http(s) URL: ${JSON.stringify(u)}${u.startsWith('/') ? ' (give --host, or a full URL)' : ''}; nothing was purged`, 'TAVERN_ERR_BAD_URL')
     }
     const admin = await this.adminTransport(flags)
     const mode = flags.expire ? 'expire' : 'delete'
@@ -82,6 +95,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
       else {
         reply.matched += r.body.matched
         reply.purged += r.body.purged
+        reply.expired = (reply.expired ?? 0) + (r.body.expired ?? 0)
         reply.bytesFreed += r.body.bytesFreed
         for (const x of r.body.results) reply.results.push(x)
         if (r.body.rewarm) reply.rewarm = r.body.rewarm
@@ -99,7 +113,12 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     const verb = reply.mode === 'expire' ? 'marked expired' : 'deleted'
     for (const x of reply.results.slice(0, SHOWN)) {
       const label = x.dir ? `${x.key}*` : x.url
-      this.log(x.matched === 0 ? `  ${label}  not cached` : `  ${label}  ${plural(x.matched, 'object')} ${verb}${reply.mode === 'delete' ? `, ${formatBytes(x.bytesFreed)}` : ''}`)
+      if (x.matched > 0) this.log(`  ${label}  ${plural(x.matched, 'object')} ${verb}${reply.mode === 'delete' ? `, ${formatBytes(x.bytesFreed)}` : ''}`)
+      else {
+        // Say which key was looked up (it holds the Host and port clients use) and what is stored close to it.
+        this.log(`  ${label}  not cached (looked up key ${x.dir ? `prefix ${x.key}` : x.key})`)
+        for (const k of x.suggestions ?? []) this.log(`      did you mean ${k}?`)
+      }
     }
     if (reply.results.length > SHOWN) this.log(`  … ${reply.results.length - SHOWN} more (use --json for all)`)
     const summary =
@@ -110,5 +129,24 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     if (reply.rewarm) this.log(`rewarm: re-fetching ${plural(reply.rewarm.keys, 'hot key')} in the background`)
     if (strictFail) this.fail(`--strict: ${plural(unmatched.length, 'target')} matched nothing`, 'TAVERN_ERR_NOT_CACHED')
     return reply
+  }
+
+  /** `--list`: the daemon's recent purges, newest first. */
+  private async list(admin: AdminTransport): Promise<PurgeListReply> {
+    const r = await admin.request<PurgeListReply>('GET', '/purges')
+    if (r.status !== 200) this.adminFailure(r.status, r.body)
+    const l = r.body
+    if (this.jsonEnabled()) return l
+    if (l.purges.length === 0) {
+      this.log('no purges since the daemon started')
+      return l
+    }
+    for (const p of l.purges) {
+      const what = p.mode === 'expire' ? `${p.purged} marked expired` : `${p.purged} deleted, ${formatBytes(p.bytesFreed)} freed`
+      const from = p.source === 'PURGE' ? `PURGE from ${p.peer ?? '?'}` : 'admin'
+      this.log(`${new Date(p.at).toISOString()}  ${from}  ${p.mode}  ${p.scope} ${p.target}  matched ${p.matched}, ${what}`)
+    }
+    if (l.recorded > l.purges.length) this.log(`(${l.recorded} purges since start; the last ${l.purges.length} are kept)`)
+    return l
   }
 }

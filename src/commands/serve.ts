@@ -20,12 +20,11 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Serve)
-    const [{ConfigError}, {assertStartable}, {Daemon}, {createLogger, stdoutDestination}, {SocketInUseError, SocketDirError}, {hardExit, installLastResort}, {parseFaults}, {sdNotifier}] = await Promise.all([
+    const [{ConfigError}, {assertStartable}, {Daemon}, {createLogger, stdoutDestination}, {hardExit, installLastResort}, {parseFaults}, {sdNotifier}] = await Promise.all([
       import('../config/load.js'),
       import('../config/preflight.js'),
       import('../daemon/daemon.js'),
       import('../daemon/logger.js'),
-      import('../admin/socket-guard.js'),
       import('../daemon/last-resort.js'),
       import('../daemon/fault.js'),
       import('../daemon/sd-notify.js'),
@@ -93,15 +92,18 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGUSR1', () => daemon?.accessLog?.reopen())
     process.on('SIGHUP', () => {
-      daemon?.reload().then(
-        () => void notifier.status(`${serving}; config reloaded at ${new Date().toISOString()}`),
-        (error: Error) => {
-          const problems = (error as {problems?: string[]}).problems
-          log.error({problems: problems ?? error.message}, 'reload refused; keeping the running config')
-          void notifier.status(`${serving}; reload refused at ${new Date().toISOString()}: ${problems?.[0] ?? error.message}`)
-        },
-      )
+      daemon?.reload().catch((error: Error) => {
+        const problems = (error as {problems?: string[]}).problems
+        log.error({problems: problems ?? error.message}, 'reload refused; keeping the running config')
+      })
     })
+    // Every reload (SIGHUP, or POST /reload from `tavern reload` = the unit's ExecReload): systemd hears RELOADING=1
+    // when it starts and READY=1 with a STATUS line when it is over, applied or refused.
+    const onReload: NonNullable<Parameters<typeof Daemon.start>[0]['onReload']> = (e) => {
+      if (e.phase === 'start') void notifier.reloading('reloading the config')
+      else if (e.phase === 'applied') void notifier.ready(`${serving}; config reloaded at ${new Date().toISOString()}`)
+      else void notifier.ready(`${serving}; reload refused at ${new Date().toISOString()}: ${e.problem}`)
+    }
     try {
       // A reload is held to the same checks (a config without upstreams, an access log that cannot open): refused, the
       // running config stays. The socket and storage are restart-only and pass as they are.
@@ -110,15 +112,15 @@ server.shutdownTimeout + 5 s whatever happens); a second signal ends it at once.
         await assertStartable(next, {socket: resolveSocketPath({config: next.config.socket})})
         return next
       }
-      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig, faults})
+      daemon = await Daemon.start({loaded, socketPath: socket.path, socketIsDefault: socket.isDefault, log, reloadConfig, faults, onReload})
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       if (error instanceof ConfigError) {
         process.stderr.write(`tavern: ${error.message}\n`)
         this.exit(EXIT.usage)
       }
-      const msg =
-        error instanceof SocketInUseError || error instanceof SocketDirError ? e.message : e.code === 'EADDRINUSE' ? `cannot listen on ${loaded.config.listen}: address in use` : e.message
+      // Listen failures name their listener and address (daemon/listen-error.ts); socket-guard errors say what is wrong.
+      const msg = e.message
       log.fatal({err: e}, msg)
       await stdout.drain(1000)
       process.stderr.write(`tavern: ${msg}\n`)

@@ -40,6 +40,8 @@ export default class Status extends AdminCommand {
           ...(s.dataPlane ? s.dataPlane.listeners.map((l) => `listen     ${l.scheme}://${l.address}${l.http2 ? (l.scheme === 'https' ? '  h2 + http/1.1' : '  h2c + http/1.1') : ''}`) : [`listen     http://${s.listeners.http}`]),
           `admin      ${s.listeners.admin}${s.dataPlane?.adminTcp ? `  tcp ${s.dataPlane.adminTcp} (bearer token)` : ''}`,
           ...(s.dataPlane?.certificates ?? []).map((c) => `cert       ${c.names.join(', ') || '(no names)'}  ${c.listener ?? ''}  expires ${c.notAfter} (${formatUptime(Math.max(0, c.secondsLeft))}${c.secondsLeft < 0 ? ', EXPIRED' : c.expiringSoon ? ', SOON' : ''})  ${c.certFile}`),
+          // (absent from a daemon older than this client)
+          ...(s.listeners.metrics !== undefined ? [`metrics    ${s.listeners.metrics ? `http://${s.listeners.metrics}/metrics` : 'off'}`] : []),
           `config     ${s.config.source}`,
           `storage    ${s.storage.dir}  ${s.storage.objects} objects, ${formatBytes(s.storage.diskBytes)} on disk, ${formatBytes(s.storage.memoryBytes)} in memory`,
           ...s.upstreams.map((u) => upstreamLine('', u)),

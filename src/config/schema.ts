@@ -199,6 +199,8 @@ export const ConfigSchema = z.strictObject({
       enabled: z.boolean().default(false),
       /** `stdout`, or a file path (appended; reopened on SIGUSR1 for log rotation). */
       path: z.string().min(1).default('stdout'),
+      /** `json` (one object per line, every field) or `combined` (Apache/nginx combined, for existing log tools). */
+      format: z.enum(['json', 'combined']).default('json'),
     })
     .prefault({}),
   metrics: z

@@ -65,6 +65,7 @@ export const ERRORS = {
   TAVERN_ERR_PROFILE_DURATION: {status: 400, class: 'usage', summary: 'the CPU profile duration or sampling interval is out of range'},
   TAVERN_ERR_PROFILE_OPTION: {status: 400, class: 'usage', summary: 'an unknown or malformed profile option'},
   TAVERN_ERR_PROFILE_FAILED: {status: 500, class: 'failed', summary: 'the inspector could not take the profile (the cause is in the message)'},
+  TAVERN_ERR_LOG_BUSY: {status: 503, class: 'failed', summary: 'too many clients follow the live request log at once (16)'},
   TAVERN_ERR_RELOAD_REFUSED: {status: 422, class: 'failed', summary: 'a reload found the config (or a plugin) invalid; the daemon keeps running with the old one'},
   // ---- CLI and daemon start
   TAVERN_ERR_UNREACHABLE: {status: 503, class: 'unreachable', summary: 'no daemon answers on the admin socket'},

@@ -9,7 +9,10 @@ import type {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import type {DataPlaneStatus} from '../admin/protocol.js'
+import type {LiveRequest} from './live-request.js'
 import type {TavernConfig} from '../config/schema.js'
+import type {NotStoredEntry} from '../stats/not-stored.js'
+import type {PurgeHistoryEntry} from '../stats/purge-history.js'
 import type {OriginRequestEvent, RefreshReason, RequestFinishedEvent, StatsCounters, StatsSnapshot, TopKey} from '../stats/schema.js'
 import type {FillWriter, NewPartial, ObjectRecord, PartialHeadUpdate, PartialRecord, PurgeMode, PurgeResult, StorageUsage, VaryRecord} from '../storage/types.js'
 import type {BackgroundRunner} from './background.js'
@@ -55,7 +58,14 @@ export interface OpsStore extends CacheStore {
 export interface StatsRecorder {
   requestStarted(): void
   requestFinished(e: RequestFinishedEvent): void
+  /** A request sent to an origin (every one of them: fills, revalidations, slices, relays, refreshes). */
   originRequest(e: OriginRequestEvent): void
+  /** Body bytes received from an origin. */
+  originBytes(n: number): void
+  /** The recent purges (admin and data-plane PURGE). */
+  readonly purges: {record(e: PurgeHistoryEntry): void}
+  /** Why `key` was not stored: where the decision is made (storability verdict, failed fetch, bypass). */
+  notStored(key: string, kind: 'not-storable' | 'fetch-failed' | 'bypassed', reason: string, status?: number): void
   fillStarted(): void
   fillFinished(stored: boolean): void
   /** A background refresh started (tavern_refresh_total). */
@@ -70,6 +80,8 @@ export interface StatsRecorder {
 export interface StatsReader {
   counters(): StatsCounters
   snapshot(): StatsSnapshot
+  readonly purges: {list(): {recorded: number; kept: number; purges: PurgeHistoryEntry[]}}
+  readonly notStoredMemory: {get(key: string): NotStoredEntry | undefined}
 }
 
 /** Where finished requests are logged (src/daemon/access-log.ts). */
@@ -86,7 +98,18 @@ export interface AccessLogSink {
     cache: string,
     upstreamMs: number | undefined,
     endedAt: number,
+    userAgent?: string,
+    referer?: string,
+    httpVersion?: string,
   ): void
+}
+
+export type {LiveRequest} from './live-request.js'
+
+/** Where the live request log taps finished requests; `active` is false when nobody follows (then nothing is built). */
+export interface RequestTap {
+  readonly active: boolean
+  record(e: LiveRequest): void
 }
 
 /** What the request path needs. Every field may change on reload: read it when needed, do not keep it. */
@@ -104,6 +127,8 @@ export interface DataPlaneServices {
   readonly background: BackgroundRunner
   /** The active plugin set's hooks and composed origin call. */
   readonly hooks: HookSet
+  /** The live request log (absent in harnesses without one). */
+  readonly requestTap?: RequestTap
 }
 
 /** Client connections of the data plane, as `status` shows them. */
@@ -147,6 +172,8 @@ export interface OpsServices extends DataPlaneServices {
   readonly configSource: string | undefined
   /** The data-plane listener's address (`host:port`). */
   readonly listenAddress: string
+  /** The metrics listener's address (`host:port`), null when off. */
+  readonly metricsAddress?: string | null
   readonly socketPath: string
   upstreamHealth(): UpstreamHealth[]
   connections(): ConnectionInfo
@@ -156,4 +183,19 @@ export interface OpsServices extends DataPlaneServices {
   accessLogInfo(): {path: string; dropped: number} | null
   /** Re-read and apply the config (throws a ConfigError when it is invalid: nothing changes then). */
   reload(): Promise<ReloadResult>
+  /** The live request log's followers (GET /log/stream; src/stats/live-log.ts). */
+  readonly liveLog?: LiveLogHub
+}
+
+/** A follower of the live request log: told when its reader caught up. */
+export interface LiveFollower {
+  drained(): void
+}
+
+/** What the admin route uses of the live request log (src/stats/live-log.ts implements it). */
+export interface LiveLogHub {
+  readonly count: number
+  /** Undefined when the follower limit is reached. */
+  follow(sink: {write(text: string): boolean}, filter: (e: LiveRequest) => boolean): LiveFollower | undefined
+  unfollow(f: LiveFollower): void
 }

@@ -1,6 +1,7 @@
 import {write as fsWrite} from 'node:fs'
 import fs from 'node:fs/promises'
 
+import {clfTime, combinedLine} from '../util/clf.js'
 import {stdoutDestination} from './logger.js'
 
 /** Entries are gathered up to this many per formatted batch (~64 KiB of lines)... */
@@ -30,6 +31,9 @@ function millis(ms: number): string {
   const us = Math.round(ms * 1000)
   return `${Math.floor(us / 1000)}.${PAD3[us % 1000]!}`
 }
+
+/** Access log line formats: one JSON object per line, or Apache/nginx "combined". */
+export type AccessLogFormat = 'json' | 'combined'
 
 /** Remembers the last string → literal pair: method, host, client and cache outcome repeat from one request to the next. */
 class LiteralCache {
@@ -68,11 +72,15 @@ export class AccessLog {
   private readonly hosts: Array<string | undefined> = new Array<string | undefined>(BATCH_ENTRIES).fill(undefined)
   private readonly paths: Array<string | undefined> = new Array<string | undefined>(BATCH_ENTRIES).fill(undefined)
   private readonly caches: string[] = new Array<string>(BATCH_ENTRIES).fill('')
+  private readonly agents: Array<string | undefined> = new Array<string | undefined>(BATCH_ENTRIES).fill(undefined)
+  private readonly referers: Array<string | undefined> = new Array<string | undefined>(BATCH_ENTRIES).fill(undefined)
+  private readonly versions: string[] = new Array<string>(BATCH_ENTRIES).fill('')
 
   private readonly clientLit = new LiteralCache()
   private readonly methodLit = new LiteralCache()
   private readonly hostLit = new LiteralCache()
   private readonly cacheLit = new LiteralCache()
+  private readonly agentLit = new LiteralCache()
   /** The ISO time up to the seconds' dot ("2026-11-22T05:22:06."), for the second in `isoSecond`. */
   private isoSecond = Number.NaN
   private isoPrefix = ''
@@ -89,6 +97,7 @@ export class AccessLog {
   constructor(
     private readonly target: string,
     private readonly formatId: (n: number) => string = String,
+    private readonly lineFormat: AccessLogFormat = 'json',
   ) {
     if (target !== 'stdout') this.file = this.open()
     this.timer = setInterval(() => this.flush(), FLUSH_MS).unref()
@@ -122,6 +131,10 @@ export class AccessLog {
     upstreamMs: number | undefined,
     /** When the request ended, on the performance.now() clock (the caller has it already; Date.now() is not free). */
     endedAt: number,
+    userAgent?: string,
+    referer?: string,
+    /** The request's HTTP version ("1.1", "2.0"), for the combined format's request line. */
+    httpVersion?: string,
   ): void {
     if (this.queuedBytes > MAX_BACKLOG_BYTES) {
       this.dropped++
@@ -139,12 +152,16 @@ export class AccessLog {
     this.duration[i] = durationMs
     this.caches[i] = cache
     this.upstream[i] = upstreamMs ?? Number.NaN
+    this.agents[i] = userAgent
+    this.referers[i] = referer
+    this.versions[i] = httpVersion ?? '1.1'
     this.n = i + 1
     if (this.n === BATCH_ENTRIES) this.flush()
   }
 
   /** Format the gathered entries as lines (field order is the documented one; absent fields are left out). */
   private format(): string {
+    if (this.lineFormat === 'combined') return this.formatCombined()
     let out = ''
     // Monotonic → wall clock, read once per batch: entries are at most FLUSH_MS old, and a clock step between
     // batches shows up in the next one.
@@ -168,10 +185,35 @@ export class AccessLog {
       if (path !== undefined) out += `,"path":${jsonString(path)}`
       out += `,"status":${this.status[i]!},"bytes":${this.bytes[i]!},"durationMs":${millis(this.duration[i]!)},"cache":${this.cacheLit.get(this.caches[i]!)}`
       const up = this.upstream[i]!
-      out += Number.isNaN(up) ? '}\n' : `,"upstreamMs":${millis(up)}}\n`
+      if (!Number.isNaN(up)) out += `,"upstreamMs":${millis(up)}`
+      const agent = this.agents[i]
+      if (agent !== undefined) out += `,"user_agent":${this.agentLit.get(agent)}`
+      const referer = this.referers[i]
+      out += referer === undefined ? '}\n' : `,"referer":${jsonString(referer)}}\n`
       // Drop references so logged strings (paths, client ids) are not kept alive by the columns.
       this.ids[i] = ''
-      this.clients[i] = this.methods[i] = this.hosts[i] = this.paths[i] = undefined
+      this.clients[i] = this.methods[i] = this.hosts[i] = this.paths[i] = this.agents[i] = this.referers[i] = undefined
+    }
+    this.n = 0
+    return out
+  }
+
+  /**
+   * Apache/nginx "combined": `client - - [time] "METHOD path HTTP/v" status bytes "referer" "user-agent"`, so
+   * goaccess, awstats and the log pipelines that read nginx's logs read Tavern's. Time is UTC.
+   */
+  private formatCombined(): string {
+    let out = ''
+    const wallOffset = Date.now() - performance.now()
+    for (let i = 0; i < this.n; i++) {
+      const second = Math.floor((this.time[i]! + wallOffset) / 1000)
+      if (second !== this.isoSecond) {
+        this.isoSecond = second
+        this.isoPrefix = clfTime(second)
+      }
+      out += combinedLine({client: this.clients[i], second, method: this.methods[i], path: this.paths[i], httpVersion: this.versions[i], status: this.status[i]!, bytes: this.bytes[i]!, referer: this.referers[i], userAgent: this.agents[i]}, this.isoPrefix) + '\n'
+      this.ids[i] = ''
+      this.clients[i] = this.methods[i] = this.hosts[i] = this.paths[i] = this.agents[i] = this.referers[i] = undefined
     }
     this.n = 0
     return out

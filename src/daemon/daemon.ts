@@ -14,6 +14,7 @@ import {UpstreamGroups} from '../proxy/origin/groups.js'
 import {UpstreamGroup, type UpstreamOptions} from '../proxy/origin/upstream.js'
 import {HotSetKeeper, warmOnStart} from '../proxy/refresh/warm.js'
 import {purgeMethodPlugin} from '../proxy/purge-method.js'
+import {LiveLog} from '../stats/live-log.js'
 import {Stats} from '../stats/recorder.js'
 import {Storage} from '../storage/store.js'
 import {createMetrics} from '../stats/metrics.js'
@@ -26,6 +27,7 @@ import {AdminTokenAuth} from '../admin/tcp-auth.js'
 import {type AdminTcpListener, startAdminTcpListener} from '../admin/tcp-listener.js'
 import {type LoadedOriginTls, loadOriginTls, originConnectFactory} from '../proxy/origin/origin-tls.js'
 import {certificateStatus, registerTlsMetrics} from '../tls/expiry.js'
+import {listenError} from './listen-error.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
@@ -50,6 +52,8 @@ export interface DaemonOptions {
   socketIsDefault?: boolean
   /** Test-only fault injection (TAVERN_FAULT). */
   faults?: Faults
+  /** Told when a reload (SIGHUP or POST /reload) starts and how it ended (serve tells systemd). */
+  onReload?: (event: {phase: 'start'} | {phase: 'applied'} | {phase: 'refused'; problem: string}) => void
 }
 
 function hostPortOf(a: {host: string; port: number} | undefined): string | undefined {
@@ -108,7 +112,7 @@ const RESTART_ONLY: Array<[string, (c: TavernConfig) => unknown]> = [
 /** The access log a config asks for, opened (so an unwritable path is a config error, not a silent loss). */
 async function openAccessLog(c: TavernConfig, source: string | undefined): Promise<AccessLog | undefined> {
   if (!c.accessLog.enabled) return undefined
-  const log = new AccessLog(c.accessLog.path, formatRequestId)
+  const log = new AccessLog(c.accessLog.path, formatRequestId, c.accessLog.format)
   try {
     await log.ready()
   } catch (error) {
@@ -126,6 +130,8 @@ async function openAccessLog(c: TavernConfig, source: string | undefined): Promi
 export class Daemon {
   readonly startedAt = Date.now()
   readonly stats = new Stats()
+  /** Finished requests for `tavern log --follow` (nothing is built while nobody follows). */
+  readonly liveLog = new LiveLog()
   config: TavernConfig
   configSource: string | undefined
   upstreams: UpstreamGroup
@@ -213,12 +219,17 @@ export class Daemon {
       get hooks() {
         return d.hooks
       },
+      requestTap: d.liveLog,
+      liveLog: d.liveLog,
       startedAt: d.startedAt,
       get configSource() {
         return d.configSource
       },
       get listenAddress() {
         return d.listenAddress
+      },
+      get metricsAddress() {
+        return hostPortOf(d.metricsServer?.metricsAddress) ?? null
       },
       socketPath: d.opts.socketPath,
       upstreamHealth: () => d.upstreams.health(),
@@ -339,7 +350,8 @@ export class Daemon {
       this.listenAddress = (bound.find((l) => l.scheme === 'http') ?? bound[0]!).address
     } catch (error) {
       await this.metricsServer?.close()
-      throw error
+      const e = error as NodeJS.ErrnoException & {address?: string; port?: number}
+      throw listenError(error, 'data-plane', e.address !== undefined && e.port !== undefined ? `${e.address}:${e.port}` : this.config.listen.map((l) => l.address).join(', '))
     }
     const router = adminRouter(this.services)
     this.admin = http.createServer((req, res) => void router.handle(req, res))
@@ -358,7 +370,7 @@ export class Daemon {
       await this.dataPlane.drain(0)
       await this.metricsServer?.close()
       await this.adminTcp?.close()
-      throw error
+      throw listenError(error, 'admin socket', this.opts.socketPath)
     }
     this.hot.start()
     warmOnStart(this.services, this.hot, this.config.warm)
@@ -392,6 +404,19 @@ export class Daemon {
 
   /** Re-read and validate the config; apply it, or keep the running one and report why not. */
   async reload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
+    this.opts.onReload?.({phase: 'start'})
+    try {
+      const r = await this.applyReload()
+      this.opts.onReload?.({phase: 'applied'})
+      return r
+    } catch (error) {
+      const problems = (error as {problems?: string[]}).problems
+      this.opts.onReload?.({phase: 'refused', problem: problems?.[0] ?? (error as Error).message})
+      throw error
+    }
+  }
+
+  private async applyReload(): Promise<{applied: boolean; source: string | undefined; restartRequired: string[]}> {
     const next = await this.opts.reloadConfig() // throws ConfigError: nothing changes
     const restartRequired = RESTART_ONLY.filter(([, f]) => f(next.config) !== f(this.config)).map(([k]) => k)
     // Everything that can fail comes first, so a failed reload leaves the running config untouched.

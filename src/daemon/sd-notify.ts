@@ -88,6 +88,15 @@ export class SdNotifier {
     return this.send(status === undefined ? {STOPPING: 1} : {STOPPING: 1, STATUS: status})
   }
 
+  /**
+   * RELOADING=1 with MONOTONIC_USEC (what Type=notify-reload wants, systemd ≥ 253; plain Type=notify shows the unit
+   * as "reloading"): follow it with ready() when the reload is over, applied or refused.
+   */
+  reloading(status?: string): Promise<boolean> {
+    const usec = (process.hrtime.bigint() / 1000n).toString()
+    return this.send(status === undefined ? {RELOADING: 1, MONOTONIC_USEC: usec} : {RELOADING: 1, MONOTONIC_USEC: usec, STATUS: status})
+  }
+
   status(text: string): Promise<boolean> {
     return this.send({STATUS: text})
   }

@@ -7,7 +7,7 @@ import {makesHttpsKeys, operatorCacheKey} from '../proxy/request-target.js'
 import {routeTable} from '../proxy/route-table.js'
 import type {ObjectRecord} from '../storage/types.js'
 import type {RawHeaders} from '../util/raw-headers.js'
-import type {InspectReply, VariantInfo} from '../admin/protocol.js'
+import type {InspectReply, NotCachedInfo, VariantInfo} from '../admin/protocol.js'
 
 const SOURCE_TEXT: Record<ObjectRecord['policy']['lifetimeSource'], string> = {
   'cache-control-target': 'targeted cache-control field (RFC 9213)',
@@ -52,6 +52,7 @@ export function inspectKey(d: OpsServices, url: string | null, headerParams: str
     url,
     key,
     stored: records.length > 0,
+    ...(records.length === 0 ? {notCached: whyNotCached(d, key)} : {}),
     vary: vary && vary.names.length > 0 ? {names: [...vary.names], variants: [...vary.variants]} : null,
     ...(selection ? {selection} : {}),
     variants: records.map((r) => describeVariant(d, r, now, selection)),
@@ -65,6 +66,18 @@ function graceUntil(d: OpsServices, r: ObjectRecord, now: number): string | null
   const window = p.staleIfError ?? d.config.cache.grace / 1000
   const ttl = p.lifetime - recordAgeSeconds(r, now)
   return iso(now + (ttl + window) * 1000)
+}
+
+/** What the daemon knows of why `key` is not stored: the last decision on the request path, or a recent purge. */
+function whyNotCached(d: OpsServices, key: string): NotCachedInfo {
+  const decided = d.stats.notStoredMemory.get(key)
+  // A purge after the decision is the latest word (and one for a prefix covers the key).
+  const purge = d.stats.purges.list().purges.find((p) => p.purged > 0 && p.mode === 'delete' && (p.target === key || (p.scope === 'dir' && key.startsWith(p.target))))
+  if (purge && (!decided || purge.at >= decided.at)) {
+    return {why: 'purged', reason: `purged (${purge.scope === 'dir' ? `directory ${purge.target}` : 'this URL'}, ${purge.source === 'PURGE' ? `PURGE from ${purge.peer ?? '?'}` : 'admin'})`, at: iso(purge.at), suggestions: []}
+  }
+  if (decided) return {why: decided.kind, reason: decided.reason, at: iso(decided.at), ...(decided.status !== undefined ? {status: decided.status} : {}), suggestions: []}
+  return {why: 'unknown', reason: 'not requested since the daemon started, or evicted/expired and removed', suggestions: []}
 }
 
 function describeVariant(d: OpsServices, r: ObjectRecord, now: number, selection: InspectReply['selection']): VariantInfo {

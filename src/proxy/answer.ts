@@ -322,7 +322,17 @@ export class Answerer {
       const durationMs = endedAt - ctx.startedAt
       this.s.stats.requestFinished({outcome: o.outcome, status: o.status, bytesOut: o.bytesOut, durationMs, key: o.key, collapsed: o.collapsed})
       const log = this.s.accessLog
-      if (log) log.record(ctx.logId, ctx.client, ctx.req.method, ctx.host, ctx.target, o.status, o.bytesOut, durationMs, o.collapsed ? COLLAPSED[o.outcome] : o.outcome, o.upstreamMs, endedAt)
+      const tap = this.s.requestTap
+      if (log || tap?.active) {
+        const cache = o.collapsed ? COLLAPSED[o.outcome] : o.outcome
+        const userAgent = getHeader(ctx.headers, 'user-agent')
+        const referer = getHeader(ctx.headers, 'referer')
+        if (log) log.record(ctx.logId, ctx.client, ctx.req.method, ctx.host, ctx.target, o.status, o.bytesOut, durationMs, cache, o.upstreamMs, endedAt, userAgent, referer, ctx.req.httpVersion)
+        // Built only while someone follows the live log.
+        if (tap?.active) {
+          tap.record({time: Date.now(), reqId: ctx.id, client: ctx.client, method: ctx.req.method ?? ctx.method, host: ctx.host, path: ctx.target, status: o.status, bytes: o.bytesOut, durationMs, cache, cacheStatus: ctx.cacheStatus, key: o.key, upstream: ctx.upstream, upstreamMs: o.upstreamMs, userAgent, referer})
+        }
+      }
       const hooks = ctx.hooks.onResponse
       if (hooks.length > 0) runObservers(hooks, 'onResponse', ctx, {...o, durationMs}, this.s.log)
     } catch (error) {

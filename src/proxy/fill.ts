@@ -101,9 +101,7 @@ export class Fill {
       const headers = fillUpstreamHeaders(req.upstreamHeaders, conditional ? req.stored : undefined)
       up = await callOrigin(s, req.ctx, {method: 'GET', path: req.path, headers, body: null, onInfo: req.onInfo, key: req.cacheKey, reason, idempotent: true, replayable: true})
     } catch (error) {
-      const e = classifyUpstreamError(error)
-      s.stats.originRequest({ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})
-      return this.fail(e)
+      return this.fail(classifyUpstreamError(error))
     }
     const responseTime = Date.now()
     const ttfbMs = performance.now() - t0
@@ -111,7 +109,7 @@ export class Fill {
     up.body.on('data', (c: Buffer) => {
       bytesIn += c.length
     })
-    up.body.once('close', () => s.stats.originRequest({ttfbMs, bytesIn, status: up.status}))
+    up.body.once('close', () => s.stats.originBytes(bytesIn))
     try {
       return await this.decide(up, conditional, {requestTime, responseTime, ttfbMs})
     } catch (error) {

@@ -57,6 +57,7 @@ export class Misses {
 
   /** Forward the request as it is, labelled with `e` (a bypass of the cache). */
   bypass(ctx: RequestContext, e: Omit<CacheStatusEntry, 'name'>): Promise<Outcome> {
+    if (ctx.key) this.s.stats.notStored(ctx.key, 'bypassed', e.detail ? `${e.fwd ?? 'bypass'}: ${e.detail}` : `fwd=${e.fwd ?? 'bypass'}`)
     return passThrough(this.s, this.a, ctx, {st: this.a.status(e, 'bypass'), reason: 'bypass', key: ctx.key})
   }
 
@@ -155,13 +156,15 @@ export class Misses {
     const revalidation = stored !== undefined && error.kind !== 'busy' && error.kind !== 'hook'
     const detail = error.kind === 'busy' ? 'origin busy' : error.kind === 'protocol' ? 'invalid origin response' : error.kind === 'hook' ? 'plugin hook failed' : 'origin unreachable'
     const st = this.a.status({fwd: stored ? 'stale' : 'uri-miss', detail}, 'error')
+    if (ctx.key) this.s.stats.notStored(ctx.key, 'fetch-failed', `${detail}: ${error.message}`)
     return this.a.error(ctx, revalidation ? 'TAVERN_ERR_REVALIDATION_FAILED' : error.code, error.message, [...this.a.statusHeaders(st), ...error.headers], {st, key: ctx.key})
   }
 
   private relayUncacheable(ctx: RequestContext, up: UpstreamResponse, fwd: Fwd, reason: string): Promise<number> {
     const headers = downstreamResponseHeaders(up.headers, this.s.config.server.via)
-    // The detail says why the answer was not stored.
+    // The detail says why the answer was not stored; inspect-key says it too.
     const st = this.a.status({fwd, fwdStatus: up.status, detail: reason}, 'miss')
+    if (ctx.key) this.s.stats.notStored(ctx.key, 'not-storable', reason, up.status)
     headers.push(...this.a.statusHeaders(st))
     return this.a.relay(ctx, up, headers, st)
   }

@@ -38,8 +38,9 @@ function json(status: number, body: unknown): Answer {
 
 /**
  * PURGE for the request's cache key. Only peers inside `purge.allow` may use it; everyone else gets 403 and nothing
- * changes. Answers `{"message":"success", matched, purged, bytesFreed}` (200), or the same shape with "not found" and
- * 404 when nothing matched.
+ * changes. Answers `{"message":"success","mode":"delete", matched, purged, bytesFreed}` for a hard purge and
+ * `{"message":"success","mode":"expire", matched, expired}` for a soft one (200), or the same shape with "not found"
+ * and 404 when nothing matched.
  */
 export async function purgeMethod(s: DataPlaneServices, ctx: HookContext): Promise<Answer> {
   const key = ctx.key
@@ -63,8 +64,12 @@ export async function purgeMethod(s: DataPlaneServices, ctx: HookContext): Promi
     r = await s.storage.purgeKey(key, type.mode)
   }
   s.log.info({peer, key: target, dir: type.dir, mode: type.mode, ...r, reqId: ctx.id}, 'PURGE')
+  s.stats.purges.record({at: Date.now(), source: 'PURGE', peer, mode: type.mode, scope: type.dir ? 'dir' : 'url', target, urls: type.dir ? 0 : 1, ...r})
   const status = r.matched > 0 ? 200 : 404
-  return json(status, {message: status === 200 ? 'success' : 'not found', matched: r.matched, purged: r.purged, bytesFreed: r.bytesFreed})
+  const message = status === 200 ? 'success' : 'not found'
+  // A soft purge deletes nothing: it says what it did (expired), not "purged … bytesFreed 0".
+  if (type.mode === 'expire') return json(status, {message, mode: 'expire', matched: r.matched, expired: r.purged})
+  return json(status, {message, mode: 'delete', matched: r.matched, purged: r.purged, bytesFreed: r.bytesFreed})
 }
 
 /** The PURGE method as a built-in plugin of every hook set. */

@@ -111,12 +111,12 @@ export function createMetrics(stats: Stats, sources: MetricsSources = {}): Metri
   })
   new Counter({
     name: 'tavern_origin_requests_total',
-    help: 'Requests sent to origins, by status class of the answer or "error" when none came',
-    labelNames: ['result'] as const,
+    help: 'Every request sent to an origin, by why it was sent (fill, revalidate, slice, pass, bypass, refresh, prefetch) and the status class of the answer ("error" when none came)',
+    labelNames: ['reason', 'result'] as const,
     registers,
     collect() {
       this.reset()
-      for (const [result, n] of Object.entries(counters().origin.byResult)) this.inc({result}, n)
+      for (const {reason, result, count} of stats.originRequestMatrix()) this.inc({reason, result}, count)
     },
   })
   new Counter({

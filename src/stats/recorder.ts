@@ -1,9 +1,13 @@
 import type {StatsRecorder} from '../core/services.js'
 import {CumulativeHistogram, type CumulativeHistogramView, WindowedLogHistogram} from './histogram.js'
 import {Probes} from './probes.js'
+import {type NotStoredKind, NotStoredMemory} from './not-stored.js'
+import {PurgeHistory} from './purge-history.js'
 import {
   CACHE_OUTCOMES,
   type CacheOutcome,
+  ORIGIN_REASONS,
+  type OriginReason,
   type OriginRequestEvent,
   type OriginResult,
   type RefreshReason,
@@ -55,6 +59,27 @@ function outcomeIndex(o: CacheOutcome): number {
   }
 }
 
+/** Index into ORIGIN_REASONS (a switch, like outcomeIndex). */
+function reasonIndex(r: OriginReason | undefined): number {
+  switch (r) {
+    case undefined:
+    case 'fill':
+      return 0
+    case 'revalidate':
+      return 1
+    case 'slice':
+      return 2
+    case 'pass':
+      return 3
+    case 'bypass':
+      return 4
+    case 'refresh':
+      return 5
+    default:
+      return 6
+  }
+}
+
 function classIndex(status: number | undefined): number {
   if (status === undefined || !(status >= 100 && status < 600)) return 0
   return Math.floor(status / 100)
@@ -78,9 +103,11 @@ export class Stats implements StatsRecorder {
   private inFlight = 0
   private collapsed = 0
   private originRequests = 0
-  private originBytes = 0
+  private originBytesIn = 0
   private originErrors = 0
   private readonly originByClass = new Float64Array(MATRIX_CLASSES.length)
+  /** Origin requests by reason × result (column 0 = no response, 1..5 = 1xx..5xx). */
+  private readonly originMatrix = new Float64Array(ORIGIN_REASONS.length * MATRIX_CLASSES.length)
   private lastOriginError: {message: string; at: number} | null = null
   private readonly originErrorKinds = new Map<string, number>()
   private fillsStarted = 0
@@ -96,6 +123,10 @@ export class Stats implements StatsRecorder {
   private readonly ttfbHist = new CumulativeHistogram()
   private readonly topKeys: TopKeys
   private readonly probeSet = new Probes()
+  /** The recent purges (`tavern purge --list`, GET /purges). */
+  readonly purges = new PurgeHistory()
+  /** Why keys were last not stored (`inspect-key` on an uncached URL). */
+  readonly notStoredMemory = new NotStoredMemory()
 
   constructor(opts: StatsOptions = {}) {
     this.now = opts.now ?? Date.now
@@ -126,11 +157,13 @@ export class Stats implements StatsRecorder {
   originRequest(e: OriginRequestEvent): void {
     this.originRequests++
     const bytes = e.bytesIn > 0 ? e.bytesIn : 0
-    this.originBytes += bytes
+    this.originBytesIn += bytes
     const now = this.now()
     const sec = Math.floor(now / 1000)
     this.seconds.originRequest(sec, bytes)
-    if (e.error !== undefined || e.status === undefined) {
+    const failed = e.error !== undefined || e.status === undefined
+    this.originMatrix[reasonIndex(e.reason) * MATRIX_CLASSES.length + (failed ? 0 : Math.max(1, classIndex(e.status)))]++
+    if (failed) {
       this.originErrors++
       const message = e.error ?? 'no response'
       this.lastOriginError = {message, at: now}
@@ -144,6 +177,18 @@ export class Stats implements StatsRecorder {
       this.ttfbLatency.record(sec, e.ttfbMs)
       this.ttfbHist.record(e.ttfbMs)
     }
+  }
+
+  /** Body bytes received from an origin, counted apart from the request (recorded when its head arrived). */
+  originBytes(n: number): void {
+    if (!(n > 0)) return
+    this.originBytesIn += n
+    this.seconds.originBytes(Math.floor(this.now() / 1000), n)
+  }
+
+  /** The request path decided not to store `key` (or could not fetch it, or bypassed the cache), and why. */
+  notStored(key: string, kind: NotStoredKind, reason: string, status?: number): void {
+    this.notStoredMemory.record(key, {kind, reason, status, at: this.now()})
   }
 
   fillStarted(): void {
@@ -217,6 +262,12 @@ export class Stats implements StatsRecorder {
       statusClasses[k] = classes[c]
       byResult[k] = this.originByClass[c]
     }
+    const byReason = {} as Record<OriginReason, number>
+    for (let r = 0; r < ORIGIN_REASONS.length; r++) {
+      let n = 0
+      for (let c = 0; c < W; c++) n += this.originMatrix[r * W + c]
+      byReason[ORIGIN_REASONS[r]!] = n
+    }
     return {
       requests: {
         total,
@@ -231,9 +282,10 @@ export class Stats implements StatsRecorder {
       },
       origin: {
         requests: this.originRequests,
-        bytesIn: this.originBytes,
+        bytesIn: this.originBytesIn,
         errors: this.originErrors,
         byResult,
+        byReason,
         lastError: this.lastOriginError === null ? null : {...this.lastOriginError},
       },
       fills: {started: this.fillsStarted, stored: this.fillsStored, aborted: this.fillsAborted, inFlight: this.fillsInFlight},
@@ -249,6 +301,19 @@ export class Stats implements StatsRecorder {
       for (let c = 0; c < W; c++) {
         const count = this.matrix[o * W + c]
         if (count > 0) out.push({outcome: CACHE_OUTCOMES[o]!, statusClass: MATRIX_CLASSES[c]!, count})
+      }
+    }
+    return out
+  }
+
+  /** Origin requests by reason and result (non-zero cells only), for tavern_origin_requests_total. */
+  originRequestMatrix(): Array<{reason: OriginReason; result: OriginResult; count: number}> {
+    const out: Array<{reason: OriginReason; result: OriginResult; count: number}> = []
+    const W = MATRIX_CLASSES.length
+    for (let r = 0; r < ORIGIN_REASONS.length; r++) {
+      for (let c = 0; c < W; c++) {
+        const count = this.originMatrix[r * W + c]
+        if (count > 0) out.push({reason: ORIGIN_REASONS[r]!, result: c === 0 ? 'error' : (MATRIX_CLASSES[c] as StatusClass), count})
       }
     }
     return out

@@ -3,13 +3,16 @@
  * `tavern top` and the metrics worker read. Types and constants only.
  */
 import type {CacheOutcome} from '../cache/cache-status.js'
-import type {UpstreamHealth} from '../core/origin.js'
+import type {OriginReason, UpstreamHealth} from '../core/origin.js'
 import type {LatencySummary} from './histogram.js'
 
-export type {CacheOutcome}
+export type {CacheOutcome, OriginReason}
 export type {CumulativeHistogramView, LatencySummary} from './histogram.js'
 
 export const CACHE_OUTCOMES: readonly CacheOutcome[] = Object.freeze(['hit', 'stale', 'revalidated', 'miss', 'bypass', 'error'])
+
+/** Every reason Tavern sends a request to an origin (the `reason` label of tavern_origin_requests_total). */
+export const ORIGIN_REASONS: readonly OriginReason[] = Object.freeze(['fill', 'revalidate', 'slice', 'pass', 'bypass', 'refresh', 'prefetch'])
 
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx'
 /** Status classes plus 'other' (status 0 or outside 100..599), used by the per-outcome matrix. */
@@ -28,7 +31,10 @@ export interface RequestFinishedEvent {
   collapsed?: boolean
 }
 
+/** One request sent to an origin, recorded when its response head arrived (or it failed without one). */
 export interface OriginRequestEvent {
+  /** Why it was sent (absent: 'fill'). */
+  reason?: OriginReason
   ttfbMs: number | undefined
   bytesIn: number
   status: number | undefined
@@ -77,6 +83,8 @@ export interface StatsCounters {
     bytesIn: number
     errors: number
     byResult: Record<OriginResult, number>
+    /** Every request sent to an origin, by why it was sent (sums to `requests`). */
+    byReason: Record<OriginReason, number>
     lastError: {message: string; at: number} | null
   }
   fills: {started: number; stored: number; aborted: number; inFlight: number}

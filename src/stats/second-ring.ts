@@ -43,6 +43,10 @@ export class SecondRing {
     this.bytesIn[s] += bytesIn
   }
 
+  originBytes(sec: number, bytesIn: number): void {
+    this.bytesIn[this.slot(sec)] += bytesIn
+  }
+
   /** Rates over the last RATE_SEC complete seconds and the series since `startSec`, as of second `nowSec`. */
   read(nowSec: number, startSec: number): StatsSeries {
     const endSec = nowSec - 1 // last complete second

@@ -1,6 +1,6 @@
 import {formatCount, formatPercent, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {sparkline} from './sparkline.js'
-import {type DisplaySnapshot, bigNumbers, headerParts, latencyParts, statusShares, storageParts, topKeyRows} from './view-model.js'
+import {type DisplaySnapshot, bigNumbers, headerParts, latencyParts, originParts, statusShares, storageParts, topKeyRows} from './view-model.js'
 import {upstreamStateWords} from './upstream-state.js'
 
 export interface RenderOnceOptions {
@@ -29,7 +29,9 @@ export function renderOnce(snapshot: DisplaySnapshot, opts: RenderOnceOptions = 
   add(`requests/s    ${big.reqPerSec}   (last ${s.rates.windowSec}s; ${formatCount(s.requests.total)} total, ${big.inFlight} in flight)`)
   add(`hit ratio     ${big.hit} by requests, ${big.byteHit} by bytes   (since start: ${formatPercent(s.requests.hitRatio)} / ${formatPercent(s.requests.byteHitRatio)})`)
   add(`bandwidth     to clients ${big.out}, from origin ${big.in}`)
-  add(`origin        ${big.originReqPerSec} req/s, ${formatCount(s.origin.requests)} total, ${formatCount(s.origin.errors)} errors${s.origin.lastError ? ` (last: ${s.origin.lastError.message})` : ''}`)
+  const origin = originParts(s)
+  add(`origin        ${big.originReqPerSec} req/s, ${formatCount(s.origin.requests)} total: ${formatCount(origin.answered5xx)} answered 5xx, ${formatCount(origin.noAnswer)} without an answer${s.origin.lastError ? ` (last: ${s.origin.lastError.message})` : ''}`)
+  if (origin.byReason.length > 0) add(`origin why    ${origin.byReason.map((r) => `${r.reason} ${formatCount(r.count)}`).join('  ')}`)
   add(`latency       p50 ${client.p50}  p95 ${client.p95}  p99 ${client.p99}   (last ${s.latency.windowSec}s, ${formatCount(s.latency.client.count)} requests)`)
   add(`origin ttfb   p50 ${ttfb.p50}  p95 ${ttfb.p95}  p99 ${ttfb.p99}`)
   add(`status        ${statusShares(s).map((c) => `${c.label} ${formatCount(c.count)} (${c.share})`).join('  ')}`)

@@ -4,7 +4,7 @@ import {createContext, type ReactNode, useContext, useEffect, useRef, useState} 
 import type {TopSnapshot} from '../admin/protocol.js'
 import {formatCount, formatPercent, formatRate, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {brailleChart, sparkline} from './sparkline.js'
-import {type SortKey, bigNumbers, headerParts, latencyParts, seriesRange, statusShares, storageParts, topKeyRows} from './view-model.js'
+import {type SortKey, bigNumbers, headerParts, latencyParts, originParts, seriesRange, statusShares, storageParts, topKeyRows} from './view-model.js'
 
 export interface TopViewProps {
   /** Fetches one snapshot (the command wraps `GET /stats`); a throw means the daemon is unreachable. */
@@ -146,6 +146,7 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
 
   const h = headerParts(snap)
   const big = bigNumbers(snap)
+  const origin = originParts(snap)
   const client = latencyParts(snap.latency.client)
   const ttfb = latencyParts(snap.latency.originTtfb)
   const storage = storageParts(snap)
@@ -204,8 +205,9 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
           <V color={ratioColor(snap.rates.byteHitRatio)}>{big.byteHit}</V> · in flight <V>{big.inFlight}</V>
         </Line>
         <Line>
-          to clients <V color="magenta">{big.out}</V> · from origin <V color="magenta">{big.in}</V> · origin req/s <V>{big.originReqPerSec}</V> · err{' '}
-          <V color={snap.origin.errors > 0 ? 'red' : undefined}>{formatCount(snap.origin.errors)}</V>
+          to clients <V color="magenta">{big.out}</V> · from origin <V color="magenta">{big.in}</V> · origin req/s <V>{big.originReqPerSec}</V> · 5xx{' '}
+          <V color={origin.answered5xx > 0 ? 'red' : undefined}>{formatCount(origin.answered5xx)}</V> · no answer{' '}
+          <V color={origin.noAnswer > 0 ? 'red' : undefined}>{formatCount(origin.noAnswer)}</V>
         </Line>
         {chartRows > 0 ? (
           brailleChart(reqSeries, sparkWidth, chartRows).map((l, i) => (

@@ -29,6 +29,17 @@ export function bigNumbers(s: StatsSnapshot): {reqPerSec: string; hit: string; b
   }
 }
 
+/**
+ * Origin figures that cannot be misread: requests the origin answered with a 5xx are counted apart from requests
+ * that got no answer at all (refused, reset, timed out) — an `err 0` next to `5xx 9.9%` read as "all is well".
+ */
+export function originParts(s: StatsSnapshot): {noAnswer: number; answered5xx: number; byReason: Array<{reason: string; count: number}>} {
+  const byReason = Object.entries(s.origin.byReason ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([reason, count]) => ({reason, count}))
+  return {noAnswer: s.origin.errors, answered5xx: s.origin.byResult['5xx'] ?? 0, byReason}
+}
+
 export function latencyParts(l: StatsSnapshot['latency']['client']): {p50: string; p95: string; p99: string} {
   return {p50: formatDuration(l.p50Ms), p95: formatDuration(l.p95Ms), p99: formatDuration(l.p99Ms)}
 }

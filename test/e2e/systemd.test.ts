@@ -37,7 +37,11 @@ describe.skipIf(unsupported !== undefined)('sd_notify', () => {
       await ns.waitFor(() => ns.messages().filter((m) => m.includes('WATCHDOG=1')).length >= 3)
       d.process.kill('SIGHUP')
       const reloaded = await ns.waitFor((m) => m.includes('config reloaded'))
-      expect(reloaded).toMatch(new RegExp(`^MAINPID=${d.pid}\\nSTATUS=serving on .*; config reloaded at \\d{4}-`))
+      // RELOADING=1 (with the monotonic clock, for Type=notify-reload) first, READY=1 once the reload is over.
+      const reloading = ns.messages().find((m) => m.includes('RELOADING=1'))
+      expect(reloading).toMatch(new RegExp(`^MAINPID=${d.pid}\\nRELOADING=1\\nMONOTONIC_USEC=\\d+\\nSTATUS=reloading the config$`))
+      expect(ns.messages().indexOf(reloading!)).toBeLessThan(ns.messages().indexOf(reloaded))
+      expect(reloaded).toMatch(new RegExp(`^MAINPID=${d.pid}\\nREADY=1\\nSTATUS=serving on .*; config reloaded at \\d{4}-`))
       const code = d.stop('SIGTERM')
       const stopping = await ns.waitFor((m) => m.includes('STOPPING=1'))
       expect(stopping).toBe(`MAINPID=${d.pid}\nSTOPPING=1\nSTATUS=stopping (SIGTERM); in-flight requests get up to 10000 ms`)

@@ -50,7 +50,7 @@ describe('tavern purge URL', () => {
     expect(r.code, show(r)).toBe(0)
     const j = r.json()
     expect(j).toMatchObject({mode: 'delete', matched: 1, purged: 1, bytesFreed: 2})
-    expect(j.results).toEqual([{url: `${t.daemon.url}${p}`, key: `${t.daemon.url}${p}`, matched: 1, purged: 1, bytesFreed: 2}])
+    expect(j.results).toEqual([{url: `${t.daemon.url}${p}`, key: `${t.daemon.url}${p}`, matched: 1, purged: 1, expired: 0, bytesFreed: 2}])
   })
 
   it('removes every Vary variant of the URL', async () => {

@@ -95,8 +95,8 @@ describe('createMetrics', () => {
 
     expect(value(samples, 'tavern_response_bytes_total', {outcome: 'hit'})).toBe(200_000)
     expect(value(samples, 'tavern_response_bytes_total', {outcome: 'miss'})).toBe(50_000)
-    expect(value(samples, 'tavern_origin_requests_total', {result: '2xx'})).toBe(50)
-    expect(value(samples, 'tavern_origin_requests_total', {result: 'error'})).toBe(1)
+    expect(value(samples, 'tavern_origin_requests_total', {reason: 'fill', result: '2xx'})).toBe(50)
+    expect(value(samples, 'tavern_origin_requests_total', {reason: 'fill', result: 'error'})).toBe(1)
     expect(value(samples, 'tavern_origin_bytes_total')).toBe(100_000)
     expect(value(samples, 'tavern_collapsed_requests_total')).toBe(10)
     expect(value(samples, 'tavern_inflight_requests')).toBe(2)

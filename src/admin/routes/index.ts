@@ -3,6 +3,7 @@ import {VERSION} from '../../core/version.js'
 import {AdminRouter} from '../http.js'
 import {mountProfile} from '../../ops/profile-routes.js'
 import {mountInspect} from './inspect.js'
+import {mountLog} from './log.js'
 import {mountPrefetch} from './prefetch.js'
 import {mountPurge} from './purge.js'
 import {mountReload} from './reload.js'
@@ -23,5 +24,6 @@ export function adminRouter(o: OpsServices): AdminRouter {
   mountInspect(router, o)
   mountVerify(router, o)
   mountProfile(router, o)
+  mountLog(router, o)
   return router
 }

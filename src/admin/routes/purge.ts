@@ -3,7 +3,7 @@ import type {OpsServices} from '../../core/services.js'
 import {MAX_PURGE_BODY_BYTES, runPurge} from '../../ops/purge.js'
 import {warmKeys} from '../../proxy/refresh/warm.js'
 import {type AdminRouter, readObject, sendJson} from '../http.js'
-import type {PurgeReply, PurgeRequestBody} from '../protocol.js'
+import type {PurgeListReply, PurgeReply, PurgeRequestBody} from '../protocol.js'
 
 /** Hot keys re-fetched after one purge --rewarm, at most. */
 const REWARM_MAX = 10_000
@@ -31,4 +31,6 @@ export function mountPurge(router: AdminRouter, o: OpsServices): void {
     if (body.rewarm === true) reply.rewarm = {keys: await rewarm(o, reply)}
     sendJson(res, 200, reply)
   })
+  /** GET /purges → PurgeListReply: the recent purges, newest first. */
+  router.on('GET', '/purges', (_req, res) => sendJson(res, 200, o.stats.purges.list() satisfies PurgeListReply))
 }

@@ -10,7 +10,7 @@ export function statusBody(o: OpsServices): StatusBody {
     version: VERSION,
     pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - o.startedAt) / 1000),
-    listeners: {http: o.listenAddress, admin: o.socketPath},
+    listeners: {http: o.listenAddress, admin: o.socketPath, metrics: o.metricsAddress ?? null},
     upstreams: o.upstreamHealth(),
     config: {source: o.configSource ?? 'embedded defaults'},
     storage: {dir: o.config.storage.dir, ...o.storage.usage()},

@@ -8,7 +8,7 @@ import type {OriginRequest, OriginResponse} from '../../core/origin.js'
 import type {DataPlaneServices} from '../../core/services.js'
 import type {RequestContext} from '../context.js'
 import {HookError, runMutators, runObservers} from '../hooks.js'
-import {discardResponse, UpstreamError} from './upstream.js'
+import {classifyUpstreamError, discardResponse, UpstreamError} from './upstream.js'
 
 /** A hook failure during an origin call: logged with the plugin, told to onError hooks, answered as a 500. */
 function hookFailed(s: DataPlaneServices, ctx: RequestContext, error: HookError): UpstreamError {
@@ -29,7 +29,18 @@ export async function callOrigin(s: DataPlaneServices, ctx: RequestContext, req:
     }
     req.headers = head.headers
   }
-  const up = await hooks.callOrigin(req, {origins: ctx.route?.origins ?? s.upstreams, requestId: ctx.id, client: ctx})
+  // Every request that goes out is counted here, once, with its reason (tavern_origin_requests_total, top's origin
+  // req/s); body bytes are counted by whoever reads the body (stats.originBytes).
+  const t0 = performance.now()
+  let up: OriginResponse
+  try {
+    up = await hooks.callOrigin(req, {origins: ctx.route?.origins ?? s.upstreams, requestId: ctx.id, client: ctx})
+  } catch (error) {
+    const e = classifyUpstreamError(error)
+    s.stats.originRequest({reason: req.reason, ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})
+    throw e
+  }
+  s.stats.originRequest({reason: req.reason, ttfbMs: performance.now() - t0, bytesIn: 0, status: up.status})
   ctx.upstream = up.upstream
   if (hooks.onOriginResponse.length > 0) {
     const head: OriginResponseHead = {status: up.status, reason: req.reason, headers: up.headers}

@@ -67,5 +67,7 @@ export async function passThrough(
   const headers = downstreamResponseHeaders(up.headers, s.config.server.via)
   headers.push(...answer.statusHeaders(o.st))
   const bytesOut = await answer.relay(ctx, up, headers, o.st)
+  // A relay passes the origin's body on as it comes: what was sent is what was received.
+  s.stats.originBytes(bytesOut)
   return {outcome: o.st.outcome, status: up.status, bytesOut, key: o.key, upstreamMs}
 }

@@ -76,22 +76,18 @@ export class SliceFetcher {
     let up: UpstreamResponse | undefined
     try {
       const requestTime = Date.now()
-      const t0 = performance.now()
       try {
         const headers = fillUpstreamHeaders(r.upstreamHeaders)
         headers.push('Range', `bytes=${f.start}-${f.reqEnd ?? ''}`)
         up = await callOrigin(this.s, r.ctx, {method: 'GET', path: r.path, headers, body: null, key: obj.key, reason: 'slice', idempotent: true, replayable: true})
       } catch (error) {
-        const e = classifyUpstreamError(error)
-        stats.originRequest({ttfbMs: undefined, bytesIn: 0, status: undefined, error: e.kind})
-        f.resolveHead({kind: 'error', error: e})
+        f.resolveHead({kind: 'error', error: classifyUpstreamError(error)})
         return
       }
       const responseTime = Date.now()
-      const ttfbMs = performance.now() - t0
       const u = up
       // Bytes are counted by whoever reads the body (a 'data' listener here would start the flow before the reader).
-      u.body.once('close', () => stats.originRequest({ttfbMs, bytesIn: bytesRead(u.body), status: u.status}))
+      u.body.once('close', () => stats.originBytes(bytesRead(u.body)))
       const h = await this.acceptHead(obj, f, u, r, requestTime, responseTime, seq)
       f.resolveHead(h)
       if (h.kind === 'ok') await this.pumpSlices(obj, f, u)

@@ -390,8 +390,23 @@ const cacheGroup: WiringGroup = {
 
 const plainGroup: WiringGroup = {
   name: 'cache disabled',
-  config: () => ({cache: {enabled: false}}),
+  config: (ctx) => ({cache: {enabled: false}, accessLog: {enabled: true, path: path.join(ctx.dir, 'combined.log'), format: 'combined'}}),
   rows: [
+    {
+      key: 'accessLog.format',
+      expect: 'combined: Apache/nginx combined lines, not JSON (default json)',
+      async check(ctx) {
+        const p = uniquePath('clf')
+        ctx.origin.route(p, {body: 'c'})
+        await ctx.daemon.request(p, {headers: {'User-Agent': 'wiring/1', Referer: 'http://r.example/'}})
+        const file = path.join(ctx.dir, 'combined.log')
+        await eventually(() => {
+          const mine = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(p))
+          expect(mine).toHaveLength(1)
+          expect(mine[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1 - - \\[\\d\\d/\\w{3}/\\d{4}:\\d\\d:\\d\\d:\\d\\d \\+0000\\] "GET ${p} HTTP/1\\.1" 200 1 "http://r\\.example/" "wiring/1"$`))
+        })
+      },
+    },
     {
       key: 'cache.enabled',
       expect: 'false: a max-age=3600 response is fetched every time, Cache-Status fwd=bypass',
