@@ -1,7 +1,7 @@
 // Child process for bench/tls.mjs: Tavern's data-plane listener factories (dist/) around a fixed 1 KiB answer, on
 // the listeners given as JSON in argv[2]. Prints one JSON line with the bound ports, then serves until killed.
 import {ConfigSchema} from '../dist/config/schema.js'
-import {Http2LimitsSchema, ListenSchema} from '../dist/daemon/listeners/config.js'
+import {Http2LimitsSchema, ListenSchema} from '../dist/config/listeners.js'
 import {DataPlaneListeners} from '../dist/daemon/listeners/data-plane-listeners.js'
 import {TlsGlobalsSchema} from '../dist/tls/config.js'
 

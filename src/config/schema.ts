@@ -71,7 +71,7 @@ const Upstream = z.strictObject({
 })
 
 export const ConfigSchema = z.strictObject({
-  /** Data-plane listeners: HOST:PORT, or a list of them and {address, tls, http2, h2c} entries (src/daemon/listeners/config.ts). */
+  /** Data-plane listeners: HOST:PORT, or a list of them and {address, tls, http2, h2c} entries (src/config/listeners.ts). */
   listen: ListenSchema,
   /** Admin API Unix socket; unset: $TAVERN_SOCKET, else /run/tavern/tavern.sock (root) or /tmp/tavern-<uid>/tavern.sock. */
   socket: z.string().min(1).optional(),

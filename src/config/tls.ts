@@ -3,20 +3,20 @@
  * each. The schemas live next to the code they configure; this file only gathers them, plus the origin-side
  * `upstream.http2` / `upstream.tls` (kept here so loading the config does not load undici).
  *
- *   listen:  string | [string | {address, tls?: {cert, key, sni?}, http2?, h2c?}]   (src/daemon/listeners/config.ts)
+ *   listen:  string | [string | {address, tls?: {cert, key, sni?}, http2?, h2c?}]   (src/config/listeners.ts)
  *   tls:     protocol, ciphers, tickets, handshake timeout, watch, expiry warning   (src/tls/config.ts)
- *   http2:   stream / header limits and flood buckets                              (src/daemon/listeners/config.ts)
+ *   http2:   stream / header limits and flood buckets                              (src/config/listeners.ts)
  *   admin:   {listen, tokenFile}                                                   (src/admin/tcp-listener.ts)
  *   upstream.http2, upstream.tls: towards the origins                              (src/proxy/origin/origin-tls.ts)
  */
 import {z} from 'zod'
 
 import {AdminConfigSchema} from '../admin/tcp-listener.js'
-import {Http2LimitsSchema} from '../daemon/listeners/config.js'
+import {Http2LimitsSchema} from './listeners.js'
 import {isUsableName, normalizeServerName} from '../tls/cert-names.js'
 import {TlsGlobalsSchema} from '../tls/config.js'
 
-export {ListenSchema, type ListenerConfig} from '../daemon/listeners/config.js'
+export {ListenSchema, type ListenerConfig} from './listeners.js'
 
 /** Top-level keys: `tls`, `http2`, `admin`. */
 export const tlsConfigFields = {

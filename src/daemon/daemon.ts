@@ -22,12 +22,13 @@ import type {MetricsWorker} from '../stats/metrics-server.js'
 import {prepareDashboardReload, RESTART_ONLY_DASHBOARD, startSideListeners} from '../dashboard/mount.js'
 import {AccessLog} from './access-log.js'
 import {DataPlaneListeners} from './listeners/data-plane-listeners.js'
-import {listenShape} from './listeners/config.js'
+import {listenShape} from '../config/listeners.js'
 import {AdminTokenAuth} from '../admin/tcp-auth.js'
 import {type AdminTcpListener, startAdminTcpListener} from '../admin/tcp-listener.js'
 import {type LoadedOriginTls, loadOriginTls, originConnectFactory} from '../proxy/origin/origin-tls.js'
 import {certificateStatus, registerTlsMetrics} from '../tls/expiry.js'
 import {listenError} from './listen-error.js'
+import {MetricsListenError} from '../stats/metrics-server.js'
 import type {Logger} from './logger.js'
 import {claimSocketPath, listenOwnerOnly} from '../admin/socket-guard.js'
 import {BackgroundRunner} from '../core/background.js'
@@ -328,7 +329,12 @@ export class Daemon {
     const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
     registerResilienceMetrics(metrics.registry, {groups: () => this.groups.all().map((g) => ({name: g.name, group: g.resilience})), rateLimitDecisions: () => this.traffic.decisions(), rateLimitRules: () => this.traffic.limiter.ruleDecisions()})
     registerTlsMetrics(metrics.registry, () => ({certificates: this.dataPlane?.certificates() ?? [], handshakeFailures: this.dataPlane?.handshakeFailures ?? 0, floods: this.dataPlane?.floods() ?? {resets: 0, pings: 0, settings: 0}}))
-    this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')})
+    this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')}).catch((error: unknown) => {
+      // Name the listener that failed (a taken metrics port once named the free data-plane one).
+      if (!(error instanceof MetricsListenError)) throw error
+      const dashboard = error.listener === 'dashboard'
+      throw listenError(Object.assign(new Error(error.message), {code: error.code}), dashboard ? 'dashboard' : 'metrics', (dashboard ? this.config.dashboard.listen : this.config.metrics.listen) ?? '?')
+    })
     this.pipeline = new Pipeline(this.services)
     this.connectionLimit = this.resolveConnectionLimit()
     const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {

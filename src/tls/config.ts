@@ -1,6 +1,6 @@
 /**
  * `tls` config: settings shared by every TLS listener (the certificates are per listener, see
- * src/daemon/listeners/config.ts). Validated here, so a cipher string OpenSSL cannot use is a config error naming the
+ * src/config/listeners.ts). Validated here, so a cipher string OpenSSL cannot use is a config error naming the
  * key, not a start-up crash.
  */
 import tls from 'node:tls'

@@ -9,7 +9,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import {afterAll} from 'vitest'
 
 import {ConfigSchema} from '../../src/config/schema.js'
-import {Http2LimitsSchema, ListenSchema} from '../../src/daemon/listeners/config.js'
+import {Http2LimitsSchema, ListenSchema} from '../../src/config/listeners.js'
 import {type BoundListener, DataPlaneListeners, type DataPlaneLog} from '../../src/daemon/listeners/data-plane-listeners.js'
 import {TlsGlobalsSchema} from '../../src/tls/config.js'
 

@@ -11,13 +11,12 @@ import http2, {type ServerHttp2Session} from 'node:http2'
 import type {Socket} from 'node:net'
 
 import type {Scheme} from '../../proxy/downstream.js'
-import type {Http2Limits} from './config.js'
+import type {Http2Limits} from '../../config/listeners.js'
 import type {ConnectionTracker} from './connection-tracker.js'
 import {type H2Request, h2RequestClass, H2Response} from './h2-compat.js'
 import {type FloodCounters, type FloodKind, SessionGuard} from './h2-flood-guard.js'
 import type {RequestHandler} from './http1-server.js'
 
-const MIB = 1024 * 1024
 
 export interface H2ServerOptions {
   limits: Http2Limits
@@ -65,7 +64,8 @@ export function createH2Server(opts: H2ServerOptions): H2Engine {
       enablePush: false,
       enableConnectProtocol: false,
     },
-    maxSessionMemory: Math.max(1, Math.floor(limits.maxSessionMemory / MIB)),
+    // nghttp2's memory per session (MiB; Node's default): not a config key, since nothing outside can tell it was set.
+    maxSessionMemory: 10,
     maxHeaderListPairs: limits.maxHeaderFields,
     Http2ServerRequest: h2RequestClass(opts.scheme),
     Http2ServerResponse: H2Response,

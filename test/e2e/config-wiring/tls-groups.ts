@@ -142,7 +142,6 @@ export const tlsListenerGroup: WiringGroup = {
       maxConcurrentStreams: 7,
       maxHeaderListSize: '2KiB',
       maxHeaderFields: 16,
-      maxSessionMemory: '1MiB',
       idleTimeout: '3s',
       resets: {burst: 5, perSecond: 0},
       pings: {burst: 5, perSecond: 0},

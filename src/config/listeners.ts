@@ -15,9 +15,9 @@
  */
 import {z} from 'zod'
 
-import {parseHostPort} from '../../config/sizes.js'
-import {bytes, duration, hostPort} from '../../config/zod-units.js'
-import {isUsableName, normalizeServerName} from '../../tls/cert-names.js'
+import {parseHostPort} from './sizes.js'
+import {bytes, duration, hostPort} from './zod-units.js'
+import {isUsableName, normalizeServerName} from '../tls/cert-names.js'
 
 const file = z.string().min(1)
 
@@ -96,7 +96,6 @@ const RateSchema = (burst: number, perSecond: number) =>
     })
     .prefault({})
 
-const MIB = 1024 * 1024
 
 export const Http2LimitsSchema = z
   .strictObject({
@@ -106,8 +105,6 @@ export const Http2LimitsSchema = z
     maxHeaderListSize: bytes('32KiB').refine((n) => n >= 1024 && n <= 1024 * 1024, {message: 'maxHeaderListSize must be between 1KiB and 1MiB'}),
     /** Header fields per request (pseudo-headers included). */
     maxHeaderFields: z.number().int().min(8).max(10_000).default(128),
-    /** Memory one session may use for its state (nghttp2's buffers); over it, new streams are refused. Whole MiB. */
-    maxSessionMemory: bytes('10MiB').refine((n) => n >= MIB, {message: 'maxSessionMemory must be at least 1MiB'}),
     /** An HTTP/2 connection without any frame for this long is closed (GOAWAY) when no stream is open. */
     idleTimeout: duration('60s'),
     /** Streams the client resets before their response is complete (rapid reset, CVE-2023-44487). */
