@@ -2,13 +2,14 @@
  * Config-wiring rows for rate limits and upstream resilience (see groups.ts): each starts its daemon with a
  * non-default value and fails if the daemon used the default instead.
  */
+import {type ChildProcess, spawn} from 'node:child_process'
 import net from 'node:net'
 
 import {expect} from 'vitest'
 
 import type {WiringContext, WiringGroup} from '../../helpers/config-keys.js'
 import type {HttpResult} from '../../helpers/daemon.js'
-import {uniquePath} from '../../helpers/origin.js'
+import {sleep, uniquePath} from '../../helpers/origin.js'
 import {type RedisServer, startRedis} from '../../helpers/redis.js'
 import {waitFor} from '../../helpers/wait.js'
 
@@ -439,6 +440,19 @@ const hashHeaderGroup: WiringGroup = {
       },
     },
     {
+      // The key's scalar alternative 'key' (hash the cache key) is what an absent hashKey means, so no row can tell
+      // it from the default; the object alternatives can: this row fails if the daemon ignored hashKey altogether.
+      key: 'upstream.balance.hashKey',
+      expect: 'a {header} source replaces the cache key: one path, sixteen users, both members used (default: one path, one member)',
+      async check(ctx) {
+        const p = uniquePath('users')
+        for (const o of [ctx.origin, ctx.origins.beta!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        for (let i = 0; i < 16; i++) await ctx.daemon.request(p, {headers: {'X-User': `user-${i}`}})
+        expect(ctx.origin.countFor(p)).toBeGreaterThan(0)
+        expect(ctx.origins.beta!.countFor(p)).toBeGreaterThan(0)
+      },
+    },
+    {
       key: 'upstream.balance.ewmaDecay',
       expect: '1ms: a 900 ms answer is forgotten at once, the EWMA is back near ewmaInitial 500 (default 10s: stays near 900)',
       async check(ctx) {
@@ -533,6 +547,14 @@ const breakerGroup: WiringGroup = {
         expect(transitions(ctx, 'alpha')).toEqual(['open', 'half-open', 'closed'])
       },
     },
+    {
+      key: 'upstream.breaker.halfOpenMaxRequests',
+      expect: '1: one good probe closed it, as the transition says (default 3: three probes)',
+      async check(ctx) {
+        const closed = ctx.daemon.logLines().find((l) => l.upstream === 'alpha' && l.to === 'closed')
+        expect(JSON.stringify(closed)).toMatch(/"1 probe\(s\) succeeded"/)
+      },
+    },
   ],
 }
 
@@ -615,6 +637,14 @@ const retryGroup: WiringGroup = {
         const r = await ctx.daemon.request('/put', {method: 'PUT'})
         expect(r.status).toBe(503)
         expect(ctx.origin.countFor('/put') + ctx.origins.beta!.countFor('/put')).toBe(2)
+      },
+    },
+    {
+      key: 'upstream.outlier.enabled',
+      expect: 'false: alpha answering nothing but 500s is never ejected (default: ejected after 5 in a row)',
+      async check(ctx) {
+        await statuses(ctx, '/r500', 16)
+        expect(await ejectedMembers(ctx)).toEqual([])
       },
     },
   ],
@@ -703,4 +733,406 @@ const redisGroup: WiringGroup = {
   ],
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [redisGroup, retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup]
+/** A port on 127.0.0.1 nobody listens on (bound, then closed): connects to it are refused at once. */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as net.AddressInfo).port
+  await new Promise((resolve) => srv.close(resolve))
+  return port
+}
+
+/** Names of the members status shows as ejected. */
+async function ejectedMembers(ctx: WiringContext): Promise<string[]> {
+  return ((await ctx.daemon.status()).upstreams as Array<{name: string; ejected?: boolean}>).filter((u) => u.ejected).map((u) => u.name)
+}
+
+const localErrorsGroup: WiringGroup = {
+  name: 'outlier detection on local errors',
+  setup: async (ctx) => {
+    ctx.vars.dead1 = await closedPort()
+    ctx.vars.dead2 = await closedPort()
+  },
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: `http://127.0.0.1:${ctx.vars.dead1 as number}`, name: 'dead1'},
+      {url: `http://127.0.0.1:${ctx.vars.dead2 as number}`, name: 'dead2'},
+    ],
+    upstream: {outlier: {consecutive5xx: 0, consecutiveLocalErrors: 1, maxEjectedShare: 1, baseEjection: '1m', maxEjection: '1m'}, breaker: {enabled: false}, retry: {attempts: 1}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.outlier.consecutiveLocalErrors',
+      expect: '1: one refused connect ejects a member (default 3: after three requests round-robin, one error each, none)',
+      async check(ctx) {
+        await statuses(ctx, path(ctx, 'local'), 3)
+        expect((await ejectedMembers(ctx)).length).toBeGreaterThan(0)
+      },
+    },
+    {
+      key: 'upstream.outlier.maxEjectedShare',
+      expect: '1: both dead members of three are ejected at once (default 0.5: at most one)',
+      async check(ctx) {
+        const p = path(ctx, 'share')
+        await waitFor(async () => {
+          await ctx.daemon.request(p)
+          return (await ejectedMembers(ctx)).length === 2
+        }, {timeoutMs: 5000, intervalMs: 20, message: 'dead1 and dead2 ejected'})
+        expect((await ejectedMembers(ctx)).sort()).toEqual(['dead1', 'dead2'])
+      },
+    },
+  ],
+}
+
+const ejectionCapGroup: WiringGroup = {
+  name: 'outlier ejection cap',
+  setup: async (ctx) => {
+    ctx.vars.dead = await closedPort()
+  },
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'alpha'},
+      {url: `http://127.0.0.1:${ctx.vars.dead as number}`, name: 'dead'},
+    ],
+    upstream: {outlier: {consecutive5xx: 0, consecutiveLocalErrors: 1, baseEjection: '400ms', maxEjection: '400ms'}, breaker: {enabled: false}, retry: {attempts: 1}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.outlier.maxEjection',
+      expect: '400ms: a second ejection in a row lasts 400 ms, not doubled (default 5m: 800 ms)',
+      async check(ctx) {
+        const p = path(ctx, 'cap')
+        const ejectDead = (): Promise<unknown> =>
+          waitFor(async () => {
+            await ctx.daemon.request(p)
+            return (await ejectedMembers(ctx)).includes('dead')
+          }, {timeoutMs: 5000, intervalMs: 10, message: 'dead ejected'})
+        await ejectDead()
+        await waitFor(async () => !(await ejectedMembers(ctx)).includes('dead'), {timeoutMs: 5000, intervalMs: 10, message: 'dead back'})
+        await ejectDead()
+        const until = ((await ctx.daemon.status()).upstreams as Array<{name: string; ejectedUntil?: number}>).find((u) => u.name === 'dead')?.ejectedUntil
+        expect(until).toBeDefined()
+        expect(until! - Date.now()).toBeLessThan(650)
+      },
+    },
+  ],
+}
+
+/** A single member 'alpha' with breaker options `breaker` (outlier and retries off, so only the breaker acts). */
+function breakerConfig(breaker: Record<string, unknown>): WiringGroup['config'] {
+  return (ctx) => ({upstreams: [{url: ctx.origin.url, name: 'alpha'}], upstream: {outlier: {enabled: false}, retry: {attempts: 1}, breaker: {recoveryTimeout: '1h', ...breaker}}})
+}
+
+const failureThresholdGroup: WiringGroup = {
+  name: 'circuit breaker failure threshold',
+  setup: async (ctx) => {
+    let n = 0
+    ctx.origin.route('/ft', () => (n++ === 0 ? {status: 500, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
+  },
+  config: breakerConfig({minRequests: 4, failureThreshold: 0.25}),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.breaker.failureThreshold',
+      expect: '0.25: one failure in four requests opens the breaker (default 0.5: closed)',
+      async check(ctx) {
+        expect(await statuses(ctx, '/ft', 4)).toEqual([500, 200, 200, 200])
+        await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
+        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+      },
+    },
+  ],
+}
+
+const breakerWindowGroup: WiringGroup = {
+  name: 'circuit breaker window',
+  setup: async (ctx) => {
+    ctx.origin.route('/win', {status: 500, body: 'broken'})
+  },
+  config: breakerConfig({minRequests: 3, window: '100ms'}),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.breaker.window',
+      expect: '100ms: three failures 300 ms apart never share the window, the breaker stays closed (default 10s: open)',
+      async check(ctx) {
+        for (let i = 0; i < 3; i++) {
+          expect((await ctx.daemon.request('/win')).status).toBe(500)
+          // The spacing is the scenario (outcomes older than the window must drop out), not a wait for a result.
+          await new Promise((resolve) => setTimeout(resolve, 300))
+        }
+        expect(transitions(ctx, 'alpha')).toEqual([])
+      },
+    },
+  ],
+}
+
+const slowBreakerGroup: WiringGroup = {
+  name: 'circuit breaker on latency',
+  setup: async (ctx) => {
+    let n = 0
+    ctx.origin.route('/slow', () => ({headers: {'Cache-Control': 'no-store'}, body: 'ok', delayMs: n++ === 0 ? 1200 : 0}))
+  },
+  config: breakerConfig({minRequests: 3, latencyThreshold: '400ms', slowRateThreshold: 0.3}),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.breaker.latencyThreshold',
+      expect: '400ms: one 1.2 s answer of three counts as slow and opens the breaker (default 0: latency ignored, closed)',
+      async check(ctx) {
+        expect(await statuses(ctx, '/slow', 3)).toEqual([200, 200, 200])
+        await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
+        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+      },
+    },
+    {
+      key: 'upstream.breaker.slowRateThreshold',
+      expect: '0.3: one slow request of three (33 %) is enough, the reason says 30 % (default 0.5: closed)',
+      async check(ctx) {
+        const open = ctx.daemon.logLines().find((l) => l.upstream === 'alpha' && l.to === 'open')
+        expect(String(open?.reason)).toMatch(/threshold 30 ?%/)
+      },
+    },
+  ],
+}
+
+const BACKOFF_MEMBERS = ['b1', 'b2', 'b3', 'b4', 'b5']
+
+const backoffGroup: WiringGroup = {
+  name: 'retry backoff',
+  origins: Object.fromEntries(BACKOFF_MEMBERS.map((m) => [m, {}])),
+  setup: async (ctx) => {
+    for (const o of [ctx.origin, ...Object.values(ctx.origins)]) o.route('/boff', {status: 503, body: 'unavailable'})
+  },
+  config: (ctx) => ({
+    upstreams: [{url: ctx.origin.url, name: 'alpha'}, ...BACKOFF_MEMBERS.map((m) => ({url: ctx.origins[m]!.url, name: m}))],
+    upstream: {outlier: {enabled: false}, breaker: {enabled: false}, retry: {attempts: 6, backoffBase: '2s', backoffMax: '2s', budget: {ratio: 1, minPerSecond: 100}}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.retry.backoffBase',
+      expect: '2s: five retries wait more than 2 s in all (default 25ms, doubling under the 2 s cap: at most 25+50+100+200+400 ms = 775 ms)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/boff', {timeoutMs: 25_000})
+        expect(r.status).toBe(503)
+        const at = [ctx.origin, ...Object.values(ctx.origins)].flatMap((o) => o.requestsFor('/boff').map((q) => q.receivedAt)).sort((a, b) => a - b)
+        expect(at).toHaveLength(6)
+        ctx.vars.gaps = at.slice(1).map((t, i) => t - at[i]!)
+        // Full jitter: each wait is uniform in [0, 2 s); five of them stay under 2 s in all with probability 1/120.
+        expect(at.at(-1)! - at[0]!).toBeGreaterThan(2000)
+      },
+      timeoutMs: 30_000,
+    },
+    {
+      key: 'upstream.retry.backoffMax',
+      expect: '2s: no wait grows past the 2 s cap (base 2s doubling would reach 32 s; without the key, base 2s > default max 250ms is refused at start)',
+      async check(ctx) {
+        const gaps = ctx.vars.gaps as number[]
+        expect(gaps).toHaveLength(5)
+        expect(Math.max(...gaps)).toBeLessThan(3500)
+      },
+    },
+  ],
+}
+
+type Blackhole = {port: number; child: ChildProcess; fillers: net.Socket[]}
+
+/**
+ * A TCP listener that never accepts (the same trick as groups.ts's, which is private to that module): a child
+ * listens with backlog 1 and blocks its event loop; once connections fill the accept queue, new SYNs are dropped
+ * and a connect() hangs. (A non-routed address is no use here: the sandbox's egress filter answers it.)
+ */
+async function startBlackhole(): Promise<Blackhole> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('node:net').createServer()
+       s.listen({port: 0, host: '127.0.0.1', backlog: 1}, () => {
+         process.stdout.write(s.address().port + '\\n')
+         setTimeout(() => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); process.exit(0) }, 20)
+       })`,
+    ],
+    {stdio: ['ignore', 'pipe', 'inherit']},
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
+    child.once('exit', () => reject(new Error('blackhole helper exited')))
+  })
+  await sleep(100) // let the child block before the queue is filled (helper setup, not an assertion gate)
+  const fillers: net.Socket[] = []
+  for (let i = 0; ; i++) {
+    const c = net.connect(port, '127.0.0.1')
+    c.on('error', () => {})
+    fillers.push(c)
+    const connected = await Promise.race([new Promise<boolean>((r) => c.once('connect', () => r(true))), sleep(300).then(() => false)])
+    if (!connected) break
+    if (i > 8) throw new Error('blackhole accept queue never filled')
+  }
+  return {port, child, fillers}
+}
+
+const connectTimeoutGroup: WiringGroup = {
+  name: 'per-group connect timeout',
+  setup: async (ctx) => {
+    ctx.vars.blackhole = await startBlackhole()
+    ctx.vars.t0 = Date.now() // the daemon is spawned right after setup
+  },
+  // The blackhole is also the Redis server of the rate limits: its connect hangs until connectTimeout.
+  config: (ctx) => ({
+    upstreams: [{url: `http://127.0.0.1:${(ctx.vars.blackhole as Blackhole).port}`, name: 'blackhole'}],
+    upstream: {connectTimeout: '20s', outlier: {enabled: false}, breaker: {enabled: false}, retry: {attempts: 1}, timeouts: {connect: '300ms'}},
+    rateLimits: {
+      redis: {url: `redis://127.0.0.1:${(ctx.vars.blackhole as Blackhole).port}`, connectTimeout: '4s'},
+      rules: [{name: 'bh', limit: 100, window: '1h', store: 'redis', match: {paths: ['/rl-']}}],
+    },
+  }),
+  start: {upstream: false},
+  teardown: async (ctx) => {
+    const bh = ctx.vars.blackhole as Blackhole | undefined
+    for (const s of bh?.fillers ?? []) s.destroy()
+    bh?.child.kill('SIGKILL')
+  },
+  rows: [
+    {
+      key: 'upstream.timeouts.connect',
+      expect: '300ms: an origin that never accepts is a 504 within 5 s (without it: the group connectTimeout of 20 s)',
+      async check(ctx) {
+        const r = await ctx.daemon.request('/connect', {timeoutMs: 25_000})
+        expect(r.status).toBe(504)
+        expect(r.endedAt - r.startedAt).toBeLessThan(5000)
+      },
+      timeoutMs: 30_000,
+    },
+    {
+      key: 'rateLimits.redis.connectTimeout',
+      expect: '4s: startup waits about 4 s for the hanging Redis connect before deciding locally (default 1s)',
+      async check(ctx) {
+        const line = ctx.daemon.logLines().find((l) => String(l.msg).startsWith('rate limits: Redis not reachable at start'))
+        expect(line).toBeDefined()
+        expect(Number(line!.time) - (ctx.vars.t0 as number)).toBeGreaterThan(3500)
+      },
+    },
+  ],
+}
+
+const vnodesGroup: WiringGroup = {
+  name: 'consistent hashing ring size',
+  origins: {two: {}},
+  // Ring points are md5("<name>-<i>"), so with names 'one' and 'two' the ring is the same on every run: with one
+  // point each, 'one' owns a sliver and gets 2 of the users user-0…user-39; with the default 160 points, 21.
+  config: (ctx) => ({
+    upstreams: [
+      {url: ctx.origin.url, name: 'one'},
+      {url: ctx.origins.two!.url, name: 'two'},
+    ],
+    upstream: {outlier: {enabled: false}, breaker: {enabled: false}, balance: {algorithm: 'consistent-hash', hashKey: {header: 'X-User'}, vnodes: 1}},
+  }),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.balance.vnodes',
+      expect: "1: member 'one' owns a sliver of the ring, a few of forty users (default 160: about half)",
+      async check(ctx) {
+        const p = uniquePath('ring')
+        for (const o of [ctx.origin, ctx.origins.two!]) o.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'x'})
+        for (let i = 0; i < 40; i++) await ctx.daemon.request(p, {headers: {'X-User': `user-${i}`}})
+        expect(ctx.origin.countFor(p) + ctx.origins.two!.countFor(p)).toBe(40)
+        expect(ctx.origin.countFor(p)).toBeLessThan(6)
+      },
+    },
+  ],
+}
+
+const redisFallbackGroup: WiringGroup = {
+  name: 'rate limits with Redis unreachable',
+  setup: async (ctx) => {
+    ctx.vars.deadRedis = await closedPort()
+  },
+  config: (ctx) => ({
+    rateLimits: {
+      redis: {url: `redis://127.0.0.1:${ctx.vars.deadRedis as number}`, failMode: 'open', fallbackShare: 0.5},
+      rules: [{name: 'half', algorithm: 'fixed-window', limit: 4, window: '1h', store: 'redis'}],
+    },
+  }),
+  rows: [
+    {
+      key: 'rateLimits.redis.fallbackShare',
+      expect: '0.5: with Redis refused, this node alone allows 2 of the limit 4 (default 1: all 4)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'half'), 5)).toEqual([200, 200, 429, 429, 429])
+      },
+    },
+  ],
+}
+
+const redisClosedGroup: WiringGroup = {
+  name: 'rate limits fail closed with Redis unreachable',
+  setup: async (ctx) => {
+    ctx.vars.deadRedis = await closedPort()
+  },
+  config: (ctx) => ({
+    rateLimits: {
+      redis: {url: `redis://127.0.0.1:${ctx.vars.deadRedis as number}`, failMode: 'closed', retryInterval: '5s'},
+      rules: [{name: 'shut', limit: 100, window: '1h', store: 'redis'}],
+    },
+  }),
+  rows: [
+    {
+      // A refusal while Redis is out tells the client to come back when Redis is asked again: max(retryInterval, 1 s).
+      key: 'rateLimits.redis.retryInterval',
+      expect: '5s: the fail-closed refusal says Retry-After: 5 (default 1s: 1)',
+      async check(ctx) {
+        const r = await ctx.daemon.request(path(ctx, 'shut'))
+        expect(r.status).toBe(429)
+        expect(r.header('retry-after')).toBe('5')
+      },
+    },
+  ],
+}
+
+/** Elapsed milliseconds of one request. */
+async function timed(ctx: WiringContext, p: string): Promise<{status: number; ms: number}> {
+  const r = await ctx.daemon.request(p, {timeoutMs: 10_000})
+  return {status: r.status, ms: r.endedAt - r.startedAt}
+}
+
+const redisFrozenGroup: WiringGroup = {
+  name: 'rate limits with Redis frozen',
+  setup: async (ctx) => {
+    const redis = await startRedis()
+    if (!redis) throw new Error('redis-server is needed for these rows (apt-get install redis-server)')
+    ctx.vars.redis = redis
+  },
+  config: (ctx) => ({
+    rateLimits: {
+      redis: {url: (ctx.vars.redis as RedisServer).url, failMode: 'open', commandTimeout: '1500ms'},
+      rules: [{name: 'frozen', limit: 100, window: '1h', store: 'redis'}],
+    },
+  }),
+  teardown: async (ctx) => {
+    ;(ctx.vars.redis as RedisServer | undefined)?.resume()
+    await (ctx.vars.redis as RedisServer | undefined)?.close()
+  },
+  rows: [
+    {
+      key: 'rateLimits.redis.commandTimeout',
+      expect: '1500ms: with Redis frozen a request waits about 1.5 s for it, then is served from the fallback (default 50ms: at once)',
+      async check(ctx) {
+        const p = path(ctx, 'frozen')
+        expect((await ctx.daemon.request(p)).status).toBe(200)
+        await waitFor(async () => (await redisKeys((ctx.vars.redis as RedisServer).port)).includes('frozen:'), {timeoutMs: 5000, message: 'the rule state in Redis'})
+        ;(ctx.vars.redis as RedisServer).freeze()
+        const r = await timed(ctx, p)
+        expect(r.status).toBe(200)
+        expect(r.ms).toBeGreaterThan(1200)
+      },
+    },
+  ],
+}
+
+export const RESILIENCE_GROUPS: WiringGroup[] = [redisGroup, retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup, localErrorsGroup, ejectionCapGroup, failureThresholdGroup, breakerWindowGroup, slowBreakerGroup, backoffGroup, connectTimeoutGroup, vnodesGroup, redisFallbackGroup, redisClosedGroup, redisFrozenGroup]
