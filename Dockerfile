@@ -11,7 +11,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 COPY patches ./patches
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.plugin.json ./
 COPY bin ./bin
 COPY scripts ./scripts
 COPY src ./src

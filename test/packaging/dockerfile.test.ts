@@ -54,6 +54,11 @@ it('every file the build needs is copied from the context, and none of it is exc
   }
   // What `npm run build` reads: tsc's project and sources, the manifest script, the CLI's package.json.
   expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'scripts', 'bin']))
+  // Every other tsc project the build script names (tsc -p X) is copied too.
+  const buildScript = (JSON.parse(read('package.json')) as {scripts: Record<string, string>}).scripts.build!
+  const projects = [...buildScript.matchAll(/tsc -p (\S+)/g)].map((m) => m[1]!)
+  expect(projects.length).toBeGreaterThan(0)
+  expect(copied).toEqual(expect.arrayContaining(projects))
   // A local build or install never leaks into the image.
   for (const p of ['node_modules', 'dist', 'oclif.manifest.json', '.git']) expect(ignored(p), p).toBe(true)
 })
