@@ -46,8 +46,8 @@ async function members(d: DaemonHandle): Promise<Member[]> {
 }
 
 /** Route `p` on every origin: a no-store answer naming the origin (or what `spec(i)` says). */
-function routeAll(os: Origin[], p: string, bad?: (i: number) => boolean): void {
-  os.forEach((o, i) => o.route(p, () => (bad?.(i) ? {status: 500, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: `o${i}`})))
+function routeAll(os: Origin[], p: string, bad?: (i: number) => boolean, badStatus = 500): void {
+  os.forEach((o, i) => o.route(p, () => (bad?.(i) ? {status: badStatus, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: `o${i}`})))
 }
 
 describe('upstream resilience (daemon, real origins)', () => {
@@ -80,7 +80,7 @@ describe('upstream resilience (daemon, real origins)', () => {
     const os = await origins(2)
     const p = uniquePath('breaker')
     let bad = true
-    routeAll(os, p, (i) => i === 1 && bad)
+    routeAll(os, p, (i) => i === 1 && bad, 503)
     const d = await daemon({
       upstreams: os.map((o, i) => ({url: o.url, name: `o${i}`})),
       upstream: {outlier: {enabled: false}, breaker: {minRequests: 4, failureThreshold: 0.5, window: '10s', recoveryTimeout: '500ms', halfOpenMaxRequests: 1, rampUp: '500ms'}, retry: {attempts: 1}},
@@ -141,6 +141,19 @@ describe('upstream resilience (daemon, real origins)', () => {
     expect(Number(r.header('retry-after'))).toBeGreaterThanOrEqual(1)
     await os[0]!.resume()
     await waitFor(async () => (await d.request(p)).text === 'o0', {timeoutMs: 5000, message: 'p0 back in service'})
+  })
+
+  it('with the defaults, a single origin answering 500 on some URLs keeps serving the others (500 does not open the breaker)', async () => {
+    const os = await origins(1)
+    const broken = uniquePath('broken')
+    const fine = uniquePath('fine')
+    routeAll(os, broken, () => true)
+    routeAll(os, fine)
+    const d = await daemon({upstreams: [{url: os[0]!.url, name: 'only'}]})
+    // More than breaker.minRequests (20) of them, all failing: before failOn, this opened the only member's breaker.
+    for (let i = 0; i < 30; i++) expect((await d.request(broken)).status).toBe(500)
+    for (let i = 0; i < 5; i++) expect((await d.request(fine)).status).toBe(200)
+    expect((await members(d))[0]!.breaker?.state).toBe('closed')
   })
 
   it('consistent hashing keeps each key on one member and moves only the keys of a member that goes down', async () => {

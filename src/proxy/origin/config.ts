@@ -90,9 +90,17 @@ export const OutlierConfig = z
   .prefault({})
   .refine((o) => o.maxEjection >= o.baseEjection, {message: 'maxEjection must not be shorter than baseEjection', path: ['maxEjection']})
 
+const failureKind = z.union([z.enum(['connect', 'timeout', 'reset']), z.number().int().min(500).max(599)])
+
 export const BreakerConfig = z
   .strictObject({
     enabled: z.boolean().default(true),
+    /**
+     * What counts against a member: failures without an answer and the gateway statuses. Not 500 by default: an
+     * application error on some URLs says nothing of the member, and opening the only member's breaker over them
+     * would turn a few broken pages into 503 for every URL.
+     */
+    failOn: z.array(failureKind).min(1).default(['connect', 'timeout', 'reset', 502, 503, 504]),
     window: durationMs('10s').refine((ms) => ms >= 10, {message: 'window must be at least 10ms'}),
     failureThreshold: z.number().gt(0).max(1).default(0.5),
     minRequests: z.number().int().min(1).max(1_000_000).default(20),
@@ -107,14 +115,13 @@ export const BreakerConfig = z
   })
   .prefault({})
 
-const retryOn = z.union([z.enum(['connect', 'timeout', 'reset']), z.number().int().min(500).max(599)])
 
 export const RetryConfig = z
   .strictObject({
     /** Tries in all, the first included (1: no retries). */
     attempts: z.number().int().min(1).max(10).default(2),
     /** What is retried: failures without an answer and/or answer statuses. */
-    on: z.array(retryOn).default(['connect', 'timeout', 'reset', 502, 503, 504]),
+    on: z.array(failureKind).default(['connect', 'timeout', 'reset', 502, 503, 504]),
     /** Idempotent methods only (RFC 9110 §9.2.2); POST and PATCH are never retried. */
     methods: z
       .array(z.string().transform((m) => m.toUpperCase()))

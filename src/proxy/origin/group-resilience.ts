@@ -75,6 +75,7 @@ export class GroupResilience {
   private readonly clock: () => number
   private retries = 0
   private readonly cooling = new Map<string, number>()
+  private readonly breakerFailOn: ReadonlySet<string | number>
 
   constructor(
     members: readonly GroupMember[],
@@ -82,6 +83,7 @@ export class GroupResilience {
     private readonly deps: GroupResilienceDeps = {},
   ) {
     this.clock = deps.now ?? Date.now
+    this.breakerFailOn = new Set(config.breaker.failOn)
     const emit = deps.onEvent ?? (() => {})
     this.members = members.map((m) => ({
       ...m,
@@ -283,7 +285,8 @@ export class GroupResilience {
         m.ewma.observe(latencyMs, this.clock())
         const result: OriginResult = 'status' in outcome ? (outcome.status >= 500 ? '5xx' : 'success') : outcome.error
         this.outlier?.record(m.name, result)
-        m.breaker?.record(result === 'success' ? 'success' : 'failure', latencyMs)
+        // An answer whose status is not in breaker.failOn is the member working (the latency trigger still applies).
+        m.breaker?.record(this.breakerFailOn.has('status' in outcome ? outcome.status : outcome.error) ? 'failure' : 'success', latencyMs)
       },
     }
   }

@@ -503,7 +503,7 @@ const breakerGroup: WiringGroup = {
   origins: {beta: {}},
   setup: async (ctx) => {
     ctx.vars.bad = true
-    ctx.origin.route('/brk', () => (ctx.vars.bad ? {status: 500, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
+    ctx.origin.route('/brk', () => (ctx.vars.bad ? {status: 503, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
     ctx.origins.beta!.route('/brk', {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
   },
   config: (ctx) => ({
@@ -830,7 +830,7 @@ const failureThresholdGroup: WiringGroup = {
   name: 'circuit breaker failure threshold',
   setup: async (ctx) => {
     let n = 0
-    ctx.origin.route('/ft', () => (n++ === 0 ? {status: 500, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
+    ctx.origin.route('/ft', () => (n++ === 0 ? {status: 503, body: 'broken'} : {headers: {'Cache-Control': 'no-store'}, body: 'ok'}))
   },
   config: breakerConfig({minRequests: 4, failureThreshold: 0.25}),
   start: {upstream: false},
@@ -839,9 +839,30 @@ const failureThresholdGroup: WiringGroup = {
       key: 'upstream.breaker.failureThreshold',
       expect: '0.25: one failure in four requests opens the breaker (default 0.5: closed)',
       async check(ctx) {
-        expect(await statuses(ctx, '/ft', 4)).toEqual([500, 200, 200, 200])
+        expect(await statuses(ctx, '/ft', 4)).toEqual([503, 200, 200, 200])
         await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
         expect(transitions(ctx, 'alpha')).toEqual(['open'])
+      },
+    },
+  ],
+}
+
+const breakerFailOnGroup: WiringGroup = {
+  name: 'circuit breaker failOn',
+  setup: async (ctx) => {
+    ctx.origin.route('/fo', {status: 500, body: 'broken'})
+  },
+  config: breakerConfig({minRequests: 3, failOn: [500]}),
+  start: {upstream: false},
+  rows: [
+    {
+      key: 'upstream.breaker.failOn',
+      expect: '[500]: three 500s open the single member\'s breaker, the next request is a 503 (default connect/timeout/reset/502/503/504: 500s leave it closed)',
+      async check(ctx) {
+        expect(await statuses(ctx, '/fo', 3)).toEqual([500, 500, 500])
+        await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
+        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+        expect((await ctx.daemon.request('/fo')).status).toBe(503)
       },
     },
   ],
@@ -850,7 +871,7 @@ const failureThresholdGroup: WiringGroup = {
 const breakerWindowGroup: WiringGroup = {
   name: 'circuit breaker window',
   setup: async (ctx) => {
-    ctx.origin.route('/win', {status: 500, body: 'broken'})
+    ctx.origin.route('/win', {status: 503, body: 'broken'})
   },
   config: breakerConfig({minRequests: 3, window: '100ms'}),
   start: {upstream: false},
@@ -860,7 +881,7 @@ const breakerWindowGroup: WiringGroup = {
       expect: '100ms: three failures 300 ms apart never share the window, the breaker stays closed (default 10s: open)',
       async check(ctx) {
         for (let i = 0; i < 3; i++) {
-          expect((await ctx.daemon.request('/win')).status).toBe(500)
+          expect((await ctx.daemon.request('/win')).status).toBe(503)
           // The spacing is the scenario (outcomes older than the window must drop out), not a wait for a result.
           await new Promise((resolve) => setTimeout(resolve, 300))
         }
@@ -1135,4 +1156,4 @@ const redisFrozenGroup: WiringGroup = {
   ],
 }
 
-export const RESILIENCE_GROUPS: WiringGroup[] = [redisGroup, retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup, localErrorsGroup, ejectionCapGroup, failureThresholdGroup, breakerWindowGroup, slowBreakerGroup, backoffGroup, connectTimeoutGroup, vnodesGroup, redisFallbackGroup, redisClosedGroup, redisFrozenGroup]
+export const RESILIENCE_GROUPS: WiringGroup[] = [redisGroup, retryGroup, retryBudgetGroup, rateLimitGroup, resilienceGroup, healthCheckGroup, hashHeaderGroup, hashCookieGroup, breakerGroup, timeoutsGroup, totalTimeoutGroup, localErrorsGroup, ejectionCapGroup, failureThresholdGroup, breakerFailOnGroup, breakerWindowGroup, slowBreakerGroup, backoffGroup, connectTimeoutGroup, vnodesGroup, redisFallbackGroup, redisClosedGroup, redisFrozenGroup]

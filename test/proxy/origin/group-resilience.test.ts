@@ -65,6 +65,8 @@ async function setup(n: number, config: unknown, behaviours: Array<() => Respons
 
 const ok = (): ResponseSpec => ({status: 200, body: 'fine'})
 const broken = (): ResponseSpec => ({status: 500, body: 'broken'})
+/** What a failing member answers in the breaker tests: a status breaker.failOn counts by default (500 is not). */
+const busy = (): ResponseSpec => ({status: 503, body: 'busy'})
 
 describe('group resilience against real origins', () => {
   it('one of three answering 500 is ejected after the configured count, traffic moves, and it returns after recovery', async () => {
@@ -104,7 +106,7 @@ describe('group resilience against real origins', () => {
       outlier: {enabled: false},
       breaker: {window: '10s', failureThreshold: 0.5, minRequests: 4, recoveryTimeout: '300ms', halfOpenMaxRequests: 2, rampUp: '400ms'},
       retry: {attempts: 1},
-    }, [ok, () => (bad ? broken() : ok())])
+    }, [ok, () => (bad ? busy() : ok())])
     for (let i = 0; i < 12; i++) await s.send()
     const transitions = () => s.events.filter((e) => e.type === 'breaker' && e.member === 'u1').map((e) => (e.type === 'breaker' ? e.change.to : ''))
     expect(transitions()).toEqual(['open'])
@@ -167,7 +169,7 @@ describe('group resilience against real origins', () => {
   })
 
   it('no member available: NoMemberError with a Retry-After from the breakers', async () => {
-    const s = await setup(1, {outlier: {enabled: false}, breaker: {minRequests: 2, recoveryTimeout: '5s'}, retry: {attempts: 1}}, [broken])
+    const s = await setup(1, {outlier: {enabled: false}, breaker: {minRequests: 2, recoveryTimeout: '5s'}, retry: {attempts: 1}}, [busy])
     await s.send()
     await s.send()
     const err = await s.send().catch((e: unknown) => e)

@@ -16,11 +16,11 @@ describe('resilience metrics', () => {
       UpstreamResilienceConfig.parse({breaker: {minRequests: 2}, outlier: {consecutive5xx: 2}}),
       {now: () => t},
     )
-    // Two 500s from b: ejected by the outlier detector and its breaker opens.
+    // Two 503s from b: ejected by the outlier detector and its breaker opens.
     for (let i = 0; i < 4; i++) {
       const ticket = group.choose()!
       t += 10
-      ticket.finish({status: ticket.member === 'b' ? 500 : 200}, 10)
+      ticket.finish({status: ticket.member === 'b' ? 503 : 200}, 10)
     }
     const registry = new Registry()
     registerResilienceMetrics(registry, {groups: () => [{name: 'default', group}], rateLimitDecisions: () => ({allow: 5, reject: 2, delay: 1, drop: 0})})
