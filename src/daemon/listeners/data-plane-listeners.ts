@@ -1,8 +1,8 @@
 /**
  * Every data-plane listener of the daemon, built from the `listen` entries: plain HTTP/1.1, plain HTTP/1.1 + h2c,
  * TLS (HTTP/1.1 and HTTP/2 by ALPN, certificates by SNI). They share one connection limit, one request handler
- * and one drain. Same surface as the single-listener DataPlane it replaces (activeRequests, openConnections,
- * maxConnections, rejected, evicted, setHandler, drain), plus certificates and their reload.
+ * and one drain. The daemon uses activeRequests, openConnections, maxConnections, rejected, evicted, setHandler and
+ * drain, plus certificates and their reload.
  *
  *   const plane = await DataPlaneListeners.create(config.listen, {server, http2, tls, maxConnections, handler, log})
  *   const bound = await plane.listen()          // [{address: '127.0.0.1:8443', scheme: 'https', http2: true, port}]
