@@ -11,7 +11,7 @@
 import http from 'node:http'
 import https from 'node:https'
 
-import {readTokenFile, TokenFileError} from '../admin/tcp-auth.js'
+import {readAdminToken, TokenFileError} from '../admin/tcp-auth.js'
 import {TavernError} from '../core/errors.js'
 import {type AdminReply, adminRequest, adminStream, DaemonUnreachableError} from './admin-client.js'
 import type {DownloadTarget} from './admin-download.js'
@@ -215,7 +215,7 @@ export async function resolveAdminTransport(flags: AdminTargetFlags, socket: () 
   if (tokenFile === undefined) throw new AdminTargetError(`--admin ${url.href} needs --token-file FILE (or TAVERN_TOKEN_FILE): the file holding the daemon's admin token`)
   let token: string
   try {
-    token = await readTokenFile(tokenFile)
+    token = await readAdminToken(tokenFile)
   } catch (error) {
     if (error instanceof TokenFileError) throw new AdminTargetError(error.message)
     throw error

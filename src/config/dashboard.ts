@@ -19,7 +19,7 @@ export const DashboardSchema = z
     enabled: z.boolean().default(false),
     /** Its own listener HOST:PORT; unset: /dashboard/ on the metrics.listen listener. */
     listen: z.string().refine((v) => parseHostPort(v) !== undefined, {message: 'expected HOST:PORT, e.g. 127.0.0.1:9465'}).optional(),
-    /** File holding the bearer token (owner-only, first line, at least 16 characters). */
+    /** File holding the bearer token (owner-only, the token alone on one line, at least 16 characters). */
     tokenFile: z.string().min(1).optional(),
     /** Host names (besides IP literals and localhost) served without a token. */
     allowedHosts: z.array(hostName).default([]),

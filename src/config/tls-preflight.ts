@@ -6,7 +6,7 @@
  */
 import path from 'node:path'
 
-import {readTokenFile, TokenFileError} from '../admin/tcp-auth.js'
+import {readAdminToken, TokenFileError} from '../admin/tcp-auth.js'
 import {CertStore, CertStoreError} from '../tls/cert-store.js'
 import type {TavernConfig} from './schema.js'
 
@@ -41,7 +41,7 @@ async function originProblems(c: TavernConfig, baseDir: string): Promise<string[
 async function adminProblems(c: TavernConfig, baseDir: string): Promise<string[]> {
   if (c.admin.listen === undefined || c.admin.tokenFile === undefined) return []
   try {
-    await readTokenFile(path.resolve(baseDir, c.admin.tokenFile))
+    await readAdminToken(path.resolve(baseDir, c.admin.tokenFile))
     return []
   } catch (error) {
     if (error instanceof TokenFileError) return [`admin.tokenFile: ${error.message}`]

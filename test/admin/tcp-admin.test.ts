@@ -8,7 +8,7 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {AdminTokenAuth, bearerToken, readTokenFile, TokenFileError} from '../../src/admin/tcp-auth.js'
+import {AdminTokenAuth, bearerToken, readAdminToken, TokenFileError} from '../../src/admin/tcp-auth.js'
 import {AdminConfigSchema, type AdminTcpListener, isLoopback, startAdminTcpListener} from '../../src/admin/tcp-listener.js'
 import {DaemonUnreachableError} from '../../src/client/admin-client.js'
 import {AdminAuthError, AdminTargetError, httpTransport, parseAdminUrl, resolveAdminTransport} from '../../src/client/admin-http.js'
@@ -71,13 +71,13 @@ function raw(pathName: string, headers: Record<string, string> = {}): Promise<{s
 
 describe('token file', () => {
   it('accepts an owner-only regular file and trims the line end', async () => {
-    expect(await readTokenFile(tokenFile)).toBe(TOKEN)
-    expect(await readTokenFile(writeToken('ro.token', TOKEN, 0o400))).toBe(TOKEN)
+    expect(await readAdminToken(tokenFile)).toBe(TOKEN)
+    expect(await readAdminToken(writeToken('ro.token', TOKEN, 0o400))).toBe(TOKEN)
   })
 
   it('refuses group/world-readable files, directories, missing, empty and short tokens, with what to do', async () => {
     const refused = async (f: string) => {
-      const e = await readTokenFile(f).then(
+      const e = await readAdminToken(f).then(
         () => undefined,
         (error: unknown) => error,
       )
@@ -97,10 +97,10 @@ describe('token file', () => {
   it('a symlink to an owner-only file is fine (Kubernetes secrets); to a world-readable one it is refused', async () => {
     const link = path.join(dir, 'link.token')
     fs.symlinkSync(tokenFile, link)
-    expect(await readTokenFile(link)).toBe(TOKEN)
+    expect(await readAdminToken(link)).toBe(TOKEN)
     const badLink = path.join(dir, 'badlink.token')
     fs.symlinkSync(path.join(dir, 'world.token'), badLink)
-    await expect(readTokenFile(badLink)).rejects.toThrow(/accessible by others/)
+    await expect(readAdminToken(badLink)).rejects.toThrow(/accessible by others/)
   })
 
   it('reload keeps the current token when the file turns bad, takes a new good one', async () => {

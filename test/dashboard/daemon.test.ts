@@ -228,7 +228,7 @@ describe('dashboard in the daemon', () => {
     const port = await freePort()
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{dashboard: {enabled: true, listen: `127.0.0.1:${port}`, tokenFile: path.join(dir, 'missing')}}, /dashboard\.tokenFile: cannot read .*missing: no such file/],
-      [{dashboard: {enabled: true, listen: `127.0.0.1:${port}`, tokenFile: writeToken(dir, 'abc')}}, /dashboard\.tokenFile: the token in .* is too short/],
+      [{dashboard: {enabled: true, listen: `127.0.0.1:${port}`, tokenFile: writeToken(dir, 'abc')}}, /dashboard\.tokenFile: the dashboard token in .* is too short/],
       [{dashboard: {enabled: true, listen: `127.0.0.1:${port}`, tokenFile: writeToken(dir, TOKEN, 0o644)}}, /dashboard\.tokenFile: .* is accessible by others \(mode 0644\)/],
       [{dashboard: {enabled: true}}, /dashboard\.enabled: the dashboard needs a listener/],
       [{dashboard: {enabled: true, listen: `0.0.0.0:${port}`}}, /dashboard\.listen: dashboard\.listen 0\.0\.0\.0:\d+ is not a loopback address/],
@@ -251,7 +251,7 @@ describe('dashboard in the daemon', () => {
     fs.writeFileSync(file, JSON.stringify({dashboard: {enabled: true, listen: `127.0.0.1:${port}`, tokenFile: writeToken(dir, 'short')}}))
     const token = await runCli(['config', 'check', '--config', file, '--upstream', 'http://127.0.0.1:9', '--storage', path.join(dir, 'st2')])
     expect(token.code).toBe(2)
-    expect(`${token.stdout}${token.stderr}`).toMatch(/dashboard\.tokenFile: the token in .* is too short/)
+    expect(`${token.stdout}${token.stderr}`).toMatch(/dashboard\.tokenFile: the dashboard token in .* is too short/)
   }, 120_000)
 
   it('a dashboard listener whose port is taken refuses the start with a clear error', async () => {
