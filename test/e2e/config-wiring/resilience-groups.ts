@@ -856,7 +856,7 @@ const breakerFailOnGroup: WiringGroup = {
   start: {upstream: false},
   rows: [
     {
-      key: 'upstream.breaker.failOn',
+      key: 'upstream.breaker.failOn[]',
       expect: '[500]: three 500s open the single member\'s breaker, the next request is a 503 (default connect/timeout/reset/502/503/504: 500s leave it closed)',
       async check(ctx) {
         expect(await statuses(ctx, '/fo', 3)).toEqual([500, 500, 500])
