@@ -821,6 +821,12 @@ const ejectionCapGroup: WiringGroup = {
   ],
 }
 
+/** Waits for the first breaker transition of `upstream` and expects it to be the only one, to open. */
+async function expectOpened(ctx: WiringContext, upstream: string): Promise<void> {
+  await waitFor(() => transitions(ctx, upstream).length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
+  expect(transitions(ctx, upstream)).toEqual(['open'])
+}
+
 /** A single member 'alpha' with breaker options `breaker` (outlier and retries off, so only the breaker acts). */
 function breakerConfig(breaker: Record<string, unknown>): WiringGroup['config'] {
   return (ctx) => ({upstreams: [{url: ctx.origin.url, name: 'alpha'}], upstream: {outlier: {enabled: false}, retry: {attempts: 1}, breaker: {recoveryTimeout: '1h', ...breaker}}})
@@ -840,8 +846,7 @@ const failureThresholdGroup: WiringGroup = {
       expect: '0.25: one failure in four requests opens the breaker (default 0.5: closed)',
       async check(ctx) {
         expect(await statuses(ctx, '/ft', 4)).toEqual([503, 200, 200, 200])
-        await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
-        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+        await expectOpened(ctx, 'alpha')
       },
     },
   ],
@@ -860,8 +865,7 @@ const breakerFailOnGroup: WiringGroup = {
       expect: '[500]: three 500s open the single member\'s breaker, the next request is a 503 (default connect/timeout/reset/502/503/504: 500s leave it closed)',
       async check(ctx) {
         expect(await statuses(ctx, '/fo', 3)).toEqual([500, 500, 500])
-        await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
-        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+        await expectOpened(ctx, 'alpha')
         expect((await ctx.daemon.request('/fo')).status).toBe(503)
       },
     },
@@ -905,8 +909,7 @@ const slowBreakerGroup: WiringGroup = {
       expect: '400ms: one 1.2 s answer of three counts as slow and opens the breaker (default 0: latency ignored, closed)',
       async check(ctx) {
         expect(await statuses(ctx, '/slow', 3)).toEqual([200, 200, 200])
-        await waitFor(() => transitions(ctx, 'alpha').length > 0, {timeoutMs: 3000, message: 'a breaker transition'})
-        expect(transitions(ctx, 'alpha')).toEqual(['open'])
+        await expectOpened(ctx, 'alpha')
       },
     },
     {
