@@ -3,6 +3,7 @@ import {z} from 'zod'
 import {isIP} from 'node:net'
 
 import {cachePolicyKeys} from './cache-policy.js'
+import {ForwardProxySchema} from './forward-proxy.js'
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
@@ -167,6 +168,8 @@ export const ConfigSchema = z.strictObject({
   /** Named upstream groups: `{name: {upstreams: [...], ...upstream keys}}`; the top-level upstreams are `default`. */
   upstreamGroups: UpstreamGroupsSchema,
   warm: WarmSchema,
+  /** Forward-proxy mode: trusted clients' absolute-form targets fetched from their own origins (src/config/forward-proxy.ts). */
+  forwardProxy: ForwardProxySchema,
   purge: z
     .strictObject({
       /** Client addresses (CIDR or plain IP) allowed to use the HTTP PURGE method on the data plane. */
