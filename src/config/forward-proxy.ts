@@ -61,7 +61,8 @@ export function parseDestination(raw: string): DestinationPattern | string {
     else if (/^\d{1,5}$/.test(portPart) && Number(portPart) >= 1 && Number(portPart) <= 65_535) port = Number(portPart)
     else return `bad port ${JSON.stringify(portPart)} (a number 1-65535, or *)`
   }
-  if (host.startsWith('[')) return {host, wildcard: false, port}
+  if (v6) return {host, wildcard: false, port}
+  if (host.includes('[') || host.includes(']')) return `not an IPv6 address in brackets: ${JSON.stringify(host)}`
   const wildcard = host.startsWith('*.')
   const name = wildcard ? host.slice(2) : host
   if (name.includes('*')) return 'a wildcard is only allowed as the first label ("*.example.org")'
