@@ -11,6 +11,7 @@
  * The request path holds a ForwardOrigin handle (cheap, made per request); the group behind it is looked up (or
  * made) only when the handle is asked, so a group is never closed under a request that has not started yet.
  */
+import fs from 'node:fs/promises'
 import {rootCertificates} from 'node:tls'
 
 import type {BackgroundRunner} from '../../core/background.js'
@@ -173,8 +174,23 @@ export class ForwardTlsError extends Error {
 }
 
 /**
- * Read forwardProxy.tls (relative paths from baseDir): the extra CAs, added to Node's bundled roots unless
- * `systemRoots: false`. Undefined when nothing is configured (Node's defaults verify). Never insecure.
+ * The CAs Node trusts by default: its bundled roots, plus NODE_EXTRA_CA_CERTS (which Node adds to its default store,
+ * but not to an explicit `ca` list, so an explicit list has to carry them itself). Node 20 cannot list the extra ones.
+ */
+async function systemRoots(): Promise<string[]> {
+  const extra = process.env.NODE_EXTRA_CA_CERTS
+  if (!extra) return [...rootCertificates]
+  // Node itself only warns about an unreadable file; so do we (by leaving it out).
+  const pem = await fs.readFile(extra, 'utf8').catch(() => '')
+  return [...rootCertificates, ...(pem.match(PEM_CERT) ?? [])]
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n[\s\S]*?-----END CERTIFICATE-----/g
+
+/**
+ * Read forwardProxy.tls (relative paths from baseDir): the extra CAs, added to the system roots (Node's bundled ones
+ * and NODE_EXTRA_CA_CERTS) unless `systemRoots: false`. Undefined when nothing is configured (Node's defaults
+ * verify). Never insecure.
  */
 export async function loadForwardTls(t: ForwardProxyConfig['tls'], baseDir?: string): Promise<LoadedOriginTls | undefined> {
   if (t.ca === undefined) return undefined
@@ -186,7 +202,7 @@ export async function loadForwardTls(t: ForwardProxyConfig['tls'], baseDir?: str
     throw error
   }
   const extra = loaded?.ca ?? []
-  return {ca: t.systemRoots ? [...rootCertificates, ...extra] : extra, servername: undefined, cert: undefined, key: undefined, insecure: false, files: loaded?.files ?? [], warnings: loaded?.warnings ?? []}
+  return {ca: t.systemRoots ? [...(await systemRoots()), ...extra] : extra, servername: undefined, cert: undefined, key: undefined, insecure: false, files: loaded?.files ?? [], warnings: loaded?.warnings ?? []}
 }
 
 /**
