@@ -2,6 +2,7 @@
 // the URI's own origin (HTTPS with full verification, SNI = host) and caches under the URI's own key. One daemon,
 // real sockets: an HTTPS origin with a test CA's certificate (the CA given to Tavern), one whose CA is not given,
 // a plain HTTP origin, and the daemon's configured upstream for origin-form requests.
+import {execFile} from 'node:child_process'
 import fs from 'node:fs'
 import https from 'node:https'
 import type {AddressInfo} from 'node:net'
@@ -117,6 +118,14 @@ describe('forward-proxy mode', () => {
     expect(await inspect(url)).toMatchObject({key: url, stored: true})
     // The configured upstream was never asked.
     expect(upstream.requests.some((r) => r.path === p)).toBe(false)
+  })
+
+  it('curl --request-target sends such a request (the README example)', async () => {
+    const p = uniquePath('curl')
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('curl', ['-sS', '--request-target', `https://localhost:${good.port}${p}`, `http://127.0.0.1:${d.port}`], {timeout: 10_000}, (e, stdout) => (e ? reject(e) : resolve(stdout))),
+    )
+    expect(out).toBe(`secure ${p}`)
   })
 
   it('https://host:443-style default ports and case are normalised like any key', async () => {
