@@ -12,7 +12,7 @@ import type {TLSSocket} from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {createTestCa, type IssuedCert, type TestCa} from '../helpers/certs.js'
-import {type DaemonHandle, makeTempDir, startDaemon} from '../helpers/daemon.js'
+import {type DaemonHandle, makeTempDir, runCli, startDaemon} from '../helpers/daemon.js'
 import {type Origin, sleep, startOrigin, uniquePath} from '../helpers/origin.js'
 import {rawRequest} from '../helpers/raw-http.js'
 
@@ -221,6 +221,16 @@ describe('forward-proxy mode', () => {
     const dir = await d.admin('/purge', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({dir: `https://localhost:${good.port}${base}/`})})
     expect(dir.status, dir.text).toBe(200)
     expect(JSON.parse(dir.text)).toMatchObject({matched: 1})
+  })
+
+  it('prefetch fetches a forward URL through the data plane (loopback is a forwardProxy client here) under its https:// key', async () => {
+    const p = uniquePath('pre')
+    const url = `https://localhost:${good.port}${p}`
+    const r = await runCli(['prefetch', '--socket', d.socket, url])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/1 stored/)
+    expect(good.seen.filter((s) => s.path === p)).toHaveLength(1)
+    expect(await inspect(url)).toMatchObject({key: url, stored: true})
   })
 
   it('a reload applies forwardProxy: a destination removed is 403 from then on', async () => {
