@@ -168,8 +168,6 @@ export const ConfigSchema = z.strictObject({
   /** Named upstream groups: `{name: {upstreams: [...], ...upstream keys}}`; the top-level upstreams are `default`. */
   upstreamGroups: UpstreamGroupsSchema,
   warm: WarmSchema,
-  /** Forward-proxy mode: trusted clients' absolute-form targets fetched from their own origins (src/config/forward-proxy.ts). */
-  forwardProxy: ForwardProxySchema,
   purge: z
     .strictObject({
       /** Client addresses (CIDR or plain IP) allowed to use the HTTP PURGE method on the data plane. */
@@ -217,6 +215,8 @@ export const ConfigSchema = z.strictObject({
   dashboard: DashboardSchema,
   plugins: PluginsConfig,
   headerRewrite: HeaderRewriteConfig,
+  /** Forward-proxy mode: trusted clients' absolute-form targets fetched from their own origins (src/config/forward-proxy.ts). */
+  forwardProxy: ForwardProxySchema,
 }).superRefine(checkDashboardPlacement)
 
 bindSections(ConfigSchema.shape)
