@@ -19,7 +19,7 @@ import {rawRequest} from '../helpers/raw-http.js'
 interface HttpsOrigin {
   port: number
   /** Requests per path, with the SNI each came with. */
-  seen: Array<{path: string; servername: string | false; host: string | undefined}>
+  seen: Array<{path: string; servername: string | false; host: string | undefined; inm?: string | undefined}>
   close(): Promise<void>
 }
 
@@ -28,9 +28,20 @@ async function httpsOrigin(cert: IssuedCert): Promise<HttpsOrigin> {
   const seen: HttpsOrigin['seen'] = []
   const server = https.createServer({cert: cert.chainPem, key: cert.keyPem}, (req, res) => {
     const sock = req.socket as TLSSocket & {servername?: string | false}
-    seen.push({path: req.url ?? '', servername: sock.servername ?? false, host: req.headers.host})
-    res.writeHead(200, {'cache-control': 'max-age=3600', 'content-type': 'text/plain'})
-    res.end(`secure ${req.url}`)
+    seen.push({path: req.url ?? '', servername: sock.servername ?? false, host: req.headers.host, inm: req.headers['if-none-match']})
+    const url = req.url ?? ''
+    if (url.includes('etag')) {
+      // Stale at once, with a validator: every reuse is a revalidation.
+      if (req.headers['if-none-match'] === '"v1"') res.writeHead(304, {'cache-control': 'max-age=0', etag: '"v1"'}).end()
+      else res.writeHead(200, {'cache-control': 'max-age=0', etag: '"v1"', 'content-type': 'text/plain'}).end(`secure ${url}`)
+      return
+    }
+    const send = () => {
+      res.writeHead(200, {'cache-control': 'max-age=3600', 'content-type': 'text/plain'})
+      res.end(`secure ${url}`)
+    }
+    if (url.includes('slow')) setTimeout(send, 300)
+    else send()
   })
   server.on('error', () => {})
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
@@ -113,11 +124,31 @@ describe('forward-proxy mode', () => {
     const hit = await get(url, 'ignored.test')
     expect(hit.body).toBe(`secure ${p}`)
     const asked = good.seen.filter((s) => s.path === p)
-    expect(asked).toEqual([{path: p, servername: 'localhost', host: `localhost:${good.port}`}])
+    expect(asked).toEqual([{path: p, servername: 'localhost', host: `localhost:${good.port}`, inm: undefined}])
     // Operators name it naturally: the https:// URL is the key, though the daemon has no TLS listener.
     expect(await inspect(url)).toMatchObject({key: url, stored: true})
     // The configured upstream was never asked.
     expect(upstream.requests.some((r) => r.path === p)).toBe(false)
+  })
+
+  it('concurrent misses for one forward URL collapse into one origin request', async () => {
+    const p = uniquePath('slow')
+    const url = `https://localhost:${good.port}${p}`
+    const all = await Promise.all(Array.from({length: 5}, () => get(url, 'x.test')))
+    expect(all.map((r) => r.status)).toEqual([200, 200, 200, 200, 200])
+    expect(all.every((r) => r.body === `secure ${p}`)).toBe(true)
+    expect(good.seen.filter((s) => s.path === p)).toHaveLength(1)
+  })
+
+  it('a stale forward object is revalidated with its validator (304 from the origin, the stored body served)', async () => {
+    const p = uniquePath('etag')
+    const url = `https://localhost:${good.port}${p}`
+    expect((await get(url, 'x.test')).body).toBe(`secure ${p}`)
+    await sleep(100)
+    const again = await get(url, 'x.test')
+    expect(again.body).toBe(`secure ${p}`)
+    expect(again.header('cache-status')).toMatch(/fwd=stale/)
+    expect(good.seen.filter((s) => s.path === p).map((s) => s.inm)).toEqual([undefined, '"v1"'])
   })
 
   it('curl --request-target sends such a request (the README example)', async () => {
