@@ -5,6 +5,8 @@
  * - exactly one valid Host field (RFC 9112 §3.2), else 400 without contacting the origin;
  * - the target resolved by resolveRequestTarget (absolute-form → its authority replaces Host, userinfo → 400, a host
  *   no site claims and no default site → 421, `OPTIONS *` answered here); `ctx.target` becomes the normalised origin-form target;
+ * - forward-proxy mode (forwardProxy): absolute-form targets for hosts no site claims only from forwardProxy.clients
+ *   (else 403), only to forwardProxy.destinations (else 403);
  * - routing-override fields removed, forwarding fields from untrusted peers removed, Host set to the key's authority
  *   (`ctx.headers`); the client's own `req.url` / `req.rawHeaders` are left as sent.
  * Admission only decides; the handler answers refusals through the answer path.
@@ -16,7 +18,7 @@ import type {ErrorCode} from '../core/errors.js'
 import {allowListFor} from '../util/cidr.js'
 import type {RequestContext} from './context.js'
 import {requestPolicy, sanitizeRequestHeaders} from './origin/forward-headers.js'
-import {type AdmittedTarget, type RefusedTarget, resolveRequestTarget, type TargetResolution} from './request-target.js'
+import {type AdmittedTarget, type RefusedTarget, resolveRequestTarget, type TargetReading, type TargetResolution} from './request-target.js'
 import {routeTable} from './route-table.js'
 
 /** Why a request is answered without being served: a refusal (400/403/421, with its code), or `OPTIONS *` (200, about the server). */
@@ -37,11 +39,23 @@ function forwardClientRefusal(ctx: RequestContext, config: TavernConfig, r: Targ
   return {ok: false, status: 403, code: 'TAVERN_ERR_FORWARD_CLIENT', message: `forward proxying is not allowed from ${ctx.client ?? 'this address'} (forwardProxy.clients)`}
 }
 
+const readings = new WeakMap<TavernConfig['forwardProxy'], Record<'http' | 'https', TargetReading>>()
+
+/** The forward-mode readings of one config, made once (not per request). */
+function forwardReading(fp: TavernConfig['forwardProxy'], scheme: 'http' | 'https'): TargetReading {
+  let r = readings.get(fp)
+  if (!r) {
+    r = {http: {scheme: 'http', forward: fp}, https: {scheme: 'https', forward: fp}}
+    readings.set(fp, r)
+  }
+  return r[scheme]
+}
+
 export function admitRequest(ctx: RequestContext, config: TavernConfig): AdmittedTarget | Refusal {
   const {flags} = ctx
   if (flags.duplicateHost) return DUPLICATE_HOST
   const fp = config.forwardProxy
-  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), fp.enabled ? {scheme: ctx.scheme, forward: fp} : ctx.scheme)
+  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), fp.enabled ? forwardReading(fp, ctx.scheme) : ctx.scheme)
   if (fp.enabled) {
     const refused = forwardClientRefusal(ctx, config, r)
     if (refused) return refused

@@ -2,7 +2,8 @@ import {domainToASCII} from 'node:url'
 
 /**
  * Request targets and cache keys: a client's target and Host resolved to the key and to what the origin is asked
- * for (RFC 9112 §3.2), and the keys of URLs operators name (purge, inspect, prefetch, verify).
+ * for (RFC 9112 §3.2), and the keys of URLs operators name (purge, inspect, prefetch, verify). How far an
+ * absolute-form target is believed (its scheme; forward-proxy mode: its origin) is the caller's TargetReading.
  */
 import {isValidAuthority, keyOf, keyQuery, normalizeAuthority, type NormalizedTarget, normalizeTarget, originForm, parseAbsoluteUri} from '../cache/cache-key.js'
 import {compilePolicy} from '../cache/policy-resolve.js'
@@ -110,7 +111,7 @@ let memoForward: ForwardProxyConfig | undefined
  */
 export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig, table: RouteTable = legacyRouteTable(c), reading: 'http' | 'https' | TargetReading = 'http'): TargetResolution {
   if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
-  const r: TargetReading = typeof reading === 'string' ? {scheme: reading} : reading
+  const r = typeof reading === 'string' ? LISTENER_READING[reading] : reading
   const forward = r.forward?.enabled ? r.forward : undefined
   if (memoTable !== table || memoForward !== forward) {
     memo = new Map()
@@ -129,6 +130,8 @@ export function resolveRequestTarget(host: string | undefined, target: string, m
 }
 
 const ASTERISK: AsteriskTarget = {ok: 'asterisk'}
+/** The plain readings, made once (resolution runs on every request). */
+const LISTENER_READING: Readonly<Record<'http' | 'https', TargetReading>> = {http: {scheme: 'http'}, https: {scheme: 'https'}}
 
 function refuse(status: RefusedTarget['status'], message: string): RefusedTarget {
   return {ok: false, status, message}
