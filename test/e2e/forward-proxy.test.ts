@@ -264,6 +264,16 @@ describe('forward-proxy mode', () => {
     expect(await inspect(url)).toMatchObject({key: url, stored: true})
   })
 
+  it('a reload with an unreadable forwardProxy.tls.ca is refused naming the key; the running config keeps serving', async () => {
+    fs.writeFileSync(configFile, JSON.stringify({...config, forwardProxy: {...(config.forwardProxy as object), tls: {ca: '/nonexistent/ca.pem'}}}))
+    const r = await runCli(['reload', '--socket', d.socket])
+    expect(r.code, r.stdout + r.stderr).not.toBe(0)
+    expect(r.stderr).toMatch(/forwardProxy\.tls\.ca: cannot read \/nonexistent\/ca\.pem/)
+    fs.writeFileSync(configFile, JSON.stringify(config))
+    const p = uniquePath('kept')
+    expect((await get(`https://localhost:${good.port}${p}`, 'x.test')).status).toBe(200)
+  })
+
   it('a reload applies forwardProxy: a destination removed is 403 from then on', async () => {
     const p = uniquePath('reload')
     const url = `http://localhost:${plain.port}${p}`
