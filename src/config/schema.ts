@@ -3,6 +3,7 @@ import {z} from 'zod'
 import {isIP} from 'node:net'
 
 import {cachePolicyKeys} from './cache-policy.js'
+import {ForwardProxySchema} from './forward-proxy.js'
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
@@ -214,6 +215,8 @@ export const ConfigSchema = z.strictObject({
   dashboard: DashboardSchema,
   plugins: PluginsConfig,
   headerRewrite: HeaderRewriteConfig,
+  /** Forward-proxy mode: trusted clients' absolute-form targets fetched from their own origins (src/config/forward-proxy.ts). */
+  forwardProxy: ForwardProxySchema,
 }).superRefine(checkDashboardPlacement)
 
 bindSections(ConfigSchema.shape)

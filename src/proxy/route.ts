@@ -40,8 +40,14 @@ export function groupOrigins(s: DataPlaneServices, r: CompiledRoute): Origins {
   return g
 }
 
+/** A forward-proxy target's origins: its destination's own group (forward-origins.ts), never a configured one. */
+function forwardOrigins(s: DataPlaneServices, origin: string): Origins {
+  if (!s.forwardOrigin) throw new Error('forward-proxy mode is not running')
+  return s.forwardOrigin(origin)
+}
+
 function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
-  ctx.routeTo(t.route, groupOrigins(s, t.route))
+  ctx.routeTo(t.route, t.forward ? forwardOrigins(s, t.forward.origin) : groupOrigins(s, t.route))
   return mh.onRoute.length === 0 ? undefined : runOnRoute(mh.onRoute, ctx, ctx.route!)
 }
 
