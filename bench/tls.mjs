@@ -3,7 +3,11 @@
 //   - requests/s of a 1 KiB answer over reused connections: plain HTTP/1.1, HTTP/1.1 over TLS, HTTP/2 over TLS;
 //   - TLS handshakes/s: full handshakes and resumed sessions (tickets), Tavern's TLS listener vs nginx (if installed).
 //
-//   npm run build && node bench/tls.mjs [--duration 5] [--connections 16] [--concurrency 64]
+//   npm run build && node bench/tls.mjs [--duration 4] [--rounds 3] [--connections 16] [--concurrency 64]
+//
+// The four request-rate runs are repeated in `--rounds` interleaved rounds (the order rotating each round), and each
+// ratio is taken within its round, then the median (and range) over rounds is printed: on a shared machine the load
+// drifts between runs seconds apart, and one pass in a fixed order turned that drift into the ratios.
 //
 // The server (bench/tls-server.mjs, Tavern's listener factories) and nginx run in child processes pinned to core 0
 // when taskset exists, this load generator on core 1; everything is on 127.0.0.1, bounded in time, and cleaned up on
@@ -24,7 +28,8 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? Number(args[i + 1]) : def
 }
-const DURATION_S = Math.min(20, opt('duration', 5))
+const DURATION_S = Math.min(20, opt('duration', 4))
+const ROUNDS = Math.max(1, Math.min(9, opt('rounds', 3)))
 const CONNECTIONS = opt('connections', 16)
 const CONCURRENCY = opt('concurrency', 64)
 const HANDSHAKE_CONCURRENCY = opt('handshake-concurrency', 16)
@@ -47,7 +52,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 setTimeout(() => {
   console.error('bench/tls.mjs: time guard hit, stopping')
   process.exit(1)
-}, (DURATION_S * 10 + 60) * 1000).unref()
+}, (DURATION_S * (4 * ROUNDS + 6) + 90) * 1000).unref()
 
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0
 const pinned = (cmd, argv) => (hasTaskset && os.cpus().length > 1 ? ['taskset', ['-c', '0', cmd, ...argv]] : [cmd, argv])
@@ -237,15 +242,36 @@ const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a')
 
 console.log(`bench/tls: ${DURATION_S} s per run, ${CONNECTIONS} connections × ${CONCURRENCY} requests in flight, ${HANDSHAKE_CONCURRENCY} handshakes in flight; Node ${process.version}, ${os.cpus().length} cores${hasTaskset ? ', server pinned to core 0' : ''}; loadavg ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
 const ports = await startTavern()
-const plain = await requestsPerSecond(`http://127.0.0.1:${ports.plain}`)
-const tlsH1 = await requestsPerSecond(`https://127.0.0.1:${ports.tls}`)
-const tlsH2 = await h2RequestsPerSecond(`https://127.0.0.1:${ports.tls}`)
-const tlsH2undici = await requestsPerSecond(`https://127.0.0.1:${ports.tls}`, {h2: true})
-console.log('\nrequests/s, 1 KiB answer, reused connections (Tavern listener factories)')
-console.log(`  plain HTTP/1.1     ${fmtRate(plain.rate).padStart(8)}   1.00×   failed ${plain.failed}`)
-console.log(`  HTTP/1.1 over TLS  ${fmtRate(tlsH1.rate).padStart(8)}   ${ratio(tlsH1.rate, plain.rate)}   failed ${tlsH1.failed}`)
-console.log(`  HTTP/2 over TLS    ${fmtRate(tlsH2.rate).padStart(8)}   ${ratio(tlsH2.rate, plain.rate)}   failed ${tlsH2.failed}   (node:http2 client, ${Math.max(1, Math.round(CONNECTIONS / 4))} sessions)`)
-console.log(`  HTTP/2, undici     ${fmtRate(tlsH2undici.rate).padStart(8)}   ${ratio(tlsH2undici.rate, plain.rate)}   failed ${tlsH2undici.failed}   (undici allowH2: its h2 client is the slower side)`)
+const modes = {
+  plain: () => requestsPerSecond(`http://127.0.0.1:${ports.plain}`),
+  tlsH1: () => requestsPerSecond(`https://127.0.0.1:${ports.tls}`),
+  tlsH2: () => h2RequestsPerSecond(`https://127.0.0.1:${ports.tls}`),
+  tlsH2undici: () => requestsPerSecond(`https://127.0.0.1:${ports.tls}`, {h2: true}),
+}
+const names = Object.keys(modes)
+const rounds = []
+for (let r = 0; r < ROUNDS; r++) {
+  const order = names.map((_, i) => names[(i + r) % names.length])
+  const round = {}
+  for (const name of order) round[name] = await modes[name]()
+  rounds.push(round)
+  console.log(`  round ${r + 1}/${ROUNDS} (${order.join(', ')}): ${names.map((n) => `${n} ${fmtRate(round[n].rate)}/s`).join('  ')}  loadavg ${os.loadavg()[0].toFixed(2)}`)
+}
+const med = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+const rate = (name) => med(rounds.map((r) => r[name].rate))
+const failed = (name) => rounds.reduce((n, r) => n + r[name].failed, 0)
+const ratioOf = (name) => {
+  const xs = rounds.map((r) => (r.plain.rate > 0 ? r[name].rate / r.plain.rate : NaN))
+  return `${med(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`
+}
+console.log(`\nrequests/s, 1 KiB answer, reused connections (Tavern listener factories); median of ${ROUNDS} rounds, ratio to plain within each round: median (min–max)`)
+console.log(`  plain HTTP/1.1     ${fmtRate(rate('plain')).padStart(8)}   1.00×                failed ${failed('plain')}`)
+console.log(`  HTTP/1.1 over TLS  ${fmtRate(rate('tlsH1')).padStart(8)}   ${ratioOf('tlsH1').padEnd(19)}  failed ${failed('tlsH1')}`)
+console.log(`  HTTP/2 over TLS    ${fmtRate(rate('tlsH2')).padStart(8)}   ${ratioOf('tlsH2').padEnd(19)}  failed ${failed('tlsH2')}   (node:http2 client, ${Math.max(1, Math.round(CONNECTIONS / 4))} sessions)`)
+console.log(`  HTTP/2, undici     ${fmtRate(rate('tlsH2undici')).padStart(8)}   ${ratioOf('tlsH2undici').padEnd(19)}  failed ${failed('tlsH2undici')}   (undici allowH2: its h2 client is the slower side)`)
 
 const tFull = await handshakesPerSecond(ports.tls, false)
 const tRes = await handshakesPerSecond(ports.tls, true)

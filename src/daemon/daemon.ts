@@ -385,7 +385,7 @@ export class Daemon {
         log: this.log,
       })
       const bound = await this.dataPlane.listen()
-      // Prefetch requests its own plain listener when there is one.
+      // The address status and the dashboard name: the plain listener when there is one.
       this.listenAddress = (bound.find((l) => l.scheme === 'http') ?? bound[0]!).address
     } catch (error) {
       await this.metricsServer?.close()

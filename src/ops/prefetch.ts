@@ -1,20 +1,30 @@
 import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
 
 import {variantSelector} from '../cache/vary.js'
 import {TavernError} from '../core/errors.js'
 import type {OpsServices} from '../core/services.js'
-import {forwardUrlTarget, operatorCacheKey} from '../proxy/request-target.js'
+import {forwardUrlTarget, makesHttpsKeys, operatorCacheKey} from '../proxy/request-target.js'
 import {routeTable} from '../proxy/route-table.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 import type {NdjsonWriter} from '../admin/ndjson.js'
-import type {PrefetchOutcome, PrefetchRequestBody, PrefetchResult, PrefetchStart, PrefetchSummary} from '../admin/protocol.js'
+import type {ListenerStatus, PrefetchOutcome, PrefetchRequestBody, PrefetchResult, PrefetchStart, PrefetchSummary} from '../admin/protocol.js'
 
 export const PREFETCH_DEFAULT_CONCURRENCY = 4
 export const PREFETCH_MAX_CONCURRENCY = 32
 const MAX_URLS = 100_000
 
+/** One of our own listeners to fetch through. */
+export interface SelfTarget {
+  host: string
+  port: number
+  tls: boolean
+}
+
 interface PrefetchJob {
-  urls: Array<{url: string; key: string; host: string; path: string}>
+  /** `via` undefined: no listener makes this URL's keys (`unreachable` says why); the URL fails, the others go on. */
+  urls: Array<{url: string; key: string; host: string; hostname: string; path: string; via?: SelfTarget; unreachable?: string}>
   headers: Array<[string, string]>
   force: boolean
   concurrency: number
@@ -29,15 +39,23 @@ export function parsePrefetch(d: OpsServices, body: PrefetchRequestBody): Prefet
     throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', '"urls" must be a non-empty array of URL strings')
   }
   if (body.urls.length > MAX_URLS) throw new TavernError('TAVERN_ERR_TOO_MANY_URLS', `at most ${MAX_URLS} URLs per request`)
+  const httpsKeys = makesHttpsKeys(d.config.listen)
+  const table = routeTable(d.config)
+  const listeners = d.dataPlane().listeners
   const urls = (body.urls as string[]).map((raw) => {
     const url = raw.trim()
-    const table = routeTable(d.config)
-    const key = operatorCacheKey(url, d.config.cache, table, false, d.config.forwardProxy)
+    const key = operatorCacheKey(url, d.config.cache, table, httpsKeys, d.config.forwardProxy)
     if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(raw)}`)
     const u = new URL(url)
-    // A forward-proxy destination is asked for by its absolute URL, as a forward client would (the data plane
-    // forwards it only when this daemon's own address is among forwardProxy.clients).
-    return {url, key, host: u.host, path: forwardUrlTarget(url, table, d.config.forwardProxy) ?? `${u.pathname}${u.search}`}
+    const scheme = u.protocol === 'https:' ? 'https' : 'http'
+    // A forward-proxy destination is asked for by its absolute URL over a plain listener, as a forward client would
+    // (the data plane forwards it only when this daemon's own address is among forwardProxy.clients).
+    const forward = forwardUrlTarget(url, table, d.config.forwardProxy)
+    const l = listenerFor(listeners, forward !== undefined || !httpsKeys ? 'http' : scheme)
+    const item = {url, key, host: u.host, hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), path: forward ?? `${u.pathname}${u.search}`}
+    if (l) return {...item, via: {...selfTarget(l.address), tls: l.scheme === 'https'}}
+    if (forward !== undefined) return {...item, unreachable: 'no plain HTTP listener to send the forward-proxy request through (listen has TLS ones only)'}
+    return {...item, unreachable: scheme === 'http' ? 'no plain HTTP listener to fetch it through (listen has TLS ones only, whose entries are https://): prefetch the https:// URL' : 'no TLS listener to fetch it through'}
   })
   const headers: Array<[string, string]> = []
   if (body.headers !== undefined && body.headers !== null) {
@@ -60,6 +78,16 @@ export function parsePrefetch(d: OpsServices, body: PrefetchRequestBody): Prefet
     concurrency = Math.min(body.concurrency, PREFETCH_MAX_CONCURRENCY)
   }
   return {urls, headers, force: body.force === true, concurrency}
+}
+
+/**
+ * The listener whose entries a URL of `scheme` names: with TLS listeners the key's scheme is the listener's, so an
+ * https:// URL is fetched through a TLS one and an http:// URL through a plain one; without, every URL is asked for
+ * as `http` (keys have no scheme then). A plain HTTP/1.1 listener before an h2c one (both take HTTP/1.1).
+ */
+export function listenerFor(listeners: readonly ListenerStatus[], scheme: 'http' | 'https'): ListenerStatus | undefined {
+  const of = listeners.filter((l) => l.scheme === scheme)
+  return of.find((l) => !l.http2) ?? of[0]
 }
 
 /** Where to connect to reach our own data plane (a wildcard listener is reached over loopback). */
@@ -130,8 +158,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * then a `summary`. Stops issuing requests when the admin client goes away.
  */
 export async function runPrefetch(d: OpsServices, job: PrefetchJob, out: Pick<NdjsonWriter, 'aborted' | 'write'>): Promise<PrefetchSummary> {
-  const target = selfTarget(d.listenAddress)
-  const agent = new http.Agent({keepAlive: true, maxSockets: job.concurrency})
+  const agents: Agents = {
+    http: new http.Agent({keepAlive: true, maxSockets: job.concurrency}),
+    // Our own listener on loopback: we bound it, so there is nothing to verify; SNI still names the URL's host, so
+    // the certificate and site picked are the ones a client of that host gets.
+    https: new https.Agent({keepAlive: true, maxSockets: job.concurrency, rejectUnauthorized: false, ALPNProtocols: ['http/1.1']}),
+  }
   const timeoutMs = Math.max(d.config.upstream.headersTimeout, d.config.upstream.bodyTimeout) + 5000
   const summary: PrefetchSummary = {type: 'summary', total: job.urls.length, ok: 0, stored: 0, fresh: 0, revalidated: 0, failed: 0, bytes: 0}
   await out.write({type: 'start', total: job.urls.length, concurrency: job.concurrency} satisfies PrefetchStart)
@@ -139,7 +171,7 @@ export async function runPrefetch(d: OpsServices, job: PrefetchJob, out: Pick<Nd
   const worker = async () => {
     while (next < job.urls.length && !out.aborted) {
       const item = job.urls[next++]!
-      const r = await fetchOne(d, target, agent, timeoutMs, item, job)
+      const r = await fetchOne(d, agents, timeoutMs, item, job)
       summary[r.outcome]++
       if (r.outcome !== 'failed') summary.ok++
       summary.bytes += r.bytes
@@ -149,25 +181,26 @@ export async function runPrefetch(d: OpsServices, job: PrefetchJob, out: Pick<Nd
   try {
     await Promise.all(Array.from({length: Math.min(job.concurrency, job.urls.length)}, worker))
   } finally {
-    agent.destroy()
+    agents.http.destroy()
+    agents.https.destroy()
   }
   await out.write(summary)
   d.log.info({urls: summary.total, stored: summary.stored, fresh: summary.fresh, revalidated: summary.revalidated, failed: summary.failed, bytes: summary.bytes}, 'prefetch')
   return summary
 }
 
-async function fetchOne(
-  d: OpsServices,
-  target: {host: string; port: number},
-  agent: http.Agent,
-  timeoutMs: number,
-  item: PrefetchJob['urls'][number],
-  job: PrefetchJob,
-): Promise<PrefetchResult> {
+interface Agents {
+  http: http.Agent
+  https: https.Agent
+}
+
+async function fetchOne(d: OpsServices, agents: Agents, timeoutMs: number, item: PrefetchJob['urls'][number], job: PrefetchJob): Promise<PrefetchResult> {
   const raw: RawHeaders = ['Host', item.host, 'User-Agent', 'tavern-prefetch']
   for (const [n, v] of job.headers) raw.push(n, v)
   if (job.force) raw.push('Cache-Control', 'no-cache')
   const base = {type: 'result' as const, url: item.url}
+  const via = item.via
+  if (via === undefined) return {...base, status: 0, outcome: 'failed', bytes: 0, error: item.unreachable ?? 'no listener to fetch it through'}
   let answer: {status: number; bytes: number; cacheStatus: string[]}
   try {
     answer = await new Promise((resolve, reject) => {
@@ -177,7 +210,8 @@ async function fetchOne(
         const cur = headers[n]
         headers[n] = cur === undefined ? v : [...(Array.isArray(cur) ? cur : [cur]), v]
       }
-      const req = http.request({host: target.host, port: target.port, method: 'GET', path: item.path, agent, headers}, (res) => {
+      const opts = {host: via.host, port: via.port, method: 'GET', path: item.path, headers}
+      const onResponse = (res: http.IncomingMessage) => {
         let bytes = 0
         res.on('data', (c: Buffer) => {
           bytes += c.length
@@ -188,7 +222,9 @@ async function fetchOne(
         })
         res.on('aborted', () => reject(new Error(`response cut after ${bytes} bytes`)))
         res.on('error', reject)
-      })
+      }
+      // SNI is a host name, never an IP literal (RFC 6066 §3).
+      const req = via.tls ? https.request({...opts, agent: agents.https, servername: net.isIP(item.hostname) ? '' : item.hostname}, onResponse) : http.request({...opts, agent: agents.http}, onResponse)
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`no progress for ${timeoutMs} ms`)))
       req.on('error', reject)
       req.end()

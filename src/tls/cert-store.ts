@@ -11,6 +11,7 @@
 import {constants as cryptoConstants} from 'node:crypto'
 import tls from 'node:tls'
 
+import {registerAlpnSelect} from './alpn-select.js'
 import {CertificateError, type CertPairSpec, type LoadedCertPair, loadCertPair} from './cert-pair.js'
 import {baseContextOptions, type TlsGlobals} from './config.js'
 import {FileSetWatcher} from './file-watch.js'
@@ -175,6 +176,8 @@ export class CertStore {
 
   private static build(pairs: readonly LoadedCertPair[], opts: CertStoreOptions, ticketKey: Buffer, now: number): CertSet {
     const contexts = pairs.map((p) => tls.createSecureContext(CertStore.contextOptions(p, opts, ticketKey)))
+    // SNICallback hands these out: each needs the ALPN callback, or ALPN fails after a HelloRetryRequest.
+    for (const c of contexts) registerAlpnSelect(c)
     // SNI pairs first, so a name both an sni entry and the default cover goes to the sni entry.
     const entries = pairs.map((p, i) => ({names: p.names, value: contexts[i]!, index: i}))
     const ordered = [...entries.slice(1), entries[0]!]

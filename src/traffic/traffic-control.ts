@@ -9,6 +9,7 @@ import {type DecisionCounts, RateLimiter} from './ratelimit/limiter.js'
 import {LocalLimiterStore} from './ratelimit/local-store.js'
 import {rateLimitPlugin} from './ratelimit/plugin.js'
 import {RedisLimiterStore} from './ratelimit/redis-store.js'
+import type {FailMode} from './ratelimit/types.js'
 
 export interface TrafficLog {
   info(obj: object, msg: string): void
@@ -35,12 +36,13 @@ export class TrafficControl {
             connectTimeoutMs: r.connectTimeout,
             retryIntervalMs: r.retryInterval,
             failMode: r.failMode,
+            failModes: new Map(config.rules.flatMap((rule) => (rule.failMode !== undefined ? [[rule.name, rule.failMode] as const] : []))),
             fallbackShare: r.fallbackShare,
             // Its own local store: the fallback's keys do not crowd out the local rules' ones.
             fallback: new LocalLimiterStore({maxKeys: config.localMaxKeys}),
             onStateChange: ({up, reason}) => {
               if (up) log.info({reason}, 'rate limits: Redis answering again, shared limits restored')
-              else log.warn({reason, failMode: r.failMode}, r.failMode === 'open' ? 'rate limits: Redis unreachable, limits applied on this node' : 'rate limits: Redis unreachable, requests under shared limits refused (failMode closed)')
+              else log.warn({reason, failModes: failModes(config)}, unreachableMessage(config))
             },
           })
         : undefined
@@ -52,7 +54,7 @@ export class TrafficControl {
   static async create(config: RateLimitsConfigOutput, log: TrafficLog): Promise<TrafficControl> {
     const t = new TrafficControl(config, log)
     if (t.redis && config.redis && !(await t.redis.waitReady(config.redis.connectTimeout))) {
-      log.warn({url: redactUrl(config.redis.url), failMode: config.redis.failMode}, 'rate limits: Redis not reachable at start; deciding on this node until it is')
+      log.warn({url: redactUrl(config.redis.url), failModes: failModes(config)}, 'rate limits: Redis not reachable at start; deciding on this node until it is')
     }
     return t
   }
@@ -74,6 +76,28 @@ export class TrafficControl {
   async close(): Promise<void> {
     await this.redis?.close()
   }
+}
+
+/** The fail mode of each `store: redis` rule (its own, else rateLimits.redis.failMode). */
+function failModes(config: RateLimitsConfigOutput): Record<string, FailMode> {
+  const fallback = config.redis?.failMode ?? 'local'
+  return Object.fromEntries(config.rules.filter((r) => r.store === 'redis').map((r) => [r.name, r.failMode ?? fallback]))
+}
+
+const UNREACHABLE: Record<FailMode, string> = {
+  local: 'limits applied on this node',
+  open: 'requests under shared limits allowed unlimited (failMode open)',
+  closed: 'requests under shared limits refused (failMode closed)',
+}
+
+/** One line for the operator: what the shared rules do now that Redis is out. */
+function unreachableMessage(config: RateLimitsConfigOutput): string {
+  const byRule = failModes(config)
+  const modes = [...new Set(Object.values(byRule))]
+  if (modes.length === 1) return `rate limits: Redis unreachable, ${UNREACHABLE[modes[0]!]}`
+  return `rate limits: Redis unreachable, per rule: ${Object.entries(byRule)
+    .map(([name, mode]) => `${name} ${mode}`)
+    .join(', ')}`
 }
 
 function redactUrl(url: string): string {

@@ -1,8 +1,8 @@
 /**
  * Rate limits through the built daemon: 429 with Retry-After and the RateLimit fields, drop closes the connection,
  * the allowed answers carry RateLimit-Policy / RateLimit; two daemons sharing one limit through a real redis-server;
- * Redis killed mid-test → fail-open applies the limit on each node, fail-closed refuses, neither daemon crashes or
- * hangs; a reload changes the limits.
+ * Redis killed mid-test → failMode local applies the limit on each node, closed refuses, neither daemon crashes or
+ * hangs; per-rule fail modes with Redis frozen and then killed; a reload changes the limits.
  */
 import fs from 'node:fs'
 import net from 'node:net'
@@ -105,10 +105,10 @@ describe.skipIf(!redisServerPath)('rate limits shared through Redis (real redis-
     await redis?.close()
   })
 
-  it('two daemons share one limit; Redis killed → fail-open limits on each node, fail-closed refuses; no crash, no hang', async () => {
+  it('two daemons share one limit; Redis killed → failMode local limits on each node, fail-closed refuses; no crash, no hang', async () => {
     const rule = {name: 'shared', algorithm: 'fixed-window', limit: 6, window: '1m', store: 'redis', match: {paths: ['/rl-']}}
     const redisCfg = {url: redis.url, prefix: `t${Date.now()}:`, commandTimeout: '200ms', retryInterval: '200ms'}
-    const open = await daemon({rateLimits: {redis: {...redisCfg, failMode: 'open', fallbackShare: 0.5}, rules: [rule]}})
+    const open = await daemon({rateLimits: {redis: {...redisCfg, failMode: 'local', fallbackShare: 0.5}, rules: [rule]}})
     const closed = await daemon({rateLimits: {redis: {...redisCfg, failMode: 'closed'}, rules: [rule]}})
     const p = route()
     const statuses: number[] = []
@@ -121,7 +121,7 @@ describe.skipIf(!redisServerPath)('rate limits shared through Redis (real redis-
 
     await redis.stop()
     const q = route()
-    // fail-open: this node alone allows limit × fallbackShare = 3.
+    // failMode local: this node alone allows limit × fallbackShare = 3.
     const openStatuses: number[] = []
     for (let i = 0; i < 5; i++) {
       const r = await open.request(q, {timeoutMs: 3000})
@@ -148,5 +148,47 @@ describe.skipIf(!redisServerPath)('rate limits shared through Redis (real redis-
     expect(shared, 'the fail-closed node answers again once Redis is back').toBe(true)
     expect(open.process.exitCode).toBeNull()
     expect(closed.process.exitCode).toBeNull()
+  })
+
+  it('per-rule failMode: Redis frozen → no request waits past commandTimeout; killed → open allows, closed refuses, local limits', async () => {
+    const rule = (name: string, failMode?: string) => ({name, algorithm: 'fixed-window', limit: 2, window: '1h', store: 'redis', match: {paths: [`/${name}-`]}, ...(failMode ? {failMode} : {})})
+    const d = await daemon({
+      rateLimits: {
+        redis: {url: redis.url, prefix: `pr${Date.now()}:`, commandTimeout: '150ms', retryInterval: '100ms', failMode: 'closed'},
+        rules: [rule('opened', 'open'), rule('near', 'local'), rule('shut')],
+      },
+    })
+    const paths = Object.fromEntries(['opened', 'near', 'shut'].map((n) => [n, route().replace('/rl-', `/${n}-`)]))
+    for (const p of Object.values(paths)) origin.route(p, {headers: {'Cache-Control': 'no-store'}, body: 'ok'})
+    for (const p of Object.values(paths)) expect((await d.request(p)).status, 'Redis up: the shared window').toBe(200)
+    const run = async (name: string, n: number, boundMs: number): Promise<number[]> => {
+      const out: number[] = []
+      for (let i = 0; i < n; i++) {
+        const r = await d.request(paths[name]!, {timeoutMs: 5000})
+        expect(r.endedAt - r.startedAt, `${name}: held at most about commandTimeout`).toBeLessThan(boundMs)
+        out.push(r.status)
+      }
+      return out
+    }
+    redis.freeze()
+    try {
+      // Each request asks the frozen server at most once (retryInterval 100 ms is shorter than a request here):
+      // 150 ms of commandTimeout plus a loaded machine's slack.
+      expect(await run('opened', 3, 150 + 600)).toEqual([200, 200, 200])
+      expect(await run('shut', 2, 150 + 600)).toEqual([429, 429])
+      expect(await run('near', 3, 150 + 600)).toEqual([200, 200, 429])
+    } finally {
+      redis.resume()
+    }
+    await redis.stop()
+    try {
+      expect(await run('opened', 4, 600)).toEqual([200, 200, 200, 200])
+      expect(await run('shut', 2, 600)).toEqual([429, 429])
+      // The fallback window of 'near' kept its count from the freeze: still spent.
+      expect(await run('near', 1, 600)).toEqual([429])
+    } finally {
+      await redis.start()
+    }
+    expect(d.logs()).toContain('Redis unreachable, per rule: opened open, near local, shut closed')
   })
 })

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {classify, ownCacheStatus, selfTarget} from '../../src/ops/prefetch.js'
+import {classify, listenerFor, ownCacheStatus, selfTarget} from '../../src/ops/prefetch.js'
 
 describe('prefetch classification', () => {
   it('reads our own Cache-Status member, even with quoted commas and other caches', () => {
@@ -29,5 +29,15 @@ describe('prefetch classification', () => {
     expect(selfTarget('0.0.0.0:80')).toEqual({host: '127.0.0.1', port: 80})
     expect(selfTarget('[::]:8080')).toEqual({host: '::1', port: 8080})
     expect(selfTarget('[::1]:81')).toEqual({host: '::1', port: 81})
+  })
+
+  it('picks the listener of the URL scheme, a plain HTTP/1.1 one before h2c', () => {
+    const plain = {address: '127.0.0.1:1', scheme: 'http' as const, http2: false}
+    const h2c = {address: '127.0.0.1:2', scheme: 'http' as const, http2: true}
+    const tls = {address: '127.0.0.1:3', scheme: 'https' as const, http2: true}
+    expect(listenerFor([h2c, tls, plain], 'http')).toBe(plain)
+    expect(listenerFor([h2c, tls], 'http')).toBe(h2c)
+    expect(listenerFor([h2c, tls], 'https')).toBe(tls)
+    expect(listenerFor([tls], 'http')).toBeUndefined()
   })
 })

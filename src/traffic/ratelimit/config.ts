@@ -3,7 +3,7 @@
  * lead as `rateLimits: RateLimitsConfig`.
  *
  *   rateLimits:
- *     redis: {url: redis://10.0.0.5:6379, failMode: open, fallbackShare: 0.34}
+ *     redis: {url: redis://10.0.0.5:6379, failMode: local, fallbackShare: 0.34}
  *     rules:
  *       - {name: per-ip, algorithm: token-bucket, limit: 100, window: 1s, burst: 200, key: [ip]}
  *       - {name: api, algorithm: sliding-window, limit: 1000, window: 1m, key: [{apiKey: {header: X-Api-Key, query: api_key}}], store: redis}
@@ -26,6 +26,9 @@ const KeyPartSchema = z.union([
     .strictObject({apiKey: z.strictObject({header: fieldName.optional(), query: z.string().min(1).optional()})})
     .refine((p) => p.apiKey.header !== undefined || p.apiKey.query !== undefined, {message: 'apiKey needs a header, a query parameter, or both'}),
 ])
+
+/** What a `store: redis` rule does while Redis is unreachable or slower than commandTimeout. */
+const FailModeSchema = z.enum(['local', 'open', 'closed'])
 
 const method = z
   .string()
@@ -67,6 +70,8 @@ export const RateLimitRule = z
     exemptCacheHits: z.boolean().default(false),
     /** `local` (this node) or `redis` (shared by the nodes: needs rateLimits.redis). */
     store: z.enum(['local', 'redis']).default('local'),
+    /** store: redis, Redis unreachable: `local` (this node's limits × fallbackShare), `open` (allow), `closed` (refuse); default rateLimits.redis.failMode. */
+    failMode: FailModeSchema.optional(),
     /** Send RateLimit-Policy / RateLimit fields for this rule. */
     headers: z.boolean().default(true),
   })
@@ -79,6 +84,7 @@ export const RateLimitRule = z
       if (r.maxQueue !== undefined) ctx.addIssue({code: 'custom', path: ['maxQueue'], message: 'maxQueue applies to action: delay only'})
     }
     if (r.burst !== undefined && !bucket) ctx.addIssue({code: 'custom', path: ['burst'], message: `burst applies to token-bucket and leaky-bucket only, not ${r.algorithm}`})
+    if (r.failMode !== undefined && r.store !== 'redis') ctx.addIssue({code: 'custom', path: ['failMode'], message: 'failMode applies to store: redis only (a local rule never waits for Redis)'})
     if (r.algorithm === 'token-bucket' && r.burst === 0) ctx.addIssue({code: 'custom', path: ['burst'], message: 'a token bucket needs burst >= 1'})
   })
 
@@ -91,9 +97,9 @@ export const RateLimitRedis = z.strictObject({
   connectTimeout: durationMs('1s'),
   /** After a failed command, decisions stay local this long before Redis is asked again. */
   retryInterval: durationMs('1s'),
-  /** Redis unreachable: `open` applies the limits on this node (× fallbackShare); `closed` refuses what redis rules cover. */
-  failMode: z.enum(['open', 'closed']).default('open'),
-  /** failMode open: share of each limit one node allows alone (1/N for N nodes keeps the total about right). */
+  /** Redis unreachable, for the rules without their own: `local` applies the limits on this node (× fallbackShare); `open` allows; `closed` refuses. */
+  failMode: FailModeSchema.default('local'),
+  /** failMode local: share of each limit one node allows alone (1/N for N nodes keeps the total about right). */
   fallbackShare: z.number().gt(0).max(1).default(1),
 })
 

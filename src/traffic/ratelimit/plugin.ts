@@ -8,14 +8,19 @@
  */
 import type {Answer, HookContext, Hooks} from '../../core/hooks.js'
 import type {OriginClient, OriginInterceptor} from '../../core/origin.js'
-import type {HookRegistration} from '../../proxy/hooks.js'
+import {contextKey, type HookRegistration} from '../../proxy/hooks.js'
 import {UpstreamError} from '../../proxy/origin/upstream.js'
 import type {RawHeaders} from '../../util/raw-headers.js'
 import {type RateLimiter, type RateLimitPhase, type RateLimitRequest, type RateLimitVerdict, rejectAnswer} from './limiter.js'
 
 export const RATE_LIMIT_PLUGIN = 'tavern:rate-limit'
 
-/** RateLimit header lines to add to a request's answer, by its context (the origin interceptor sees it too). */
+/**
+ * RateLimit header lines to add to a request's answer. The request phase (every hit) keeps them in the request's
+ * own slot: a WeakMap entry per request cost ~3–5 µs of GC work each (ephemerons), more than the decision. The origin
+ * phase, which sees the request as an OriginClient (no slots), uses the WeakMap: once per origin call, not per hit.
+ */
+const HEADERS = contextKey<string[]>('tavern:rate-limit:headers')
 type Pending = WeakMap<OriginClient, string[]>
 
 /** A refusal of an origin-phase rule: the request fails with the rule's status and fields instead of reaching the origin. */
@@ -50,17 +55,24 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-function addHeaders(pending: Pending, ctx: OriginClient, lines: readonly string[]): void {
+/** `lines` is the verdict's own array (built per decision), kept as is. */
+function addHeaders(ctx: HookContext, lines: string[]): void {
+  if (lines.length === 0) return
+  const had = ctx.locals.get(HEADERS)
+  ctx.locals.set(HEADERS, had ? had.concat(lines) : lines)
+}
+
+function addOriginHeaders(pending: Pending, ctx: OriginClient, lines: readonly string[]): void {
   if (lines.length === 0) return
   const had = pending.get(ctx)
   pending.set(ctx, had ? had.concat(lines) : [...lines])
 }
 
 /** What the request phase does with a verdict: nothing (go on), an answer, or a wait first. */
-function apply(pending: Pending, ctx: HookContext, v: RateLimitVerdict): Answer | undefined | Promise<Answer | undefined> {
+function apply(ctx: HookContext, v: RateLimitVerdict): Answer | undefined | Promise<Answer | undefined> {
   switch (v.action) {
     case 'allow':
-      addHeaders(pending, ctx, v.headers)
+      addHeaders(ctx, v.headers)
       return undefined
     case 'reject':
       return rejectAnswer(v)
@@ -70,7 +82,7 @@ function apply(pending: Pending, ctx: HookContext, v: RateLimitVerdict): Answer 
       ctx.req.socket.destroy()
       return {status: v.status}
     case 'delay':
-      addHeaders(pending, ctx, v.headers)
+      addHeaders(ctx, v.headers)
       return sleep(v.delayMs, ctx.signal).then(() => {
         v.release()
         return undefined
@@ -78,24 +90,28 @@ function apply(pending: Pending, ctx: HookContext, v: RateLimitVerdict): Answer 
   }
 }
 
-function check(limiter: RateLimiter, pending: Pending, ctx: HookContext, phase: RateLimitPhase): Answer | undefined | Promise<Answer | undefined> {
+function check(limiter: RateLimiter, ctx: HookContext, phase: RateLimitPhase): Answer | undefined | Promise<Answer | undefined> {
   const v = limiter.check(limitRequest(ctx), phase)
-  return v instanceof Promise ? v.then((x) => apply(pending, ctx, x)) : apply(pending, ctx, v)
+  return v instanceof Promise ? v.then((x) => apply(ctx, x)) : apply(ctx, v)
 }
 
 export function rateLimitPlugin(limiter: RateLimiter): HookRegistration {
   const hooks: Hooks = {}
   const pending: Pending = new WeakMap()
   if (limiter.has('request')) {
-    if (limiter.needsRoute()) hooks.onRoute = (ctx) => check(limiter, pending, ctx, 'request')
-    else hooks.onRequest = (ctx) => check(limiter, pending, ctx, 'request')
+    if (limiter.needsRoute()) hooks.onRoute = (ctx) => check(limiter, ctx, 'request')
+    else hooks.onRequest = (ctx) => check(limiter, ctx, 'request')
   }
+  const originRules = limiter.has('origin')
   hooks.onSend = (ctx, head) => {
-    const lines = pending.get(ctx)
-    if (lines !== undefined && head.status !== 429) head.headers = head.headers.concat(lines)
+    if (head.status === 429) return
+    const lines = ctx.locals.get(HEADERS)
+    if (lines !== undefined) head.headers = head.headers.concat(lines)
+    const later = originRules ? pending.get(ctx) : undefined
+    if (later !== undefined) head.headers = head.headers.concat(later)
   }
   const interceptors: OriginInterceptor[] = []
-  if (limiter.has('origin')) {
+  if (originRules) {
     interceptors.push((next) => async (req, octx) => {
       const ctx = octx.client
       // Background work (refresh, prefetch) has no client to count.
@@ -107,7 +123,7 @@ export function rateLimitPlugin(limiter: RateLimiter): HookRegistration {
         await sleep(v.delayMs, ctx.signal)
         v.release()
       }
-      addHeaders(pending, ctx, v.headers)
+      addOriginHeaders(pending, ctx, v.headers)
       return await next(req, octx)
     })
   }

@@ -3,8 +3,9 @@
  * taken from Redis TIME so nodes with skewed clocks still agree. Redis trouble never stalls or fails a request:
  * - every command has a short timeout (`commandTimeoutMs`) and nothing is queued while disconnected;
  * - while Redis is unreachable (disconnected, or a command failed in the last `retryIntervalMs`), decisions come from
- *   this node: `failMode: 'open'` applies the limits locally, scaled by `fallbackShare` (1/N of the cluster's nodes
- *   keeps the cluster-wide rate about right); `failMode: 'closed'` refuses what the rule covers;
+ *   this node, by the rule's fail mode (`failModes`, else `failMode`): `local` applies the limits locally, scaled by
+ *   `fallbackShare` (1/N of the cluster's nodes keeps the cluster-wide rate about right); `open` allows; `closed`
+ *   refuses what the rule covers;
  * - the client reconnects in the background; the first good answer ends the fallback. Both changes are reported once.
  */
 import {createHash} from 'node:crypto'
@@ -14,7 +15,7 @@ import {Redis} from 'ioredis'
 import {LUA} from './algorithms.js'
 import type {LocalLimiterStore} from './local-store.js'
 import type {LimiterStore, StoreDecision} from './store.js'
-import {type Algorithm, decision, type LimitSpec} from './types.js'
+import {type Algorithm, decision, type FailMode, type LimitSpec} from './types.js'
 
 export interface RedisStoreOptions {
   /** redis://[user:pass@]host:port[/db] or rediss:// (ignored when `client` is given). */
@@ -27,8 +28,11 @@ export interface RedisStoreOptions {
   connectTimeoutMs: number
   /** After a failed command, how long decisions stay local before Redis is asked again. */
   retryIntervalMs: number
-  failMode: 'open' | 'closed'
-  /** failMode open: the local limits are the rule's × this share. */
+  /** The fail mode of the rules not in `failModes`. */
+  failMode: FailMode
+  /** Per rule name: its own fail mode (read only while Redis is out, never on the hot path). */
+  failModes?: ReadonlyMap<string, FailMode>
+  /** failMode local: the local limits are the rule's × this share. */
   fallbackShare: number
   fallback: LocalLimiterStore
   /** Tests only: pass this clock to the scripts instead of Redis TIME. */
@@ -39,6 +43,7 @@ export interface RedisStoreOptions {
 export interface RedisStoreCounts {
   redis: number
   fallback: number
+  failOpen: number
   failClosed: number
   errors: number
 }
@@ -56,7 +61,7 @@ export class RedisLimiterStore implements LimiterStore {
   private up = false
   private reported: boolean | undefined
   private retryAt = 0
-  private readonly counts: RedisStoreCounts = {redis: 0, fallback: 0, failClosed: 0, errors: 0}
+  private readonly counts: RedisStoreCounts = {redis: 0, fallback: 0, failOpen: 0, failClosed: 0, errors: 0}
 
   constructor(private readonly opts: RedisStoreOptions) {
     if (!(opts.fallbackShare > 0 && opts.fallbackShare <= 1)) throw new RangeError('fallbackShare must be in (0, 1]')
@@ -153,10 +158,16 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   private fallbackDecision(rule: string, key: string, spec: LimitSpec, cost: number): StoreDecision {
-    if (this.opts.failMode === 'closed') {
+    const mode = this.opts.failModes?.get(rule) ?? this.opts.failMode
+    if (mode === 'closed') {
       this.counts.failClosed++
       const wait = Math.max(this.opts.retryIntervalMs, 1000)
       return decision(false, 0, wait, wait, 0, 'fail-closed')
+    }
+    if (mode === 'open') {
+      // Nothing counted: the fields say the whole quota is left, which is what this node enforces meanwhile.
+      this.counts.failOpen++
+      return decision(true, spec.limit, 0, 0, 0, 'fail-open')
     }
     this.counts.fallback++
     const share = this.opts.fallbackShare

@@ -27,8 +27,14 @@ export interface LimitDecision {
   delayMs: number
 }
 
-/** Who decided: Redis, this node (local store), or this node standing in for an unreachable Redis. */
-export type DecisionSource = 'local' | 'redis' | 'fallback' | 'fail-closed'
+/**
+ * What a Redis-backed rule does while Redis is unreachable (or slower than its command timeout): `local` decides on
+ * this node with the limits × fallbackShare, `open` allows, `closed` refuses.
+ */
+export type FailMode = 'local' | 'open' | 'closed'
+
+/** Who decided: Redis, this node (local store), or this node standing in for an unreachable Redis (by fail mode). */
+export type DecisionSource = 'local' | 'redis' | 'fallback' | 'fail-open' | 'fail-closed'
 
 export interface SourcedDecision extends LimitDecision {
   source: DecisionSource

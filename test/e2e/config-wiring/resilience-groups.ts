@@ -724,7 +724,7 @@ const redisGroup: WiringGroup = {
     },
     {
       key: 'rateLimits.redis.failMode',
-      expect: 'closed: with Redis gone, requests under the shared rule are refused (default open: served)',
+      expect: 'closed: with Redis gone, requests under the shared rule are refused (default local: served under this node\'s limits)',
       async check(ctx) {
         await (ctx.vars.redis as RedisServer).stop()
         expect((await ctx.daemon.request(path(ctx, 'shared'), {timeoutMs: 3000})).status).toBe(429)
@@ -1079,7 +1079,7 @@ const redisFallbackGroup: WiringGroup = {
   },
   config: (ctx) => ({
     rateLimits: {
-      redis: {url: `redis://127.0.0.1:${ctx.vars.deadRedis as number}`, failMode: 'open', fallbackShare: 0.5},
+      redis: {url: `redis://127.0.0.1:${ctx.vars.deadRedis as number}`, failMode: 'local', fallbackShare: 0.5},
       rules: [{name: 'half', algorithm: 'fixed-window', limit: 4, window: '1h', store: 'redis'}],
     },
   }),
@@ -1102,10 +1102,20 @@ const redisClosedGroup: WiringGroup = {
   config: (ctx) => ({
     rateLimits: {
       redis: {url: `redis://127.0.0.1:${ctx.vars.deadRedis as number}`, failMode: 'closed', retryInterval: '5s'},
-      rules: [{name: 'shut', limit: 100, window: '1h', store: 'redis'}],
+      rules: [
+        {name: 'shut', limit: 100, window: '1h', store: 'redis', match: {paths: ['/shut-']}},
+        {name: 'opened', algorithm: 'fixed-window', limit: 1, window: '1h', store: 'redis', failMode: 'open', match: {paths: ['/opened-']}},
+      ],
     },
   }),
   rows: [
+    {
+      key: 'rateLimits.rules[].failMode',
+      expect: 'open: with Redis refused, this rule lets 3 requests past its limit of 1 (default: rateLimits.redis.failMode closed → 429)',
+      async check(ctx) {
+        expect(await statuses(ctx, path(ctx, 'opened'), 3)).toEqual([200, 200, 200])
+      },
+    },
     {
       // A refusal while Redis is out tells the client to come back when Redis is asked again: max(retryInterval, 1 s).
       key: 'rateLimits.redis.retryInterval',

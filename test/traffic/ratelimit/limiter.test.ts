@@ -42,6 +42,12 @@ describe('rate-limit config', () => {
     expect(issues({rules: [{name: 'a', limit: 1, window: 'soon'}]})[0]).toMatch(/^rules.0.window: not a duration/)
     expect(issues({rules: [{name: 'a', limit: 1, key: [{apiKey: {}}]}]})[0]).toMatch(/apiKey needs a header/)
     expect(issues({redis: {url: 'http://x'}})[0]).toMatch(/^redis.url: expected redis:\/\//)
+    expect(issues({rules: [{name: 'a', limit: 1, failMode: 'open'}]})).toEqual(['rules.0.failMode: failMode applies to store: redis only (a local rule never waits for Redis)'])
+    expect(issues({redis: {url: 'redis://x'}, rules: [{name: 'a', limit: 1, store: 'redis', failMode: 'sometimes'}]})[0]).toMatch(/^rules.0.failMode: /)
+    // The rule's own mode is optional (the store applies rateLimits.redis.failMode, default local).
+    const c = RateLimitsConfig.parse({redis: {url: 'redis://x'}, rules: [{name: 'a', limit: 1, store: 'redis'}, {name: 'b', limit: 1, store: 'redis', failMode: 'closed'}]})
+    expect(c.redis?.failMode).toBe('local')
+    expect(c.rules.map((r) => r.failMode)).toEqual([undefined, 'closed'])
   })
 })
 

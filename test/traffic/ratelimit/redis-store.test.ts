@@ -1,7 +1,7 @@
 /**
  * The Redis store as several Tavern nodes use it: independent stores (own client each, as three daemons) sharing one
- * limit on a real redis-server; Redis killed or frozen mid-run → each node keeps deciding (fail-open with local limits,
- * or fail-closed), quickly, and goes back to Redis once it is back.
+ * limit on a real redis-server; Redis killed or frozen mid-run → each node keeps deciding (its fail mode per rule: local
+ * limits, open or closed), quickly, and goes back to Redis once it is back.
  */
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
@@ -37,7 +37,7 @@ describe.skipIf(!redisServerPath)('redis limiter store', () => {
       commandTimeoutMs: 100,
       connectTimeoutMs: 500,
       retryIntervalMs: 200,
-      failMode: 'open',
+      failMode: 'local',
       fallbackShare: 1 / 3,
       fallback: new LocalLimiterStore({maxKeys: 1000}),
       ...over,
@@ -89,7 +89,7 @@ describe.skipIf(!redisServerPath)('redis limiter store', () => {
     expect(Math.abs(admitted - expected) / expected).toBeLessThanOrEqual(0.05)
   })
 
-  it('Redis killed mid-run (fail-open): nodes keep deciding with local limits, then go back to Redis', async () => {
+  it('Redis killed mid-run (failMode local): nodes keep deciding with local limits, then go back to Redis', async () => {
     const changes: string[] = []
     const nodes = [0, 1, 2].map(() => node({prefix: 'shared-open:', onStateChange: (c) => changes.push(c.up ? 'up' : 'down')}))
     for (const n of nodes) expect(await n.waitReady(5000)).toBe(true)
@@ -155,5 +155,55 @@ describe.skipIf(!redisServerPath)('redis limiter store', () => {
     redis.resume()
     await waitFor(async () => (await s.decide('rule', 'f', spec, 1)).source === 'redis', {timeoutMs: 10_000})
     expect(s.stats().errors).toBeGreaterThanOrEqual(1)
+  })
+
+  it('per-rule fail modes with Redis killed: local decides on the node, open allows past the limit, closed refuses; none waits', async () => {
+    const s = node({failMode: 'local', fallbackShare: 1, failModes: new Map([['opened', 'open'], ['shut', 'closed']])})
+    expect(await s.waitReady(5000)).toBe(true)
+    const spec: LimitSpec = {algorithm: 'fixed-window', limit: 3, windowMs: 60_000, burst: 0, maxDelayMs: 0}
+    for (const rule of ['plain', 'opened', 'shut']) expect((await s.decide(rule, 'k', spec, 1)).source).toBe('redis')
+    await redis.stop()
+    await waitFor(async () => (await s.decide('probe', 'k', spec, 1)).source !== 'redis', {timeoutMs: 5000, message: 'the store sees Redis gone'})
+    const run = async (rule: string, n: number) => {
+      const out: StoreDecision[] = []
+      for (let i = 0; i < n; i++) {
+        const t0 = Date.now()
+        out.push(await s.decide(rule, 'k', spec, 1))
+        expect(Date.now() - t0, `${rule}: no wait for a dead Redis`).toBeLessThan(500)
+      }
+      return out
+    }
+    // The rule without its own mode takes the store's (local): this node alone counts a fresh window of 3.
+    const plain = await run('plain', 5)
+    expect(plain.map((d) => d.allowed)).toEqual([true, true, true, false, false])
+    expect(plain.every((d) => d.source === 'fallback')).toBe(true)
+    const opened = await run('opened', 10)
+    expect(opened.every((d) => d.allowed && d.source === 'fail-open')).toBe(true)
+    const shut = await run('shut', 3)
+    expect(shut.every((d) => !d.allowed && d.source === 'fail-closed' && d.retryAfterMs >= 1000)).toBe(true)
+    expect(s.stats()).toMatchObject({failOpen: 10, failClosed: 3})
+  })
+
+  it('per-rule fail modes with Redis frozen: the first decision of each waits at most the command timeout', async () => {
+    const s = node({commandTimeoutMs: 120, retryIntervalMs: 5000, fallbackShare: 1, failMode: 'closed', failModes: new Map([['opened', 'open'], ['near', 'local']])})
+    expect(await s.waitReady(5000)).toBe(true)
+    const spec: LimitSpec = {algorithm: 'token-bucket', limit: 2, windowMs: 60_000, burst: 2, maxDelayMs: 0}
+    for (const rule of ['opened', 'near', 'shut']) expect((await s.decide(rule, 'k', spec, 1)).source).toBe('redis')
+    redis.freeze()
+    // Three decisions in flight at once when Redis stops answering: each ends at its timeout, by its own mode.
+    const t0 = Date.now()
+    const [o, n, c] = await Promise.all(['opened', 'near', 'shut'].map((rule) => s.decide(rule, 'k', spec, 1)))
+    const took = Date.now() - t0
+    expect(took).toBeGreaterThanOrEqual(100)
+    expect(took).toBeLessThan(120 + 400)
+    expect(o).toMatchObject({allowed: true, source: 'fail-open'})
+    expect(n).toMatchObject({allowed: true, source: 'fallback'})
+    expect(c).toMatchObject({allowed: false, source: 'fail-closed'})
+    // Within retryInterval: decided at once, without asking the frozen server.
+    const t1 = Date.now()
+    expect((await s.decide('near', 'k', spec, 1)).allowed).toBe(true)
+    expect((await s.decide('near', 'k', spec, 1)).allowed, 'the local bucket of 2 is spent').toBe(false)
+    expect((await s.decide('opened', 'k', spec, 1)).allowed).toBe(true)
+    expect(Date.now() - t1).toBeLessThan(100)
   })
 })
