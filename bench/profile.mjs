@@ -2,7 +2,7 @@
 // Profile the daemon under one benchmark load: `node --cpu-prof bin/run.js serve …`, warm up, apply load,
 // stop the daemon gracefully (V8 writes the .cpuprofile on exit) and print the summary.
 //
-//   node bench/profile.mjs [hit1k|hit100k|many|miss|fill|grow|bare1k|bare100k] [--seconds 10] [--keys 10000]
+//   node bench/profile.mjs [hit1k|hit100k|many|miss|fill|grow|bare1k|bare100k] [--seconds 10] [--keys 10000] [--config FILE]
 //
 // fill: profiles the cold fill of --keys 1 KiB objects over 16 connections (the load is the fill itself);
 // grow: fills --keys objects first (not measured), then loads one hot 1 KiB key.
@@ -20,12 +20,14 @@ import {runLoad, stopLoad} from './lib/load.mjs'
 import {startDaemon, startOrigin} from './lib/servers.mjs'
 
 const argv = process.argv.slice(2)
-const which = argv.find((a) => !a.startsWith('--')) ?? 'hit1k'
+const which = argv.find((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--')) ?? 'hit1k'
 const opt = (name, def) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : def)
 const seconds = opt('--seconds', 10)
 const keys = opt('--keys', 10_000)
+// A daemon config (JSON) to profile with, e.g. bench/configs/header-rewrite-5.json.
+const config = argv.includes('--config') ? JSON.parse(fs.readFileSync(argv[argv.indexOf('--config') + 1], 'utf8')) : undefined
 if (!['hit1k', 'hit100k', 'many', 'miss', 'fill', 'grow', 'bare1k', 'bare100k'].includes(which)) {
-  process.stderr.write('usage: node bench/profile.mjs [hit1k|hit100k|many|miss|fill|grow|bare1k|bare100k] [--seconds N] [--keys N]\n')
+  process.stderr.write('usage: node bench/profile.mjs [hit1k|hit100k|many|miss|fill|grow|bare1k|bare100k] [--seconds N] [--keys N] [--config FILE]\n')
   process.exit(2)
 }
 process.on('SIGINT', () => {
@@ -45,7 +47,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 const profArgs = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', `${which}-${stamp}.cpuprofile`]
 const isBare = which.startsWith('bare')
 const origin = await startOrigin(isBare ? 'bare' : 'origin', {nodeArgs: isBare ? profArgs : []})
-const daemon = isBare ? {pid: origin.pid, url: origin.url, port: origin.port, stop: async () => {}} : await startDaemon({upstream: origin.url, nodeArgs: profArgs})
+const daemon = isBare ? {pid: origin.pid, url: origin.url, port: origin.port, stop: async () => {}} : await startDaemon({upstream: origin.url, nodeArgs: profArgs, config})
 let load
 try {
   if (isBare) {

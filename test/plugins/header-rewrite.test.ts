@@ -1,15 +1,18 @@
 // Header rewrite: the options schema (errors name the rule and field), templates, rule matching and actions, and the
 // plugin in an in-process pipeline: response rules on hits and misses alike without changing what is stored,
-// request rules on what the origin gets, onStore rules on what is stored.
+// request rules on what the origin gets, onStore rules on what is stored. The one-pass rule engine is checked
+// against a plain reference that runs the rules one after another (the documented meaning), on random rule sets.
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 
+import fc from 'fast-check'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ConfigError, validateConfig} from '../../src/config/load.js'
-import {HeaderRewriteOptions} from '../../src/plugins/header-rewrite/options.js'
+import {HeaderRewriteOptions, type ResponseRuleConfig} from '../../src/plugins/header-rewrite/options.js'
 import {headerRewriteHooks} from '../../src/plugins/header-rewrite/plugin.js'
-import {applyRules, compileRule} from '../../src/plugins/header-rewrite/rules.js'
+import {compileMatch, matches, splitAuthority} from '../../src/plugins/header-rewrite/match.js'
+import {compileRules, type MatchInput} from '../../src/plugins/header-rewrite/rules.js'
 import {compileTemplate, expand, VARIABLES} from '../../src/plugins/header-rewrite/template.js'
 import {httpRequest, type HttpResult} from '../helpers/daemon.js'
 import {type Origin, startOrigin, uniquePath} from '../helpers/origin.js'
@@ -80,7 +83,9 @@ describe('templates', () => {
 })
 
 describe('rules', () => {
-  const rule = (r: unknown, kind: 'request' | 'response' = 'response') => compileRule(HeaderRewriteOptions.parse({[kind]: [r]})[kind][0]!, 0, kind)
+  const rule = (r: unknown, kind: 'request' | 'response' = 'response') => [0, HeaderRewriteOptions.parse({[kind]: [r]})[kind][0]!] as const
+  const applyRules = (h: string[], rules: ReadonlyArray<ReturnType<typeof rule>>, m: MatchInput, vars: (i: number) => string | undefined, onDropped?: (rule: number, name: string) => void) =>
+    compileRules(rules, 'response').apply(h, m, vars, onDropped)
   const none = () => undefined
   const m = {host: 'www.example.com:8080', path: '/static/app.js', method: 'GET', status: 200}
 
@@ -114,6 +119,105 @@ describe('rules', () => {
     const out = applyRules([], [rule({set: {'X-Host': 'h=$host', 'X-Up': '$upstream', 'X-Const': ''}})], m, vars, (_r, n) => dropped.push(n))
     expect(out).toEqual(['X-Const', ''])
     expect(dropped).toEqual(['X-Host'])
+  })
+
+  it('returns the input list itself when no rule matches or no line changes', () => {
+    const h = ['Content-Type', 'text/plain', 'Cache-Control', 'max-age=60']
+    expect(applyRules(h, [rule({match: {paths: ['/img/']}, set: {'X-M': '1'}})], m, none)).toBe(h)
+    expect(applyRules(h, [rule({remove: ['Server', 'X-Powered-By'], rename: {'X-Old': 'X-New'}})], m, none)).toBe(h)
+    expect(applyRules(h, [rule({set: {'X-Up': '$upstream'}})], m, none)).toBe(h) // an empty value is not sent
+  })
+
+  it('later rules see what earlier ones did: added lines are removed, renamed and set again', () => {
+    const list = HeaderRewriteOptions.parse({response: [{add: {'X-B': '1'}, rename: {Server: 'X-A'}}, {rename: {'x-b': 'X-C'}, set: {'X-A': 'one'}}, {remove: ['x-c'], add: {'X-C': 'kept'}}]}).response
+    const out = compileRules(list.map((r, i) => [i, r] as const), 'response').apply(['x-a', '0', 'Server', 's'], m, none)
+    expect(out).toEqual(['X-A', 'one', 'X-C', 'kept'])
+  })
+})
+
+/** The meaning of a rule list: each matching rule in turn does remove + rename, then its sets, then its adds. */
+function reference(h: readonly string[], rules: readonly ResponseRuleConfig[], m: MatchInput, vars: (i: number) => string | undefined, onDropped: (rule: number, name: string) => void): string[] {
+  let out = [...h]
+  rules.forEach((r, index) => {
+    if (!matches(compileMatch(r), m, m.host === undefined ? undefined : splitAuthority(m.host))) return
+    const value = (name: string, v: string): string | undefined => {
+      const c = compileTemplate(v, new Set(VARIABLES), 'test')
+      if ('error' in c) throw new Error(c.error)
+      const s = expand(c.template, vars)
+      if (c.template.length === 1 && typeof c.template[0] === 'string') return s
+      if (s === '') return undefined
+      if (/[\r\n\0]/.test(s)) {
+        onDropped(index, name)
+        return undefined
+      }
+      return s
+    }
+    const remove = new Set((r.remove ?? []).map((n) => n.toLowerCase()))
+    const rename = new Map(Object.entries(r.rename ?? {}).map(([f, t]) => [f.toLowerCase(), t]))
+    const next: string[] = []
+    for (let i = 0; i < out.length; i += 2) {
+      const l = out[i]!.toLowerCase()
+      if (remove.has(l)) continue
+      next.push(rename.get(l) ?? out[i]!, out[i + 1]!)
+    }
+    out = next
+    for (const [name, v] of Object.entries(r.set ?? {})) {
+      const x = value(name, v)
+      if (x === undefined) continue
+      const l = name.toLowerCase()
+      const first = out.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === l)
+      if (first < 0) out.push(name, x)
+      else {
+        out = out.filter((_, i) => {
+          const at = i - (i % 2)
+          return at === first || out[at]!.toLowerCase() !== l
+        })
+        out[first] = name
+        out[first + 1] = x
+      }
+    }
+    for (const [name, v] of Object.entries(r.add ?? {})) for (const one of Array.isArray(v) ? v : [v]) {
+      const x = value(name, one)
+      if (x !== undefined) out.push(name, x)
+    }
+  })
+  return out
+}
+
+describe('the one-pass engine means what the rules say', () => {
+  const names = ['X-A', 'x-a', 'X-B', 'x-B', 'Server', 'SERVER', 'X-Long-Name']
+  const name = fc.constantFrom(...names)
+  const value = fc.constantFrom('v', '1', '', '$host', '[$path]', '$upstream')
+  const rule = fc
+    .record(
+      {
+        match: fc.constantFrom(undefined, {paths: ['/a']}, {paths: ['/b']}, {status: ['2xx']}, {hosts: ['*.example.com']}),
+        set: fc.dictionary(name, value, {maxKeys: 2}),
+        add: fc.dictionary(name, fc.oneof(value, fc.array(value, {minLength: 1, maxLength: 2})), {maxKeys: 2}),
+        remove: fc.array(name, {maxLength: 2}),
+        rename: fc.dictionary(name, name, {maxKeys: 2}),
+      },
+      {requiredKeys: []},
+    )
+    .filter((r) => Object.keys(r.set ?? {}).length + Object.keys(r.add ?? {}).length + (r.remove?.length ?? 0) + Object.keys(r.rename ?? {}).length > 0)
+  const headers = fc.array(fc.tuple(name, fc.constantFrom('0', '1', '2')), {maxLength: 6}).map((l) => l.flat())
+
+  it('gives the same lines, in the same order, with the same reports, as applying the rules one by one', () => {
+    fc.assert(
+      fc.property(fc.array(rule, {minLength: 1, maxLength: 5}), headers, fc.constantFrom('/a/x', '/b'), fc.boolean(), (raw, h, path, evil) => {
+        const rules = HeaderRewriteOptions.parse({response: raw}).response
+        const m: MatchInput = {host: 'www.example.com', path, method: 'GET', status: 200}
+        const vars = (i: number) => (i === 0 ? m.host : i === 1 ? (evil ? `${path}\r\nX: 1` : path) : undefined)
+        const frozen = [...h]
+        const got: string[] = []
+        const want: string[] = []
+        const out = compileRules(rules.map((r, i) => [i, r] as const), 'response').apply(h, m, vars, (r, n) => got.push(`${r}:${n}`))
+        expect(out).toEqual(reference(h, rules, m, vars, (r, n) => want.push(`${r}:${n}`)))
+        expect(got.sort()).toEqual(want.sort())
+        expect(h).toEqual(frozen)
+      }),
+      {numRuns: 400},
+    )
   })
 })
 

@@ -7,7 +7,7 @@
 import type {HookContext, Hooks} from '../../core/hooks.js'
 import {definePlugin} from '../define.js'
 import {type HeaderRewriteConfig, HeaderRewriteOptions} from './options.js'
-import {applyRules, type CompiledRule, compileRule} from './rules.js'
+import {compileRules} from './rules.js'
 import type {VariableLookup} from './template.js'
 
 export const HEADER_REWRITE = 'header-rewrite'
@@ -33,28 +33,27 @@ function lookup(ctx: HookContext): VariableLookup {
 
 /** The hooks for a set of rules (only the stages that have rules get a hook, so the others cost nothing). */
 export function headerRewriteHooks(o: HeaderRewriteConfig, warn: (fields: object, msg: string) => void): Hooks {
-  const request = o.request.map((r, i) => compileRule(r, i, 'request'))
-  const onStore: CompiledRule[] = []
-  const onSend: CompiledRule[] = []
-  o.response.forEach((r, i) => (r.onStore ? onStore : onSend).push(compileRule(r, i, r.onStore ? 'onStore' : 'response')))
+  const request = compileRules(o.request.map((r, i) => [i, r] as const), 'request')
+  const onStore = compileRules(o.response.flatMap((r, i) => (r.onStore ? [[i, r] as const] : [])), 'onStore')
+  const onSend = compileRules(o.response.flatMap((r, i) => (r.onStore ? [] : [[i, r] as const])), 'response')
   const dropped = (list: string) => (rule: number, name: string) => warn({rule: `${list}[${rule}]`, header: name}, 'header rewrite: a substituted value held CR/LF/NUL; the line was not sent')
   const hooks: Hooks = {}
-  if (request.length > 0) {
+  if (request.size > 0) {
     const d = dropped('request')
     hooks.onOriginRequest = (ctx, head) => {
-      head.headers = applyRules(head.headers, request, {host: ctx.host, path: ctx.path, method: ctx.method}, lookup(ctx), d)
+      head.headers = request.apply(head.headers, {host: ctx.host, path: ctx.path, method: ctx.method}, lookup(ctx), d)
     }
   }
-  if (onStore.length > 0) {
+  if (onStore.size > 0) {
     const d = dropped('response')
     hooks.onOriginResponse = (ctx, head) => {
-      head.headers = applyRules(head.headers, onStore, {host: ctx.host, path: ctx.path, method: ctx.method, status: head.status}, lookup(ctx), d)
+      head.headers = onStore.apply(head.headers, {host: ctx.host, path: ctx.path, method: ctx.method, status: head.status}, lookup(ctx), d)
     }
   }
-  if (onSend.length > 0) {
+  if (onSend.size > 0) {
     const d = dropped('response')
     hooks.onSend = (ctx, head) => {
-      head.headers = applyRules(head.headers, onSend, {host: ctx.host, path: ctx.path, method: ctx.method, status: head.status}, lookup(ctx), d)
+      head.headers = onSend.apply(head.headers, {host: ctx.host, path: ctx.path, method: ctx.method, status: head.status}, lookup(ctx), d)
     }
   }
   return hooks
