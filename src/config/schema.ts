@@ -4,6 +4,7 @@ import {isIP} from 'node:net'
 
 import {ClusterSchema} from '../cluster/config.js'
 import {cachePolicyKeys} from './cache-policy.js'
+import {ForwardProxySchema} from './forward-proxy.js'
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
 import {bindSections, SitesSchema, UpstreamGroupsSchema} from './sites.js'
@@ -217,6 +218,8 @@ export const ConfigSchema = z.strictObject({
   headerRewrite: HeaderRewriteConfig,
   /** Peers sharing the cache by consistent hashing (src/cluster/config.ts); absent: no cluster. */
   cluster: ClusterSchema,
+  /** Forward-proxy mode: trusted clients' absolute-form targets fetched from their own origins (src/config/forward-proxy.ts). */
+  forwardProxy: ForwardProxySchema,
 }).superRefine(checkDashboardPlacement)
 
 bindSections(ConfigSchema.shape)

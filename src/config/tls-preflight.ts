@@ -1,8 +1,8 @@
 /**
  * The start-up checks of TLS, origin TLS and the admin token (part of preflight: `serve`, `reload` and
  * `tavern config check` run them): every listener's certificates and keys are read and checked (unreadable, no PEM,
- * key mismatch, expired or not yet valid, chain order, names not covered), the origins' CA / client certificate, and
- * the admin token file (owner-only, long enough). Each problem names its key: `listen[1].tls.sni[0]: …`.
+ * key mismatch, expired or not yet valid, chain order, names not covered), the origins' CA / client certificate,
+ * forwardProxy.tls.ca, and the admin token file (owner-only, long enough). Each problem names its key: `listen[1].tls.sni[0]: …`.
  */
 import path from 'node:path'
 
@@ -38,6 +38,18 @@ async function originProblems(c: TavernConfig, baseDir: string): Promise<string[
   }
 }
 
+async function forwardProblems(c: TavernConfig, baseDir: string): Promise<string[]> {
+  if (!c.forwardProxy.enabled || c.forwardProxy.tls.ca === undefined) return []
+  const {loadForwardTls, ForwardTlsError} = await import('../proxy/origin/forward-origins.js')
+  try {
+    await loadForwardTls(c.forwardProxy.tls, baseDir)
+    return []
+  } catch (error) {
+    if (error instanceof ForwardTlsError) return [error.message]
+    throw error
+  }
+}
+
 async function adminProblems(c: TavernConfig, baseDir: string): Promise<string[]> {
   if (c.admin.listen === undefined || c.admin.tokenFile === undefined) return []
   try {
@@ -50,6 +62,6 @@ async function adminProblems(c: TavernConfig, baseDir: string): Promise<string[]
 }
 
 export async function tlsPreflight(c: TavernConfig, baseDir = process.cwd()): Promise<string[]> {
-  const [a, b, d] = await Promise.all([listenerProblems(c, baseDir), originProblems(c, baseDir), adminProblems(c, baseDir)])
-  return [...a, ...b, ...d]
+  const [a, b, d, f] = await Promise.all([listenerProblems(c, baseDir), originProblems(c, baseDir), adminProblems(c, baseDir), forwardProblems(c, baseDir)])
+  return [...a, ...b, ...d, ...f]
 }

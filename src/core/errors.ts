@@ -24,11 +24,14 @@ export const ERRORS = {
   // ---- data plane: requests refused before anything else happens
   TAVERN_ERR_BAD_REQUEST: {status: 400, class: 'usage', summary: 'malformed request (Host missing or repeated, bad request target, userinfo in the target)'},
   TAVERN_ERR_MISDIRECTED: {status: 421, class: 'usage', summary: 'a Host no site claims when there is no `default` site (or, with the deprecated `cache.sites`, an absolute-form target for a host it does not name)'},
+  TAVERN_ERR_FORWARD_CLIENT: {status: 403, class: 'usage', summary: 'forward-proxy mode: an absolute-form target for a host no site claims, from a client outside forwardProxy.clients'},
+  TAVERN_ERR_FORWARD_DESTINATION: {status: 403, class: 'usage', summary: 'forward-proxy mode: a destination forwardProxy.destinations does not allow'},
   TAVERN_ERR_METHOD_NOT_ALLOWED: {status: 405, class: 'usage', summary: 'method not supported (CONNECT on the data plane; a wrong method on an admin endpoint)'},
   // ---- data plane: the origin
   TAVERN_ERR_UPSTREAM_UNREACHABLE: {status: 502, class: 'failed', summary: 'cannot connect to the upstream (refused, DNS, unreachable), or none configured'},
   TAVERN_ERR_UPSTREAM_RESET: {status: 502, class: 'failed', summary: 'the upstream closed the connection before its answer was complete'},
   TAVERN_ERR_UPSTREAM_PROTOCOL: {status: 502, class: 'failed', summary: 'the upstream sent an answer that breaks HTTP (framing, codings, a 304/206 nobody asked for)'},
+  TAVERN_ERR_UPSTREAM_TLS: {status: 502, class: 'failed', summary: "the origin's TLS certificate did not verify (untrusted issuer, wrong name, expired); nothing is stored"},
   TAVERN_ERR_UPSTREAM_TIMEOUT: {status: 504, class: 'failed', summary: 'the upstream did not answer in time (connect, headers or body timeout)'},
   TAVERN_ERR_NO_UPSTREAM_AVAILABLE: {status: 503, class: 'failed', summary: 'no member of the upstream group is available (health checks down, ejected, breaker open); sent with Retry-After'},
   TAVERN_ERR_RATE_LIMITED: {status: 429, class: 'failed', summary: 'a rate limit (rateLimits.rules) refused the request; sent with Retry-After and RateLimit fields'},

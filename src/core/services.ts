@@ -120,6 +120,8 @@ export interface DataPlaneServices {
   readonly upstreams: Origins
   /** A named upstream group (`upstreamGroups`); 'default' is `upstreams`; undefined when there is none of that name. */
   upstreamGroup(name: string): Origins | undefined
+  /** Forward-proxy mode: the origins of one destination (`scheme://authority`); absent where forwarding is not wired. */
+  forwardOrigin?(origin: string): Origins
   readonly stats: StatsRecorder
   readonly log: Logger
   readonly accessLog: AccessLogSink | undefined

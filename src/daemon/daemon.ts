@@ -26,6 +26,7 @@ import {listenShape} from '../config/listeners.js'
 import {AdminTokenAuth} from '../admin/tcp-auth.js'
 import {type AdminTcpListener, startAdminTcpListener} from '../admin/tcp-listener.js'
 import {type LoadedOriginTls, loadOriginTls, originConnectFactory} from '../proxy/origin/origin-tls.js'
+import {ForwardOrigins, forwardUpstreamOptions, loadForwardTls} from '../proxy/origin/forward-origins.js'
 import {certificateStatus, registerTlsMetrics} from '../tls/expiry.js'
 import {listenError} from './listen-error.js'
 import {MetricsListenError} from '../stats/metrics-server.js'
@@ -140,6 +141,8 @@ export class Daemon {
   upstreams: UpstreamGroup
   /** Every upstream group (default + upstreamGroups); `upstreams` is its default one. */
   groups: UpstreamGroups
+  /** Forward-proxy destinations (forwardProxy): one group per destination, made on demand; swapped by reload. */
+  forward: ForwardOrigins
   pipeline!: Pipeline
   dataPlane!: DataPlaneListeners
   admin!: http.Server
@@ -157,6 +160,7 @@ export class Daemon {
   private closing: Promise<void> | undefined
   /** Upstream groups replaced by a reload, still serving requests that started before it. */
   private readonly retiredUpstreams = new Set<UpstreamGroup>()
+  private readonly retiredForward = new Set<ForwardOrigins>()
   /** The active plugin set (built-ins and the config's plugins); a reload hands over to a new one. */
   private readonly plugins: PluginSetHandover
   /** Rate limits (rateLimits): swapped by a reload that changes them. */
@@ -176,6 +180,7 @@ export class Daemon {
     pluginRegs: readonly HookRegistration[],
     traffic: TrafficControl,
     originTls: LoadedOriginTls | undefined,
+    forwardTls: LoadedOriginTls | undefined,
     cluster: ClusterNode | undefined,
   ) {
     this.config = opts.loaded.config
@@ -183,6 +188,7 @@ export class Daemon {
     this.traffic = traffic
     this.cluster = cluster
     this.groups = this.buildGroups(this.config, originTls)
+    this.forward = this.buildForward(this.config, forwardTls)
     this.upstreams = this.groups.main
     if (Object.keys(this.config.cache.sites).length > 0) opts.log.warn('cache.sites is deprecated: move each entry into sites (sites.NAME: {hosts: [HOST], cache: {query, ignoreParams}}); README "Sites, routes and cache policy"')
     this.hot = new HotSetKeeper(storage.hotSet, this.stats, () => this.config.warm, background)
@@ -193,6 +199,18 @@ export class Daemon {
   /** The upstream groups of `c` (their health checks start at once; they log state changes). */
   private buildGroups(c: TavernConfig, originTls: LoadedOriginTls | undefined): UpstreamGroups {
     return UpstreamGroups.build(c, (targets, gc, name) => new UpstreamGroup([...targets], upstreamOptions(gc, originTls, this.opts.log), {name, background: this.background, log: this.opts.log}))
+  }
+
+  /** The forward-proxy destinations of `c` (none are made until a forward request asks for one). */
+  private buildForward(c: TavernConfig, tls: LoadedOriginTls | undefined): ForwardOrigins {
+    const base = upstreamOptions(c, undefined, this.opts.log)
+    const options = forwardUpstreamOptions(base, c.forwardProxy, tls, this.opts.log)
+    return new ForwardOrigins({
+      make: (origin, name) => new UpstreamGroup([{url: origin, weight: 1}], options, {name: `forward ${name}`, background: this.background, log: this.opts.log}),
+      maxDestinations: c.forwardProxy.maxDestinations,
+      idleTimeoutMs: c.forwardProxy.idleTimeout,
+      background: this.background,
+    })
   }
 
   /**
@@ -218,6 +236,7 @@ export class Daemon {
         return d.upstreams
       },
       upstreamGroup: (name) => d.groups.get(name),
+      forwardOrigin: (origin) => d.forward.origin(origin),
       stats: d.stats,
       get log() {
         return d.opts.log
@@ -285,15 +304,28 @@ export class Daemon {
     }
   }
 
+  /** forwardProxy.tls's CA files (read and checked; a bad one refuses the config, naming the key). */
+  private static async forwardTls(loaded: LoadedConfig): Promise<LoadedOriginTls | undefined> {
+    const fp = loaded.config.forwardProxy
+    if (!fp.enabled) return undefined
+    try {
+      return await loadForwardTls(fp.tls, loaded.filepath ? path.dirname(loaded.filepath) : undefined)
+    } catch (error) {
+      throw new ConfigError(loaded.filepath ?? 'flags', [(error as Error).message])
+    }
+  }
+
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const c = opts.loaded.config
     const background = new BackgroundRunner(opts.log)
     // Plugins load (and their options validate) before anything is claimed: a bad plugin is a config error.
     const pluginRegs = await loadPluginRegistrations(opts.loaded, opts.log)
     let originTls: LoadedOriginTls | undefined
+    let forwardTls: LoadedOriginTls | undefined
     try {
       await claimSocketPath(opts.socketPath, {privateDir: opts.socketIsDefault})
       originTls = await Daemon.originTls(opts.loaded)
+      forwardTls = await Daemon.forwardTls(opts.loaded)
     } catch (error) {
       await closeRegistrations(pluginRegs)
       throw error
@@ -320,13 +352,14 @@ export class Daemon {
       throw error
     })
     const cluster = c.cluster ? await ClusterNode.start(c, {background, log: opts.log}) : undefined
-    const d = new Daemon(opts, storage, background, pluginRegs, traffic, originTls, cluster)
+    const d = new Daemon(opts, storage, background, pluginRegs, traffic, originTls, forwardTls, cluster)
     try {
       await d.startListeners()
     } catch (error) {
       await d.cluster?.close()
       await d.traffic.close()
       await d.groups.close()
+      await d.forward.close()
       await d.plugins.close()
       await storage.close()
       throw error
@@ -442,6 +475,7 @@ export class Daemon {
     const pluginRegs = await loadPluginRegistrations(next, this.log) // a ConfigError naming the plugin: the old set stays
     const accessLogChanged = JSON.stringify(next.config.accessLog) !== JSON.stringify(this.config.accessLog)
     const originTls = await Daemon.originTls(next)
+    const forwardTls = await Daemon.forwardTls(next)
     // Certificates: each listener swaps to its complete new set, or keeps serving the current one.
     const certs = restartRequired.includes('listen') ? [] : await this.dataPlane.reloadCertificates(next.config.listen)
     const refused = certs.flatMap((r) => (r.ok ? [] : r.errors.map((e) => `listen (${r.listener}): ${e}`)))
@@ -477,6 +511,8 @@ export class Daemon {
     const oldGroups = this.groups
     this.groups = this.buildGroups(next.config, originTls)
     this.upstreams = this.groups.main
+    const oldForward = this.forward
+    this.forward = this.buildForward(next.config, forwardTls)
     // The retired groups' health checks stop now; their pools serve the requests still using them (closed below).
     for (const g of oldGroups.all()) void this.background.run('stop retired health checks', () => g.retire())
     if (accessLogChanged) {
@@ -506,10 +542,13 @@ export class Daemon {
     this.log.info({source: this.configSource, restartRequired, plugins: this.hooks.plugins}, 'config reloaded')
     // Let requests already using the old pools finish before closing them (a shutdown meanwhile destroys them).
     for (const g of oldGroups.all()) this.retiredUpstreams.add(g)
+    this.retiredForward.add(oldForward)
     const linger = Math.max(this.config.upstream.bodyTimeout, ...Object.values(this.config.upstreamGroups).map((g) => Number(g.upstream.bodyTimeout ?? 0)))
     setTimeout(() => {
       for (const g of oldGroups.all()) this.retiredUpstreams.delete(g)
+      this.retiredForward.delete(oldForward)
       void this.background.run('close retired upstreams', () => oldGroups.close())
+      void this.background.run('close retired forward-proxy destinations', () => oldForward.close())
     }, linger).unref()
     return {applied: true, source: this.configSource, restartRequired}
   }
@@ -534,7 +573,8 @@ export class Daemon {
       // Fills no client waits for any more may finish within what is left of the deadline; the rest are not stored.
       const fills = this.pipeline.close()
       const left = Math.max(0, deadline - (Date.now() - t0))
-      const groups = [...this.groups.all(), ...this.retiredUpstreams]
+      const forwards = [this.forward, ...this.retiredForward]
+      const groups = [...this.groups.all(), ...this.retiredUpstreams, ...forwards.flatMap((f) => f.groups())]
       if (!(await within(fills, left))) {
         this.log.warn('deadline reached; unfinished cache fills are discarded')
         await Promise.all(groups.map(destroyUpstreams))
@@ -549,6 +589,7 @@ export class Daemon {
       await this.adminTcp?.close()
       // Nothing of ours should still use an origin; whatever does (a late background refresh) is cut after a second.
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
+      for (const f of forwards) await within(f.close(), 1000)
       await this.hot.close().catch((err: unknown) => this.log.warn({err}, 'could not save the hot set'))
       await this.traffic.close()
       await this.cluster?.close()

@@ -36,7 +36,7 @@ export function parseHeaderParams(values: string[]): Array<[string, string]> {
 /** GET /keys/inspect?url=…[&h=Name: v…]: everything the cache holds for a URL, and why each variant is (not) fresh. */
 export function inspectKey(d: OpsServices, url: string | null, headerParams: string[]): InspectReply {
   if (!url) throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', 'missing ?url=')
-  const key = operatorCacheKey(url.trim(), d.config.cache, routeTable(d.config), makesHttpsKeys(d.config.listen))
+  const key = operatorCacheKey(url.trim(), d.config.cache, routeTable(d.config), makesHttpsKeys(d.config.listen), d.config.forwardProxy)
   if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(url)}`)
   const headers = parseHeaderParams(headerParams)
   const now = Date.now()

@@ -3,7 +3,7 @@ import http from 'node:http'
 import {variantSelector} from '../cache/vary.js'
 import {TavernError} from '../core/errors.js'
 import type {OpsServices} from '../core/services.js'
-import {operatorCacheKey} from '../proxy/request-target.js'
+import {forwardUrlTarget, operatorCacheKey} from '../proxy/request-target.js'
 import {routeTable} from '../proxy/route-table.js'
 import type {RawHeaders} from '../util/raw-headers.js'
 import type {NdjsonWriter} from '../admin/ndjson.js'
@@ -31,10 +31,13 @@ export function parsePrefetch(d: OpsServices, body: PrefetchRequestBody): Prefet
   if (body.urls.length > MAX_URLS) throw new TavernError('TAVERN_ERR_TOO_MANY_URLS', `at most ${MAX_URLS} URLs per request`)
   const urls = (body.urls as string[]).map((raw) => {
     const url = raw.trim()
-    const key = operatorCacheKey(url, d.config.cache, routeTable(d.config))
+    const table = routeTable(d.config)
+    const key = operatorCacheKey(url, d.config.cache, table, false, d.config.forwardProxy)
     if (key === undefined) throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(raw)}`)
     const u = new URL(url)
-    return {url, key, host: u.host, path: `${u.pathname}${u.search}`}
+    // A forward-proxy destination is asked for by its absolute URL, as a forward client would (the data plane
+    // forwards it only when this daemon's own address is among forwardProxy.clients).
+    return {url, key, host: u.host, path: forwardUrlTarget(url, table, d.config.forwardProxy) ?? `${u.pathname}${u.search}`}
   })
   const headers: Array<[string, string]> = []
   if (body.headers !== undefined && body.headers !== null) {

@@ -37,7 +37,7 @@ export function resolveTargets(d: OpsServices, body: TargetInput): {urls: UrlTar
   let dir: DirTarget | undefined
   if (body.dir !== undefined && body.dir !== null) {
     if (typeof body.dir !== 'string' || body.dir.trim() === '') throw new TavernError('TAVERN_ERR_BAD_PREFIX', '"dir" must be a non-empty string')
-    dir = {dir: body.dir, prefix: dirPrefix(body.dir.trim(), body.host, makesHttpsKeys(d.config.listen))}
+    dir = {dir: body.dir, prefix: dirPrefix(body.dir.trim(), body.host, makesHttpsKeys(d.config.listen), {config: d.config.forwardProxy, table: routeTable(d.config)})}
   }
   if (body.host !== undefined && body.host !== null && typeof body.host !== 'string') throw new TavernError('TAVERN_ERR_BAD_ARGUMENT', '"host" must be a string')
   return {urls, dir}
@@ -56,7 +56,7 @@ function absoluteOrHost(url: string, host: unknown): string {
 }
 
 function keyOf(d: OpsServices, absolute: string, given: string): string {
-  const key = /^https?:\/\//i.test(absolute) ? operatorCacheKey(absolute, d.config.cache, routeTable(d.config), makesHttpsKeys(d.config.listen)) : undefined
+  const key = /^https?:\/\//i.test(absolute) ? operatorCacheKey(absolute, d.config.cache, routeTable(d.config), makesHttpsKeys(d.config.listen), d.config.forwardProxy) : undefined
   if (key === undefined) {
     throw new TavernError('TAVERN_ERR_BAD_URL', `not an absolute http(s) URL: ${JSON.stringify(given)}${given.startsWith('/') ? ' (give a host, or a full URL)' : ''}`)
   }
@@ -64,9 +64,9 @@ function keyOf(d: OpsServices, absolute: string, given: string): string {
 }
 
 /** The key prefix of a directory: a full URL (`http://host/static/`) or a path with a host. */
-export function dirPrefix(dir: string, host: unknown, httpsKeys = false): string {
+export function dirPrefix(dir: string, host: unknown, httpsKeys = false, forward?: Parameters<typeof operatorDirPrefix>[2]): string {
   if (/^https?:\/\//i.test(dir)) {
-    const prefix = operatorDirPrefix(dir, httpsKeys)
+    const prefix = operatorDirPrefix(dir, httpsKeys, forward)
     if (prefix === undefined) throw new TavernError('TAVERN_ERR_BAD_PREFIX', `directory must be an absolute http(s) URL with a valid host: ${JSON.stringify(dir)}`)
     return prefix
   }

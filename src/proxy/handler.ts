@@ -87,7 +87,7 @@ export class Pipeline {
     const {s} = this
     const t = admitRequest(ctx, s.config)
     if (t.ok === 'asterisk') return this.answer.options(ctx)
-    if (t.ok === false) return this.answer.error(ctx, t.status === 421 ? 'TAVERN_ERR_MISDIRECTED' : 'TAVERN_ERR_BAD_REQUEST', t.message)
+    if (t.ok === false) return this.answer.error(ctx, t.code, t.message)
     const mh = ctx.hooks.forMethod(ctx.method)
     if (mh.onRequest.length === 0) return this.routed(ctx, t, mh)
     const r = runOnRequest(mh.onRequest, ctx)

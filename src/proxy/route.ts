@@ -40,13 +40,19 @@ export function groupOrigins(s: DataPlaneServices, r: CompiledRoute): Origins {
   return g
 }
 
+/** A forward-proxy target's origins: its destination's own group (forward-origins.ts), never a configured one. */
+function forwardOrigins(s: DataPlaneServices, origin: string): Origins {
+  if (!s.forwardOrigin) throw new Error('forward-proxy mode is not running')
+  return s.forwardOrigin(origin)
+}
+
 /** An onRoute hook sent the request past the cache: it becomes the request's bypass decision. */
 function applyBypass(ctx: RequestContext, route: Route): void {
   if (route.bypass !== undefined) ctx.decision = {...ctx.decision, bypass: route.bypass}
 }
 
 function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
-  ctx.routeTo(t.route, groupOrigins(s, t.route))
+  ctx.routeTo(t.route, t.forward ? forwardOrigins(s, t.forward.origin) : groupOrigins(s, t.route))
   if (mh.onRoute.length === 0) return undefined
   const route = ctx.route!
   const r = runOnRoute(mh.onRoute, ctx, route)

@@ -92,8 +92,8 @@ export interface WiringGroup {
   /** Before the config is built: start helpers, pick ports (store them in ctx.vars). */
   setup?: (ctx: Omit<WiringContext, 'daemon'>) => Promise<void>
   config: (ctx: Omit<WiringContext, 'daemon'>) => Record<string, unknown>
-  /** Daemon start options beyond the config: `bare` (config only), `upstream: false` (use config upstreams). */
-  start?: {bare?: boolean; upstream?: false}
+  /** Daemon start options beyond the config: `bare` (config only), `upstream: false` (use config upstreams), `env` (after setup). */
+  start?: {bare?: boolean; upstream?: false; env?: (ctx: Omit<WiringContext, 'daemon'>) => NodeJS.ProcessEnv}
   teardown?: (ctx: WiringContext) => Promise<void>
   rows: WiringRow[]
 }
@@ -132,7 +132,7 @@ export function runGroups(groups: WiringGroup[]): void {
         await g.setup?.(ctx)
         const config = g.config(ctx)
         if (DROP) dropKey(config, DROP)
-        const opts: StartDaemonOptions = {config, bare: g.start?.bare}
+        const opts: StartDaemonOptions = {config, bare: g.start?.bare, env: g.start?.env?.(ctx)}
         if (g.start?.upstream !== false && !g.start?.bare) opts.upstream = ctx.origin.url
         ctx.daemon = await startDaemon(opts)
         g.rows.forEach((r, i) => {

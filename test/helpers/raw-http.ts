@@ -52,9 +52,10 @@ export function parseRawResponse(raw: string): RawResponse {
 }
 
 /** Write `request` (latin1 bytes) to 127.0.0.1:port and parse what comes back before the server closes. */
-export function rawRequest(port: number, request: string, timeoutMs = 10_000): Promise<RawResponse> {
+/** `localAddress`: connect from it (any of 127.0.0.0/8 works on loopback), e.g. to test address allow-lists. */
+export function rawRequest(port: number, request: string, timeoutMs = 10_000, localAddress?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1')
+    const socket = net.connect({port, host: '127.0.0.1', ...(localAddress ? {localAddress} : {})})
     let data = ''
     const timer = setTimeout(() => {
       socket.destroy()

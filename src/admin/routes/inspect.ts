@@ -12,7 +12,7 @@ export function mountInspect(router: AdminRouter, o: OpsServices): void {
     if (reply.notCached) reply.notCached.suggestions = await closeKeys(o, reply.key)
     // Which site and route decide about the URL, and the policy keys they set (README "Sites, routes and cache policy").
     const table = routeTable(o.config)
-    const route = operatorRoute(reply.url, table)
+    const route = operatorRoute(reply.url, table, o.config.forwardProxy)
     sendJson(res, 200, {...reply, route: route ? describeRoute(table, route) : null})
   })
 }

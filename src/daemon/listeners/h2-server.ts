@@ -10,6 +10,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import http2, {type ServerHttp2Session} from 'node:http2'
 import type {Socket} from 'node:net'
 
+import {CONNECT_REFUSED} from '../../proxy/admission.js'
 import type {Scheme} from '../../proxy/downstream.js'
 import type {Http2Limits} from '../../config/listeners.js'
 import type {ConnectionTracker} from './connection-tracker.js'
@@ -127,7 +128,7 @@ export function createH2Server(opts: H2ServerOptions): H2Engine {
 
     if (req.h2.headerListSize > limits.maxHeaderListSize) return refuse(res, 431, `Request Header Fields Too Large (over ${limits.maxHeaderListSize} bytes)`)
     if (req.h2.malformed) return refuse(res, 400, `Bad Request: ${req.h2.malformed}`)
-    if (req.method === 'CONNECT') return refuse(res, 405, 'Method Not Allowed: CONNECT is not supported (Tavern is a reverse proxy, not a tunnel)', ['allow', ''])
+    if (req.method === 'CONNECT') return refuse(res, 405, `Method Not Allowed: ${CONNECT_REFUSED}`, ['allow', ''])
 
     if (opts.requestTimeoutMs > 0 && !req.stream.endAfterHeaders) {
       const timer = setTimeout(() => {

@@ -74,7 +74,8 @@ export type UpstreamRequest = OriginRequest
 /** `hook`: an onOriginRequest / onOriginResponse hook failed (answered 500, like any failing hook). */
 /** `down`: no member of the group is available (unhealthy, ejected, breaker open): 503 with Retry-After. */
 /** `limited`: a rate limit for requests that need the origin (exemptCacheHits) refused it: 429. */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'unavailable' | 'aborted' | 'protocol' | 'busy' | 'hook' | 'down' | 'limited'
+/** `tls`: the origin's certificate did not verify (issuer, name, dates): 502, never retried. */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'unavailable' | 'aborted' | 'protocol' | 'busy' | 'hook' | 'down' | 'limited' | 'tls'
 
 const CODES: Record<UpstreamErrorKind, ErrorCode> = {
   connect: 'TAVERN_ERR_UPSTREAM_UNREACHABLE',
@@ -87,7 +88,11 @@ const CODES: Record<UpstreamErrorKind, ErrorCode> = {
   hook: 'TAVERN_ERR_HOOK',
   down: 'TAVERN_ERR_NO_UPSTREAM_AVAILABLE',
   limited: 'TAVERN_ERR_RATE_LIMITED',
+  tls: 'TAVERN_ERR_UPSTREAM_TLS',
 }
+
+/** OpenSSL / Node codes of a certificate that did not verify (X509_V_ERR_* names, and Node's name check). */
+const CERT_ERROR = /^(ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET_ISSUER_CERT(_LOCALLY)?|VERIFY_LEAF_SIGNATURE|DECRYPT_CERT_SIGNATURE|DECODE_ISSUER_PUBLIC_KEY)|CERT_[A-Z_]+|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH_EXCEEDED)$/
 
 /** Why an upstream exchange failed; its catalogue code gives the status a client sees (502, 503 or 504). */
 export class UpstreamError extends TavernError {
@@ -123,6 +128,7 @@ export function classifyUpstreamError(err: unknown, upstream?: string): Upstream
   const e = err as NodeJS.ErrnoException & {name?: string}
   const code = e.code ?? ''
   if (e.name === 'AbortError' || code === 'UND_ERR_ABORTED') return new UpstreamError('aborted', 'request aborted', upstream)
+  if (CERT_ERROR.test(code)) return new UpstreamError('tls', `the origin's certificate did not verify (${code}: ${e.message})`, upstream)
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError || code === 'ETIMEDOUT')
     return new UpstreamError('timeout', `upstream timed out (${code || e.message})`, upstream)
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH')

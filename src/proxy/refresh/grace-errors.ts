@@ -16,6 +16,8 @@ const GRACE_ON: Record<UpstreamErrorKind, boolean> = {
   reset: true,
   unavailable: true,
   protocol: true,
+  // The certificate did not verify: what is stored was verified when it was fetched.
+  tls: true,
   busy: true,
   aborted: false,
   hook: false,

@@ -25,6 +25,7 @@ import {CLUSTER_GROUPS} from './cluster-groups.js'
 import {RESILIENCE_GROUPS} from './resilience-groups.js'
 import {REFRESH_GROUPS} from './refresh-groups.js'
 import {TLS_GROUPS} from './tls-groups.js'
+import {FORWARD_PROXY_GROUPS} from './forward-proxy-groups.js'
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -1023,4 +1024,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS, ...TLS_GROUPS, ...CLUSTER_GROUPS]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS, ...TLS_GROUPS, ...FORWARD_PROXY_GROUPS, ...CLUSTER_GROUPS]
