@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {ClusterSchema} from '../cluster/config.js'
 import {cachePolicyKeys} from './cache-policy.js'
 import {ForwardProxySchema} from './forward-proxy.js'
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
@@ -215,6 +216,8 @@ export const ConfigSchema = z.strictObject({
   dashboard: DashboardSchema,
   plugins: PluginsConfig,
   headerRewrite: HeaderRewriteConfig,
+  /** Peers sharing the cache by consistent hashing (src/cluster/config.ts); absent: no cluster. */
+  cluster: ClusterSchema,
   /** Forward-proxy mode: trusted clients' absolute-form targets fetched from their own origins (src/config/forward-proxy.ts). */
   forwardProxy: ForwardProxySchema,
 }).superRefine(checkDashboardPlacement)

@@ -13,6 +13,7 @@
  */
 import type {Socket} from 'node:net'
 
+import {peerTrust} from '../cluster/trust.js'
 import type {TavernConfig} from '../config/schema.js'
 import type {ErrorCode} from '../core/errors.js'
 import {allowListFor} from '../util/cidr.js'
@@ -51,17 +52,35 @@ function forwardReading(fp: TavernConfig['forwardProxy'], scheme: 'http' | 'http
   return r[scheme]
 }
 
+const peerReadings = new WeakMap<TavernConfig['forwardProxy'], Record<'http' | 'https', TargetReading>>()
+
+/** How a trusted cluster peer's request is read: its absolute-form URI's scheme is believed. */
+function peerReading(fp: TavernConfig['forwardProxy'], scheme: 'http' | 'https'): TargetReading {
+  let r = peerReadings.get(fp)
+  if (!r) {
+    const forward = fp.enabled ? fp : undefined
+    r = {http: {scheme: 'http', believeUri: true, forward}, https: {scheme: 'https', believeUri: true, forward}}
+    peerReadings.set(fp, r)
+  }
+  return r[scheme]
+}
+
 export function admitRequest(ctx: RequestContext, config: TavernConfig): AdmittedTarget | Refusal {
   const {flags} = ctx
   if (flags.duplicateHost) return DUPLICATE_HOST
   const fp = config.forwardProxy
-  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), fp.enabled ? forwardReading(fp, ctx.scheme) : ctx.scheme)
-  if (fp.enabled) {
+  // A cluster peer forwarding a request it does not own names the scheme in its absolute-form target; it checked its
+  // own client (forwardProxy.clients included) where the request came in.
+  const hop = flags.peerHop && config.cluster !== undefined && peerTrust(config.cluster).allows(ctx.client)
+  const reading = hop ? peerReading(fp, ctx.scheme) : fp.enabled ? forwardReading(fp, ctx.scheme) : ctx.scheme
+  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), reading)
+  if (fp.enabled && !hop) {
     const refused = forwardClientRefusal(ctx, config, r)
     if (refused) return refused
   }
   if (r.ok === false) return {...r, code: REFUSAL_CODES[r.status]}
   if (r.ok !== true) return r
+  if (hop) ctx.scheme = r.scheme
   const policy = requestPolicy(config.server)
   ctx.trustedProxies = policy.trustedProxies
   ctx.headers = sanitizeRequestHeaders(ctx.headers, policy, ctx.peerTrusted, r.authority)
