@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {isIP} from 'node:net'
 
+import {ClusterSchema} from '../cluster/config.js'
 import {cachePolicyKeys} from './cache-policy.js'
 import {checkDashboardPlacement, DashboardSchema} from './dashboard.js'
 import {HeaderRewriteConfig, PluginsConfig} from './plugins.js'
@@ -214,6 +215,8 @@ export const ConfigSchema = z.strictObject({
   dashboard: DashboardSchema,
   plugins: PluginsConfig,
   headerRewrite: HeaderRewriteConfig,
+  /** Peers sharing the cache by consistent hashing (src/cluster/config.ts); absent: no cluster. */
+  cluster: ClusterSchema,
 }).superRefine(checkDashboardPlacement)
 
 bindSections(ConfigSchema.shape)
