@@ -9,6 +9,7 @@
  */
 import {Agent, type Dispatcher} from 'undici'
 
+import type {PurgeNodeResult} from '../admin/protocol.js'
 import type {PurgeMode} from '../storage/types.js'
 import {discardBody} from '../util/discard.js'
 
@@ -16,25 +17,6 @@ import {discardBody} from '../util/discard.js'
 export interface ClusterPurgeTarget {
   url: string
   dir: boolean
-}
-
-/** One node's part of a cluster purge. */
-export interface NodePurgeResult {
-  /** The peer id (its base URL). */
-  node: string
-  /** This node (purged locally, not over PURGE). */
-  self: boolean
-  /** Every target was purged (or matched nothing). */
-  ok: boolean
-  matched: number
-  /** Objects deleted (delete) or marked expired (expire). */
-  purged: number
-  expired: number
-  bytesFreed: number
-  /** Targets that failed on this node. */
-  failed: number
-  /** Why (the first failure), when not ok. */
-  error?: string
 }
 
 export interface LocalPurgeCounts {
@@ -66,7 +48,7 @@ export interface ClusterPurgeOptions {
 const MAX_ANSWER_BYTES = 64 * 1024
 
 /** Purge on every node; resolves with one result per node (this node first, then the peers in ring order). */
-export async function clusterPurge(o: ClusterPurgeOptions): Promise<NodePurgeResult[]> {
+export async function clusterPurge(o: ClusterPurgeOptions): Promise<PurgeNodeResult[]> {
   const others = [...new Set(o.peers)].filter((p) => p !== o.self)
   const agent = new Agent({connect: {timeout: o.connectTimeoutMs}, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs})
   try {
@@ -77,11 +59,11 @@ export async function clusterPurge(o: ClusterPurgeOptions): Promise<NodePurgeRes
   }
 }
 
-function empty(node: string, self: boolean): NodePurgeResult {
+function empty(node: string, self: boolean): PurgeNodeResult {
   return {node, self, ok: true, matched: 0, purged: 0, expired: 0, bytesFreed: 0, failed: 0}
 }
 
-async function purgeHere(o: ClusterPurgeOptions): Promise<NodePurgeResult> {
+async function purgeHere(o: ClusterPurgeOptions): Promise<PurgeNodeResult> {
   const r = empty(o.self, true)
   try {
     const c = await o.local()
@@ -91,7 +73,7 @@ async function purgeHere(o: ClusterPurgeOptions): Promise<NodePurgeResult> {
   }
 }
 
-async function purgePeer(agent: Agent, peer: string, o: ClusterPurgeOptions): Promise<NodePurgeResult> {
+async function purgePeer(agent: Agent, peer: string, o: ClusterPurgeOptions): Promise<PurgeNodeResult> {
   const r = empty(peer, false)
   let next = 0
   // One failure to connect says the node is down: the remaining targets are not tried (each would wait again).
@@ -134,7 +116,8 @@ async function askPeer(agent: Agent, peer: string, t: ClusterPurgeTarget, o: Clu
   } catch (error) {
     const e = error as {code?: string; message?: string}
     const connect = e.code === 'ECONNREFUSED' || e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.code === 'ENOTFOUND' || e.code === 'EHOSTUNREACH' || e.code === 'ECONNRESET'
-    return {error: `${connect ? 'unreachable' : 'failed'}: ${e.code ? `${e.code} ` : ''}${e.message ?? String(error)}`.trim(), unreachable: connect}
+    const message = e.message ?? String(error)
+    return {error: `${connect ? 'unreachable' : 'failed'}: ${e.code && !message.includes(e.code) ? `${e.code} ` : ''}${message}`, unreachable: connect}
   }
   let body: {matched?: unknown; purged?: unknown; expired?: unknown; bytesFreed?: unknown; error?: {code?: unknown; message?: unknown}} = {}
   try {
