@@ -3,6 +3,7 @@
  * (src/admin/routes/) and their clients (src/client/, src/commands/, src/tui/). Types only.
  *
  *   GET  /status                                                   → StatusBody
+ *   GET  /status/cluster                                           → ClusterStatusBody
  *   POST /reload                                                   → ReloadReply | 422 ErrorBody
  *   GET  /stats              (and /stats/stream: one per line)     → TopSnapshot
  *   POST /purge              PurgeRequestBody                      → PurgeReply
@@ -23,6 +24,51 @@ import type {PurgeMode, StorageUsage} from '../storage/types.js'
 /** Every admin error answer (and a CLI `--json` error). `code` is a TAVERN_ERR_* code of the catalogue. */
 export interface ErrorBody {
   error: {code: string; message: string}
+}
+
+// ---- GET /status/cluster -----------------------------------------------------------------------
+
+/** What `tavern status --cluster` shows of one peer, as this node sees it. */
+export interface PeerStatus {
+  /** Its base URL, normalised (the ring member's name). */
+  id: string
+  /** This node. */
+  self: boolean
+  weight: number
+  /** Health as this node sees it (itself: always up). */
+  up: boolean
+  /** Down because a forward failed, until its probes pass `rise` times. */
+  passiveDown: boolean
+  /** Share of the keys the ring gives it (0..1), measured on the ring with sample keys. */
+  share: number
+  /** Share of the keys it serves right now: dead peers' keys moved to the next live one. */
+  liveShare: number
+  /** Requests this node forwarded to it (it owns their keys). */
+  requestsOut: number
+  /** Requests it forwarded to this node. */
+  requestsIn: number
+  /** Probes so far, and the last one's error and latency. */
+  checks?: number
+  lastError?: string
+  lastLatencyMs?: number
+}
+
+export interface ClusterStatus {
+  self: string
+  vnodes: number
+  /** `static` (the config's list), or a dynamic membership's type. */
+  membership: string
+  hopHeader: string
+  /** Addresses whose hop header is believed. */
+  trust: readonly string[]
+  /** Requests for keys another peer owns that no peer could take: this node asked the origin itself. */
+  fallbacks: number
+  peers: PeerStatus[]
+}
+
+/** null: this daemon is not part of a cluster (no `cluster` section). */
+export interface ClusterStatusBody {
+  cluster: ClusterStatus | null
 }
 
 // ---- GET /status -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import {isIP} from 'node:net'
 import {z} from 'zod'
 
 import {duration} from '../config/zod-units.js'
+import {peerHostIp} from './peer-address.js'
 import {peerId, type PeerSpec} from './peer-ring.js'
 
 /**
@@ -130,6 +131,10 @@ export const ClusterSchema = z
       return // reported by the self key's own check
     }
     if (!seen.has(self)) ctx.addIssue({code: 'custom', path: ['self'], message: `${self} is not one of cluster.peers (list every node, this one included, on every node)`})
+    if (c.trust === undefined) {
+      const named = c.peers.find((p) => peerHostIp(p.url) === undefined)
+      if (named) ctx.addIssue({code: 'custom', path: ['trust'], message: `${named.url} names a host, not an IP: list the peers' addresses in cluster.trust (whose hop header is believed)`})
+    }
   })
   .optional()
 

@@ -1,5 +1,7 @@
+import {Flags} from '@oclif/core'
+
 import {AdminCommand, clientFlags} from '../cli/base.js'
-import type {SiteInfo, StatusBody} from '../admin/protocol.js'
+import type {ClusterStatus, ClusterStatusBody, SiteInfo, StatusBody} from '../admin/protocol.js'
 import {formatBytes, formatUptime} from '../util/format.js'
 import {upstreamStateWords} from '../tui/upstream-state.js'
 
@@ -20,14 +22,38 @@ function upstreamLine(group: string, u: StatusBody['upstreams'][number]): string
   return `upstream   ${group}${u.name} ${u.url}  ${u.healthy ? 'healthy' : 'DOWN'}  in-flight ${u.inFlight}${u.breaker ? `  breaker ${u.breaker.state}` : ''}${state ? `  (${state})` : ''}`
 }
 
-export default class Status extends AdminCommand {
-  static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, sites and routes, storage and counters'
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json --socket /run/tavern/tavern.sock', '<%= config.bin %> status -c /etc/tavern/tavern.config.yaml']
-  static override enableJsonFlag = true
-  static override flags = {...clientFlags}
+/** The ring as this node sees it: one line per peer (share of the ring's keys, of the live ones, health, traffic). */
+export function clusterLines(c: ClusterStatus): string[] {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`.padStart(6)
+  return [
+    `cluster    self ${c.self}  ${c.peers.length} peers  vnodes ${c.vnodes}  membership ${c.membership}  hop header ${c.hopHeader}  trust ${c.trust.join(' ') || '-'}`,
+    `           ${'peer'.padEnd(32)} weight  share   live  health  out        in`,
+    ...c.peers.map((p) => {
+      const health = p.self ? 'self' : p.up ? 'up' : p.passiveDown ? 'DOWN (forward failed)' : 'DOWN'
+      const err = !p.up && p.lastError ? `  (${p.lastError})` : ''
+      return `           ${p.id.padEnd(32)} ${String(p.weight).padStart(6)} ${pct(p.share)} ${pct(p.liveShare)}  ${health.padEnd(6)}  ${String(p.requestsOut).padEnd(10)} ${p.requestsIn}${err}`
+    }),
+    `           ${c.fallbacks} request(s) for other peers' keys went to the origin from here (no peer could take them)`,
+  ]
+}
 
-  async run(): Promise<StatusBody> {
+export default class Status extends AdminCommand {
+  static override description = 'Show the running daemon: version, pid, uptime, listeners, upstreams, sites and routes, storage and counters; with --cluster, the ring and its peers'
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status --json --socket /run/tavern/tavern.sock',
+    '<%= config.bin %> status -c /etc/tavern/tavern.config.yaml',
+    '<%= config.bin %> status --cluster',
+  ]
+  static override enableJsonFlag = true
+  static override flags = {
+    ...clientFlags,
+    cluster: Flags.boolean({description: "the cluster instead: this node, every peer's weight, share of the keys (on the ring, and live), health as this node sees it, requests forwarded each way"}),
+  }
+
+  async run(): Promise<StatusBody | ClusterStatusBody> {
     const {flags} = await this.parse(Status)
+    if (flags.cluster) return this.cluster(flags)
     const r = await (await this.adminTransport(flags)).request<StatusBody>('GET', '/status')
     if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`, 'TAVERN_ERR_DAEMON')
     const s = r.body
@@ -54,5 +80,12 @@ export default class Status extends AdminCommand {
       )
     }
     return s
+  }
+
+  private async cluster(flags: Parameters<AdminCommand['adminTransport']>[0]): Promise<ClusterStatusBody> {
+    const r = await (await this.adminTransport(flags)).request<ClusterStatusBody>('GET', '/status/cluster')
+    if (r.status !== 200) this.fail(`daemon answered ${r.status}: ${JSON.stringify(r.body)}`, 'TAVERN_ERR_DAEMON')
+    if (!this.jsonEnabled()) this.log(r.body.cluster ? clusterLines(r.body.cluster).join('\n') : 'cluster    none (no cluster section in the config)')
+    return r.body
   }
 }

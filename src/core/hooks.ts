@@ -52,6 +52,11 @@ export interface Route {
   readonly policy: CacheSection
   /** The upstream group origin calls of this request go to; an onRoute hook may choose another. */
   origins: Origins
+  /**
+   * Set by an onRoute hook: the request skips the cache (nothing looked up, nothing stored; the answer is relayed),
+   * the value saying why (the Cache-Status detail). Cluster peer routing uses it for keys another node owns.
+   */
+  bypass?: string
 }
 
 /** What hooks see of a request. Fields the request path fills in later are undefined until then. */

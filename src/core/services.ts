@@ -8,7 +8,7 @@ import type {Readable} from 'node:stream'
 
 import type {Logger} from 'pino'
 
-import type {DataPlaneStatus} from '../admin/protocol.js'
+import type {ClusterStatus, DataPlaneStatus} from '../admin/protocol.js'
 import type {LiveRequest} from './live-request.js'
 import type {TavernConfig} from '../config/schema.js'
 import type {NotStoredEntry} from '../stats/not-stored.js'
@@ -185,6 +185,8 @@ export interface OpsServices extends DataPlaneServices {
   reload(): Promise<ReloadResult>
   /** The live request log's followers (GET /log/stream; src/stats/live-log.ts). */
   readonly liveLog?: LiveLogHub
+  /** The cluster ring and peers as this node sees them; undefined when it is not part of a cluster. */
+  clusterStatus?(): ClusterStatus | undefined
 }
 
 /** A follower of the live request log: told when its reader caught up. */

@@ -39,6 +39,8 @@ import {closeRegistrations, loadPluginRegistrations} from '../plugins/loader.js'
 import {resilienceOf} from '../config/resilience.js'
 import {registerResilienceMetrics} from '../proxy/origin/resilience-metrics.js'
 import {TrafficControl} from '../traffic/traffic-control.js'
+import {ClusterNode} from '../cluster/node.js'
+import {registerClusterMetrics} from '../cluster/metrics.js'
 
 /** After the shutdown deadline, cut fills get this long to fail and remove their temp files before storage closes. */
 const FILL_ABORT_GRACE_MS = 1500
@@ -159,6 +161,8 @@ export class Daemon {
   private readonly plugins: PluginSetHandover
   /** Rate limits (rateLimits): swapped by a reload that changes them. */
   traffic: TrafficControl
+  /** This node's part in a cluster (`cluster`): swapped by a reload that changes it. */
+  cluster: ClusterNode | undefined
   /** What the request path and the admin API see of the daemon (getters: reload swaps what they return). */
   readonly services: OpsServices
   /** The persisted hot set (warming, prefetch --hot, purge --rewarm). */
@@ -172,10 +176,12 @@ export class Daemon {
     pluginRegs: readonly HookRegistration[],
     traffic: TrafficControl,
     originTls: LoadedOriginTls | undefined,
+    cluster: ClusterNode | undefined,
   ) {
     this.config = opts.loaded.config
     this.configSource = opts.loaded.filepath
     this.traffic = traffic
+    this.cluster = cluster
     this.groups = this.buildGroups(this.config, originTls)
     this.upstreams = this.groups.main
     if (Object.keys(this.config.cache.sites).length > 0) opts.log.warn('cache.sites is deprecated: move each entry into sites (sites.NAME: {hosts: [HOST], cache: {query, ignoreParams}}); README "Sites, routes and cache policy"')
@@ -189,9 +195,12 @@ export class Daemon {
     return UpstreamGroups.build(c, (targets, gc, name) => new UpstreamGroup([...targets], upstreamOptions(gc, originTls, this.opts.log), {name, background: this.background, log: this.opts.log}))
   }
 
-  /** Built-ins first (PURGE, rate limits), then the config's plugins (loaded and known to compile). */
+  /**
+   * Built-ins first (PURGE, peer routing, rate limits), then the config's plugins (loaded and known to compile).
+   * Peer routing comes before rate limits: a request a peer forwarded was limited where it came in.
+   */
   private pluginSet(regs: readonly HookRegistration[]): HookSet {
-    return createHookSet([purgeMethodPlugin(this.services), ...this.traffic.registrations(), ...regs])
+    return createHookSet([purgeMethodPlugin(this.services), ...(this.cluster?.registrations() ?? []), ...this.traffic.registrations(), ...regs])
   }
 
   get hooks(): HookSet {
@@ -251,6 +260,7 @@ export class Daemon {
         http2Floods: d.dataPlane.floods(),
       }),
       reload: () => d.reload(),
+      clusterStatus: () => d.cluster?.status(),
       hot: d.hot,
       refreshInfo: (key, variant) => d.pipeline?.refresher.infoFor(key, variant),
     }
@@ -309,10 +319,12 @@ export class Daemon {
       await storage.close()
       throw error
     })
-    const d = new Daemon(opts, storage, background, pluginRegs, traffic, originTls)
+    const cluster = c.cluster ? await ClusterNode.start(c, {background, log: opts.log}) : undefined
+    const d = new Daemon(opts, storage, background, pluginRegs, traffic, originTls, cluster)
     try {
       await d.startListeners()
     } catch (error) {
+      await d.cluster?.close()
       await d.traffic.close()
       await d.groups.close()
       await d.plugins.close()
@@ -328,6 +340,7 @@ export class Daemon {
     this.accessLog = await openAccessLog(this.config, this.configSource)
     const metrics = createMetrics(this.stats, {accessLogDropped: () => this.accessLogDropped()})
     registerResilienceMetrics(metrics.registry, {groups: () => this.groups.all().map((g) => ({name: g.name, group: g.resilience})), rateLimitDecisions: () => this.traffic.decisions(), rateLimitRules: () => this.traffic.limiter.ruleDecisions()})
+    registerClusterMetrics(metrics.registry, () => this.cluster)
     registerTlsMetrics(metrics.registry, () => ({certificates: this.dataPlane?.certificates() ?? [], handshakeFailures: this.dataPlane?.handshakeFailures ?? 0, floods: this.dataPlane?.floods() ?? {resets: 0, pings: 0, settings: 0}}))
     this.metricsServer = await startSideListeners(this.config, this.configSource, {metrics, services: this.services, onError: (error) => this.log.error({err: error}, 'metrics listener failed')}).catch((error: unknown) => {
       // Name the listener that failed (a taken metrics port once named the free data-plane one).
@@ -442,14 +455,24 @@ export class Daemon {
     let applyDashboard: () => void
     let newAccessLog: AccessLog | undefined
     const oldTraffic = this.traffic
+    const oldCluster = this.cluster
+    const clusterChanged = oldCluster ? oldCluster.changed(next.config) : next.config.cluster !== undefined
+    let newCluster: ClusterNode | undefined
     try {
       applyDashboard = await prepareDashboardReload(this.metricsServer, this.config, next.config, next.filepath)
       newAccessLog = accessLogChanged ? await openAccessLog(next.config, next.filepath) : this.accessLog
+      if (clusterChanged && next.config.cluster) newCluster = await ClusterNode.start(next.config, {background: this.background, log: this.log})
       if (oldTraffic.changed(next.config.rateLimits)) this.traffic = await TrafficControl.create(next.config.rateLimits, this.log)
     } catch (error) {
       await closeRegistrations(pluginRegs)
+      await newCluster?.close()
       if (newAccessLog && newAccessLog !== this.accessLog) await newAccessLog.close()
       throw error
+    }
+    // A changed peer list (or cluster section) applies now; forwards the old node started finish on its pools.
+    if (clusterChanged) {
+      this.cluster = newCluster
+      if (oldCluster) void this.background.run('close replaced cluster node', () => oldCluster.close(oldCluster.config.bodyTimeout))
     }
     const oldGroups = this.groups
     this.groups = this.buildGroups(next.config, originTls)
@@ -528,6 +551,7 @@ export class Daemon {
       for (const g of groups) if (!(await within(g.close(), 1000))) await destroyUpstreams(g)
       await this.hot.close().catch((err: unknown) => this.log.warn({err}, 'could not save the hot set'))
       await this.traffic.close()
+      await this.cluster?.close()
       await this.storage.close()
       await fs.unlink(this.opts.socketPath).catch(() => {})
       this.log.info({durationMs: Date.now() - t0}, 'stopped')

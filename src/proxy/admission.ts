@@ -11,6 +11,7 @@
  */
 import type {Socket} from 'node:net'
 
+import {peerTrust} from '../cluster/trust.js'
 import type {TavernConfig} from '../config/schema.js'
 import type {RequestContext} from './context.js'
 import {requestPolicy, sanitizeRequestHeaders} from './origin/forward-headers.js'
@@ -25,8 +26,11 @@ const DUPLICATE_HOST: Refusal = {ok: false, status: 400, message: 'more than one
 export function admitRequest(ctx: RequestContext, config: TavernConfig): AdmittedTarget | Refusal {
   const {flags} = ctx
   if (flags.duplicateHost) return DUPLICATE_HOST
-  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), ctx.scheme)
+  // A cluster peer forwarding a request it does not own names the scheme in its absolute-form target.
+  const hop = flags.peerHop && config.cluster !== undefined && peerTrust(config.cluster).allows(ctx.client)
+  const r = resolveRequestTarget(flags.host, ctx.target, ctx.method, config.cache, routeTable(config), ctx.scheme, hop)
   if (r.ok !== true) return r
+  if (hop) ctx.scheme = r.scheme
   const policy = requestPolicy(config.server)
   ctx.trustedProxies = policy.trustedProxies
   ctx.headers = sanitizeRequestHeaders(ctx.headers, policy, ctx.peerTrusted, r.authority)

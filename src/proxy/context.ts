@@ -7,6 +7,7 @@ import type {Origins} from '../core/origin.js'
 import type {CacheSection} from '../cache/policy-resolve.js'
 import type {RouteDecision} from '../cache/policy-request.js'
 import type {CompiledRoute} from './route-table.js'
+import {HOP_HEADER_LOWER} from '../cluster/config.js'
 import {type AllowList, normalizeAddress} from '../util/cidr.js'
 import {requestHasBody, requestScheme} from './downstream.js'
 import {getAll, type RawHeaders} from '../util/raw-headers.js'
@@ -23,6 +24,8 @@ export interface RequestFlags {
   duplicateHost: boolean
   /** X-Request-ID as sent (validated when used). */
   requestId: string | undefined
+  /** The cluster hop header (Tavern-Peer) is present: admission checks whether the sender is a trusted peer. */
+  peerHop: boolean
 }
 
 /**
@@ -39,6 +42,8 @@ export interface RequestContext extends HookContext {
   /** performance.now() when the request arrived. */
   readonly startedAt: number
   readonly flags: RequestFlags
+  /** The listener's scheme; admission sets the one the request is keyed under (a trusted peer's absolute-form one). */
+  scheme: 'http' | 'https'
   target: string
   headers: RawHeaders
   host: string | undefined
@@ -72,7 +77,7 @@ export function formatRequestId(n: number): string {
 }
 
 function scanFlags(h: readonly string[]): RequestFlags {
-  const f: RequestFlags = {conditional: false, range: false, authorization: false, host: undefined, duplicateHost: false, requestId: undefined}
+  const f: RequestFlags = {conditional: false, range: false, authorization: false, host: undefined, duplicateHost: false, requestId: undefined, peerHop: false}
   let hostSeen = false
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i]!
@@ -85,6 +90,7 @@ function scanFlags(h: readonly string[]): RequestFlags {
     else if (c === 0x78 /* x */ && n.length === 12 && f.requestId === undefined && n.toLowerCase() === 'x-request-id') f.requestId = h[i + 1]
     else if (c === 0x72 /* r */ && n.length === 5 && n.toLowerCase() === 'range') f.range = true
     else if (c === 0x61 /* a */ && n.length === 13 && n.toLowerCase() === 'authorization') f.authorization = true
+    else if (c === 0x74 /* t */ && n.length === 11 && n.toLowerCase() === HOP_HEADER_LOWER) f.peerHop = true
   }
   return f
 }
@@ -143,8 +149,14 @@ class Context implements RequestContext {
     this.host = this.flags.host
   }
 
+  private _scheme: 'http' | 'https' | undefined = undefined
+
   get scheme(): 'http' | 'https' {
-    return requestScheme(this.req)
+    return this._scheme ?? requestScheme(this.req)
+  }
+
+  set scheme(s: 'http' | 'https') {
+    this._scheme = s
   }
 
   routeTo(route: CompiledRoute, origins: Origins): void {

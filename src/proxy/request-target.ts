@@ -72,18 +72,28 @@ let memoTable: RouteTable | undefined
  *   listener's `scheme` (this is no forward proxy); when `cache.sites` names hosts, an authority none of them claims
  *   is 421.
  * `scheme` is the listener's: `https` for a request that came over TLS (https:// keys), else `http`.
+ * `absoluteScheme`: the sender is trusted to name the scheme (a cluster peer forwarding a request it does not own):
+ * an absolute-form target is then keyed and forwarded under its own scheme, not the listener's.
  */
-export function resolveRequestTarget(host: string | undefined, target: string, method: string, c: CacheConfig, table: RouteTable = legacyRouteTable(c), scheme: 'http' | 'https' = 'http'): TargetResolution {
+export function resolveRequestTarget(
+  host: string | undefined,
+  target: string,
+  method: string,
+  c: CacheConfig,
+  table: RouteTable = legacyRouteTable(c),
+  scheme: 'http' | 'https' = 'http',
+  absoluteScheme = false,
+): TargetResolution {
   if (target === '*') return method === 'OPTIONS' ? ASTERISK : refuse(400, 'the asterisk-form target "*" is only valid with OPTIONS')
   if (memoTable !== table) {
     memo = new Map()
     memoTable = table
   }
   const hk = host === undefined ? target : `${host}\u0000${target}`
-  const mk = scheme === 'http' ? hk : `\u0001${hk}`
+  const mk = scheme === 'http' && !absoluteScheme ? hk : `${scheme === 'http' ? '' : '\u0001'}${absoluteScheme ? '\u0002' : ''}${hk}`
   let r = memo.get(mk)
   if (r === undefined) {
-    r = computeResolution(host, target, table, scheme)
+    r = computeResolution(host, target, table, scheme, absoluteScheme)
     if (memo.size >= MEMO_MAX) memo.clear()
     memo.set(mk, r)
   }
@@ -96,17 +106,19 @@ function refuse(status: 400 | 421, message: string): RefusedTarget {
   return {ok: false, status, message}
 }
 
-function computeResolution(host: string | undefined, target: string, c: RouteTable, scheme: 'http' | 'https'): TargetResolution {
+function computeResolution(host: string | undefined, target: string, c: RouteTable, listenerScheme: 'http' | 'https', absoluteScheme: boolean): TargetResolution {
   if (host !== undefined && !isValidAuthority(host)) return refuse(400, `invalid Host header: ${JSON.stringify(host)}`)
   if (target.startsWith('/')) {
     if (host === undefined) return refuse(400, 'missing Host header')
-    return admit(scheme, host, target, c)
+    return admit(listenerScheme, host, target, c)
   }
   const abs = parseAbsoluteUri(target)
   if (!abs) return refuse(400, `unsupported request target (origin-form "/path" or absolute "http://host/path" expected): ${JSON.stringify(target.slice(0, 200))}`)
   if (abs.userinfo) return refuse(400, 'userinfo ("user@") in the request target is not allowed')
   if (abs.authority === '' || !isValidAuthority(abs.authority)) return refuse(400, `invalid authority in the request target: ${JSON.stringify(abs.authority)}`)
-  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as the listener's.
+  // The authority's port means what its own scheme says (https://h:443 is h), then it is served as the listener's
+  // (or, from a sender trusted to name it, as its own).
+  const scheme = absoluteScheme ? abs.scheme : listenerScheme
   const authority = normalizeAuthority(abs.scheme, abs.authority)
   if (c.legacy && claimingSite(c, normalizeAuthority(scheme, authority)) === undefined) {
     return refuse(421, `no site is configured for ${authority} (cache.sites)`)

@@ -6,7 +6,7 @@
  */
 import {appendKeyParts, keyFromParts} from '../cache/cache-key.js'
 import {evaluateRequestRules} from '../cache/policy-request.js'
-import type {Answer, KeyParts, MaybePromise, MethodHooks} from '../core/hooks.js'
+import type {Answer, KeyParts, MaybePromise, MethodHooks, Route} from '../core/hooks.js'
 import type {Origins} from '../core/origin.js'
 import type {DataPlaneServices} from '../core/services.js'
 import type {RequestContext} from './context.js'
@@ -40,9 +40,23 @@ export function groupOrigins(s: DataPlaneServices, r: CompiledRoute): Origins {
   return g
 }
 
+/** An onRoute hook sent the request past the cache: it becomes the request's bypass decision. */
+function applyBypass(ctx: RequestContext, route: Route): void {
+  if (route.bypass !== undefined) ctx.decision = {...ctx.decision, bypass: route.bypass}
+}
+
 function onRoute(s: DataPlaneServices, ctx: RequestContext, t: AdmittedTarget, mh: MethodHooks): MaybePromise<Answer | undefined> {
   ctx.routeTo(t.route, groupOrigins(s, t.route))
-  return mh.onRoute.length === 0 ? undefined : runOnRoute(mh.onRoute, ctx, ctx.route!)
+  if (mh.onRoute.length === 0) return undefined
+  const route = ctx.route!
+  const r = runOnRoute(mh.onRoute, ctx, route)
+  if (r === undefined) applyBypass(ctx, route)
+  else if (r instanceof Promise)
+    return r.then((a) => {
+      if (a === undefined) applyBypass(ctx, route)
+      return a
+    })
+  return r
 }
 
 /** Set ctx.key and ctx.route; an Answer when an onRoute hook answered the request. */

@@ -1,4 +1,3 @@
-import {peerId} from '../../cluster/peer-ring.js'
 import {clusterPurge, type ClusterPurgeTarget} from '../../cluster/cluster-purge.js'
 import {TavernError} from '../../core/errors.js'
 import type {OpsServices} from '../../core/services.js'
@@ -24,11 +23,11 @@ async function rewarm(o: OpsServices, reply: PurgeReply): Promise<number> {
   return keys.size
 }
 
-/** This node and the ring's members as it sees them (the static peers of the config). */
+/** This node and the ring's members as it sees them now (the static peers, or the live Redis membership). */
 function ringMembers(o: OpsServices): {self: string; peers: string[]} {
-  const c = o.config.cluster
-  if (!c) throw new TavernError('TAVERN_ERR_NOT_CLUSTERED', 'this daemon is not part of a cluster (no cluster section in its config)')
-  return {self: peerId(c.self), peers: c.peers.map((p) => peerId(p.url))}
+  const ring = o.config.cluster ? o.clusterStatus?.() : undefined
+  if (!ring) throw new TavernError('TAVERN_ERR_NOT_CLUSTERED', 'this daemon is not part of a cluster (no cluster section in its config)')
+  return {self: ring.self, peers: ring.peers.map((p) => p.id)}
 }
 
 /** The absolute URLs a peer is sent, from a request already checked by resolveTargets. */

@@ -2,7 +2,7 @@ import type {OpsServices} from '../../core/services.js'
 import {VERSION} from '../../core/version.js'
 import {describeSites, routeTable} from '../../proxy/route-table.js'
 import {type AdminRouter, sendJson} from '../http.js'
-import type {StatusBody} from '../protocol.js'
+import type {ClusterStatusBody, StatusBody} from '../protocol.js'
 
 export function statusBody(o: OpsServices): StatusBody {
   const s = o.stats.counters()
@@ -34,4 +34,5 @@ export function statusBody(o: OpsServices): StatusBody {
 /** GET /status. */
 export function mountStatus(router: AdminRouter, o: OpsServices): void {
   router.on('GET', '/status', (_req, res) => sendJson(res, 200, statusBody(o)))
+  router.on('GET', '/status/cluster', (_req, res) => sendJson(res, 200, {cluster: o.clusterStatus?.() ?? null} satisfies ClusterStatusBody))
 }

@@ -1,4 +1,5 @@
 import type {TavernConfig} from '../../config/schema.js'
+import {HOP_HEADER} from '../../cluster/config.js'
 import {allowListFor, type AllowList} from '../../util/cidr.js'
 import {getAll, getHeader, type RawHeaders} from '../../util/raw-headers.js'
 import type {RequestContext} from '../context.js'
@@ -46,8 +47,9 @@ export function requestPolicy(server: TavernConfig['server']): RequestPolicy {
   if (!p) {
     p = {
       trustedProxies: allowListFor(server.trustedProxies),
-      untrustedDrop: new NameSet([...server.stripRequestHeaders, ...FORWARDING_HEADERS]),
-      trustedDrop: new NameSet(server.stripRequestHeaders),
+      // The cluster hop header is ours: never passed on, whoever sent it (admission read it first).
+      untrustedDrop: new NameSet([...server.stripRequestHeaders, ...FORWARDING_HEADERS, HOP_HEADER]),
+      trustedDrop: new NameSet([...server.stripRequestHeaders, HOP_HEADER]),
     }
     policies.set(server, p)
   }

@@ -56,6 +56,8 @@ export interface HealthMemberSnapshot {
 export interface ActiveHealthCheckDeps {
   background?: BackgroundRunner
   onChange?: (change: HealthChange) => void
+  /** Every probe's verdict (after the state it changed): for callers that keep a state of their own on top. */
+  onProbe?: (member: string, passed: boolean) => void
   /** Clock for the snapshot times (default Date.now). */
   now?: () => number
 }
@@ -203,6 +205,7 @@ export class ActiveHealthCheck {
       const why = status !== undefined ? `status ${status} not in ${this.ranges()}` : (error ?? 'failed')
       if (s.up && s.failures >= this.opts.fall) this.change(m, false, `${s.failures} probe(s) failed: ${why}`)
     }
+    this.deps.onProbe?.(m.target.name, passed)
   }
 
   private change(m: MemberCheck, up: boolean, reason: string): void {
