@@ -10,6 +10,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {PurgeReply} from '../../src/admin/protocol.js'
+import {HOP_HEADER} from '../../src/cluster/config.js'
 import {type DaemonHandle, makeTempDir, runCli, startDaemon} from '../helpers/daemon.js'
 import {type Origin, startOrigin, uniquePath} from '../helpers/origin.js'
 
@@ -76,7 +77,9 @@ describe('hostile peers of purge --cluster', () => {
   it('each is reported with its reason, in bounded time; this node purged; exit 1; the daemon keeps serving', async () => {
     const p = uniquePath('hp')
     origin.route(p, {headers: {'Cache-Control': 'max-age=600'}, body: 'x'})
-    expect((await node.request(p, {headers: {host: 'site.test'}})).status).toBe(200)
+    // Served and stored here (the hop header from loopback, a trusted peer address), not forwarded to a hostile owner.
+    const here = {host: 'site.test', [HOP_HEADER]: 'http://127.0.0.1:1'}
+    expect((await node.request(p, {headers: here})).status).toBe(200)
     const t0 = Date.now()
     const r = await runCli(['purge', `http://site.test${p}`, '--cluster', '--json', '--socket', node.socket], {timeoutMs: 20_000})
     expect(Date.now() - t0).toBeLessThan(10_000)
@@ -89,7 +92,7 @@ describe('hostile peers of purge --cluster', () => {
     expect(byNode.get(peers.silent!)).toMatchObject({ok: false, error: expect.stringMatching(/timeout/i)})
     for (const peer of [peers.refusing, peers.garbage, peers.endless, peers.silent]) expect(r.stderr).toContain(peer)
     // Still serving, and the purge is in this node's history.
-    expect((await node.request(p, {headers: {host: 'site.test'}})).status).toBe(200)
+    expect((await node.request(p, {headers: here})).status).toBe(200)
     expect(origin.countFor(p)).toBe(2)
   })
 })
