@@ -34,7 +34,7 @@ export interface RedisMembershipOptions {
   heartbeatMs: number
   /** A node not refreshed for this long is gone. Must exceed heartbeatMs. */
   ttlMs: number
-  /** Longest wait for one Redis command (default: min(1 s, heartbeat)). */
+  /** Longest wait for one Redis command (default: min(1 s, ttl / 2)). */
   commandTimeoutMs?: number
   /** Longest wait for a TCP connection to Redis (default 1 s). */
   connectTimeoutMs?: number
@@ -120,7 +120,8 @@ export class RedisMembership {
     const prefix = opts.prefix ?? 'tavern:cluster:'
     this.keys = [`${prefix}members`, `${prefix}weights`]
     this.channel = `${prefix}changes`
-    this.commandTimeoutMs = opts.commandTimeoutMs ?? Math.min(1000, opts.heartbeatMs)
+    // A beat that times out still leaves time for the next one before this node's registration expires.
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? Math.min(1000, Math.floor(opts.ttlMs / 2))
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 1000
     this.background = opts.background ?? new BackgroundRunner(opts.log)
   }

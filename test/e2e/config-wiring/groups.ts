@@ -21,6 +21,7 @@ import {patternBody, rangeRoute} from '../../helpers/range-origin.js'
 import {eventually, waitFor} from '../../helpers/wait.js'
 import {pluginsGroup} from '../../plugins/wiring-group.js'
 import {sitesGroup} from './sites-group.js'
+import {clusterMembershipGroup} from './cluster-membership-group.js'
 import {RESILIENCE_GROUPS} from './resilience-groups.js'
 import {REFRESH_GROUPS} from './refresh-groups.js'
 import {TLS_GROUPS} from './tls-groups.js'
@@ -1057,4 +1058,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS, ...TLS_GROUPS]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS, ...TLS_GROUPS, clusterMembershipGroup]
