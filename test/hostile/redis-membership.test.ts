@@ -1,14 +1,18 @@
 /**
  * Hostile "Redis" servers for cluster membership: one that accepts TCP and never answers, one that answers garbage,
  * a real one frozen (SIGSTOP) while nodes run. start() returns within its timeout with this node alone, nothing
- * throws or stays unhandled, the list never empties, close() is prompt.
+ * throws or stays unhandled, the list never empties, close() is prompt. A daemon whose membership Redis never
+ * answers starts in bounded time, serves, and stops promptly.
  */
 import net from 'node:net'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
+import type {ClusterStatusBody} from '../../src/admin/protocol.js'
 import type {PeerSpec} from '../../src/cluster/peer-ring.js'
 import {RedisMembership} from '../../src/cluster/redis-membership.js'
+import {startDaemon} from '../helpers/daemon.js'
+import {startOrigin, uniquePath} from '../helpers/origin.js'
 import {redisServerPath, startRedis} from '../helpers/redis.js'
 import {waitFor} from '../helpers/wait.js'
 
@@ -114,5 +118,27 @@ describe('hostile Redis for cluster membership', () => {
     redis.resume()
     // b could not say goodbye while Redis was frozen: it expires instead.
     await waitFor(() => a.lists.at(-1)?.length === 1, {timeoutMs: 3000, message: 'b expired'})
+  })
+
+  it('a daemon whose membership Redis never answers: starts in bounded time, serves alone, stops promptly', async () => {
+    const port = await tcpServer()
+    const origin = await startOrigin()
+    cleanup.push(() => origin.close())
+    const t0 = Date.now()
+    const d = await startDaemon({
+      upstream: origin.url,
+      config: {cluster: {self: 'http://127.0.0.1:9501', trust: ['127.0.0.1'], connectTimeout: '300ms', membership: {type: 'redis', url: `redis://127.0.0.1:${port}`, heartbeat: '100ms', ttl: '1s'}}},
+    })
+    cleanup.push(() => d.stop())
+    // The membership waits at most its connect timeout plus one command timeout for a first list.
+    expect(Date.now() - t0).toBeLessThan(15_000)
+    const p = uniquePath('alone')
+    origin.route(p, {headers: {'Cache-Control': 'max-age=60'}, body: 'x'})
+    expect((await d.request(p, {timeoutMs: 3000})).status).toBe(200)
+    const cluster = (JSON.parse((await d.admin('/status/cluster')).text) as ClusterStatusBody).cluster!
+    expect(cluster.peers.map((x) => x.id)).toEqual(['http://127.0.0.1:9501'])
+    const t1 = Date.now()
+    expect(await d.stop()).toBe(0)
+    expect(Date.now() - t1).toBeLessThan(5000)
   })
 })
