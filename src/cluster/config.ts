@@ -60,7 +60,7 @@ const HealthConfig = z
   .prefault({})
 
 /** `static`: the `peers` of the config (a reload applies a changed list). */
-const StaticMembershipConfig = z.strictObject({type: z.literal('static')})
+const StaticMembershipConfig = z.strictObject({type: z.literal('static').default('static')})
 
 /** `redis`: each node registers itself in Redis with heartbeats; the peers are the live registrations (redis-membership.ts). */
 const RedisMembershipConfig = z
@@ -81,7 +81,7 @@ const RedisMembershipConfig = z
   })
 
 /** How the node learns the peer list. */
-const MembershipConfig = z.discriminatedUnion('type', [StaticMembershipConfig, RedisMembershipConfig]).prefault({type: 'static'})
+const MembershipConfig = z.discriminatedUnion('type', [StaticMembershipConfig, RedisMembershipConfig]).prefault({})
 
 export const ClusterSchema = z
   .strictObject({

@@ -30,8 +30,9 @@ export interface StartClusterOptions {
   cluster?: Record<string, unknown>
   /** Per node: override the peer list it is given (for rings that disagree). */
   peersFor?: (i: number, all: ClusterNodeSpec[]) => unknown[]
-  /** More top-level config keys. */
+  /** More top-level config keys (for every node; configFor: per node). */
   config?: Record<string, unknown>
+  configFor?: (i: number) => Record<string, unknown>
   logLevel?: string
 }
 
@@ -50,6 +51,7 @@ export function nodeConfig(i: number, specs: ClusterNodeSpec[], o: StartClusterO
     upstreams: [o.origin],
     log: {level: o.logLevel ?? 'info'},
     ...o.config,
+    ...o.configFor?.(i),
     cluster: {
       self: s.url,
       peers: o.peersFor ? o.peersFor(i, specs) : specs.map((x) => x.url),
