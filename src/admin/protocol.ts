@@ -187,6 +187,27 @@ export interface PurgeRequestBody extends TargetInput {
   mode?: unknown
   /** With `dir`: after the purge, re-fetch (in the background) the keys that were hot under the prefix. */
   rewarm?: unknown
+  /** Purge on every node of the cluster too (each peer through the data-plane PURGE); the reply gains `cluster`. */
+  cluster?: unknown
+}
+
+/** One node's part of a cluster purge (`purge --cluster`). */
+export interface PurgeNodeResult {
+  /** The peer's id (its base URL). */
+  node: string
+  /** This node (purged through its storage, not over PURGE). */
+  self: boolean
+  /** Every URL and directory was purged there (matching nothing is no failure). */
+  ok: boolean
+  matched: number
+  /** Objects deleted (mode delete) or marked expired (mode expire). */
+  purged: number
+  expired: number
+  bytesFreed: number
+  /** URLs or directories that failed there. */
+  failed: number
+  /** The first failure, when not ok. */
+  error?: string
 }
 
 export interface PurgeItem {
@@ -214,6 +235,8 @@ export interface PurgeReply {
   results: PurgeItem[]
   /** With `rewarm`: how many hot keys under the purged prefix are being re-fetched (in the background). */
   rewarm?: {keys: number}
+  /** With `cluster`: every node's part, this node first (the fields above are this node's alone). */
+  cluster?: {nodes: PurgeNodeResult[]}
 }
 
 // ---- GET /purges -------------------------------------------------------------------------------

@@ -59,15 +59,36 @@ const HealthConfig = z
   })
   .prefault({})
 
-/** How the node learns the peer list; `static`: the `peers` of the config (a reload applies a changed list). */
-const MembershipConfig = z.strictObject({type: z.literal('static').default('static')}).prefault({})
+/** `static`: the `peers` of the config (a reload applies a changed list). */
+const StaticMembershipConfig = z.strictObject({type: z.literal('static').default('static')})
+
+/** `redis`: each node registers itself in Redis with heartbeats; the peers are the live registrations (redis-membership.ts). */
+const RedisMembershipConfig = z
+  .strictObject({
+    type: z.literal('redis'),
+    url: z.string().refine((v) => /^rediss?:\/\/[^/]+/.test(v), {message: 'expected redis://host:port[/db] or rediss://…'}),
+    /** Prefix of the keys and the channel; nodes with the same Redis and prefix form one cluster. */
+    prefix: z.string().min(1).default('tavern:cluster:'),
+    /** How often a node refreshes its registration and re-reads the list. */
+    heartbeat: duration('1s').refine((ms) => ms >= 10, {message: 'heartbeat must be at least 10ms'}),
+    /** A node that has not refreshed its registration for this long has left. */
+    ttl: duration('5s'),
+    /** This node's share of the keys relative to the others (the static list gives it per peer). */
+    weight: z.number().int().min(1).max(1000).default(1),
+  })
+  .superRefine((m, ctx) => {
+    if (!(m.ttl > m.heartbeat)) ctx.addIssue({code: 'custom', path: ['ttl'], message: `ttl (${m.ttl}ms) must be longer than heartbeat (${m.heartbeat}ms): a node would expire between two of its refreshes`})
+  })
+
+/** How the node learns the peer list. */
+const MembershipConfig = z.discriminatedUnion('type', [StaticMembershipConfig, RedisMembershipConfig]).prefault({})
 
 export const ClusterSchema = z
   .strictObject({
-    /** This node's base URL as the other peers reach it (`http://10.0.0.2:8080`); it must be one of `peers`. */
+    /** This node's base URL as the other peers reach it (`http://10.0.0.2:8080`); it must be one of `peers` (static membership). */
     self: peerUrl,
-    /** Every node of the cluster, this one included: base URLs, or {url, weight}. The same list on every node. */
-    peers: z.array(PeerEntry).min(1),
+    /** Every node of the cluster, this one included: base URLs, or {url, weight}. The same list on every node. Not with membership redis. */
+    peers: z.array(PeerEntry).default([]),
     /** Ring points per unit of weight; the same on every node (and in tavern/client). */
     vnodes: z.number().int().min(1).max(10_000).default(160),
     /** Addresses (IP or CIDR) whose hop header and absolute-form scheme are believed; default: the peers' IPs. */
@@ -82,6 +103,14 @@ export const ClusterSchema = z
     membership: MembershipConfig,
   })
   .superRefine((c, ctx) => {
+    if (c.health.timeout > c.health.interval) ctx.addIssue({code: 'custom', path: ['health', 'timeout'], message: 'timeout must not be longer than interval'})
+    if (c.membership.type === 'redis') {
+      // The peers come from Redis; trust cannot default to the peers' IPs, and membership is no proof of address.
+      if (c.peers.length > 0) ctx.addIssue({code: 'custom', path: ['peers'], message: 'not with membership.type redis: the peers are the nodes registered in Redis'})
+      if (c.trust === undefined) ctx.addIssue({code: 'custom', path: ['trust'], message: "membership.type redis needs cluster.trust: the cluster's addresses (IP or CIDR) whose hop header is believed"})
+      return
+    }
+    if (c.peers.length === 0) ctx.addIssue({code: 'custom', path: ['peers'], message: 'list every node of the cluster, this one included (or use membership.type redis)'})
     const seen = new Map<string, number>()
     c.peers.forEach((p, i) => {
       let id: string
@@ -106,7 +135,6 @@ export const ClusterSchema = z
       const named = c.peers.find((p) => peerHostIp(p.url) === undefined)
       if (named) ctx.addIssue({code: 'custom', path: ['trust'], message: `${named.url} names a host, not an IP: list the peers' addresses in cluster.trust (whose hop header is believed)`})
     }
-    if (c.health.timeout > c.health.interval) ctx.addIssue({code: 'custom', path: ['health', 'timeout'], message: 'timeout must not be longer than interval'})
   })
   .optional()
 

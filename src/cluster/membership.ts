@@ -1,10 +1,12 @@
 /**
  * Where a node learns the peer list from. The node (src/cluster/node.ts) starts one Membership and rebuilds its
  * PeerRing (and peer health checks) each time onChange reports a list; `static` reports the config's `peers` once.
- * A dynamic implementation (Redis heartbeats) plugs in here: it calls onChange whenever the live set changes.
+ * `redis` (redis-membership.ts): the live registrations in Redis, reported again whenever they change.
  */
+import type {BackgroundRunner} from '../core/background.js'
 import {type ClusterConfig, peerSpecs} from './config.js'
 import type {PeerSpec} from './peer-ring.js'
+import {type MembershipLog, RedisMembership} from './redis-membership.js'
 
 export interface Membership {
   /**
@@ -27,10 +29,19 @@ export class StaticMembership implements Membership {
   async close(): Promise<void> {}
 }
 
+/** What a dynamic membership reports with and runs its beats on (the node's deps). */
+export interface MembershipDeps {
+  log?: MembershipLog
+  background?: BackgroundRunner
+}
+
 /** The membership a config asks for. */
-export function createMembership(c: ClusterConfig): Membership {
-  switch (c.membership.type) {
+export function createMembership(c: ClusterConfig, deps: MembershipDeps = {}): Membership {
+  const m = c.membership
+  switch (m.type) {
     case 'static':
       return new StaticMembership(peerSpecs(c))
+    case 'redis':
+      return new RedisMembership({url: m.url, prefix: m.prefix, heartbeatMs: m.heartbeat, ttlMs: m.ttl, self: {url: c.self, weight: m.weight}, connectTimeoutMs: c.connectTimeout, ...deps})
   }
 }

@@ -108,7 +108,7 @@ export class ClusterNode implements PeerRouter {
     private readonly deps: ClusterDeps,
   ) {
     this.self = peerId(config.self)
-    this.membership = createMembership(config)
+    this.membership = createMembership(config, deps)
     this.registration = clusterRouting(this)
   }
 

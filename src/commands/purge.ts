@@ -1,11 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
 import {clientFlags} from '../cli/base.js'
-import {formatBytes} from '../util/format.js'
+import {formatBytes, padLeft, padRight} from '../util/format.js'
 import {EXIT} from '../client/admin-client.js'
 import type {AdminTransport} from '../client/admin-http.js'
 import {collectTargets, OpsCommand, plural, ProgressLine} from '../cli/ops.js'
-import type {PurgeListReply, PurgeReply} from '../admin/protocol.js'
+import type {PurgeListReply, PurgeNodeResult, PurgeReply} from '../admin/protocol.js'
 import {RECENT_PURGES} from '../stats/purge-history.js'
 
 const SHOWN = 20
@@ -30,6 +30,8 @@ export default class Purge extends OpsCommand {
 A URL that is not cached is not an error (exit 0, matched 0) unless --strict (exit 1); the key looked up is shown,
 with stored keys of the same path under another port or scheme ("did you mean").
 A bad entry of a list is named by its file and line, and nothing is purged.
+--cluster purges on every node of the cluster (this daemon's ring) and reports per node; exit 1 names each node that
+failed (unreachable, or this node's address not in its purge.allow), the others are purged all the same.
 --list shows the recent purges (like Varnish's ban.list) instead of purging.
 Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage error, 3 daemon unreachable.`
   static override examples = [
@@ -39,6 +41,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     '<%= config.bin %> purge --dir /static/ --host example.com',
     '<%= config.bin %> purge --dir http://example.com/static/ --expire --json',
     '<%= config.bin %> purge --dir http://example.com/static/ --rewarm',
+    '<%= config.bin %> purge --dir http://example.com/static/ --cluster',
     '<%= config.bin %> purge --list',
   ]
   static override strict = false
@@ -54,7 +57,8 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     expire: Flags.boolean({description: 'mark stale (next request revalidates) instead of deleting'}),
     strict: Flags.boolean({description: 'exit 1 when a URL (or the directory) matched nothing'}),
     rewarm: Flags.boolean({description: 'with --dir: re-fetch in the background what was hot under the prefix', dependsOn: ['dir']}),
-    list: Flags.boolean({description: `show the recent purges instead of purging (newest first, the last ${RECENT_PURGES}: time, source, mode, scope, counts)`, exclusive: ['file', 'dir', 'expire', 'strict']}),
+    cluster: Flags.boolean({description: 'purge on every node of the cluster (each peer gets a data-plane PURGE) and report per node', exclusive: ['rewarm', 'strict']}),
+    list: Flags.boolean({description: `show the recent purges instead of purging (newest first, the last ${RECENT_PURGES}: time, source, mode, scope, counts)`, exclusive: ['file', 'dir', 'expire', 'strict', 'cluster']}),
   }
 
   async run(): Promise<PurgeReply | PurgeListReply> {
@@ -84,7 +88,7 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     // The directory goes with the first request; every request is answered before the next is sent.
     for (let start = 0; start === 0 || start < urls.length; start += BATCH_URLS) {
       const batch = urls.slice(start, start + BATCH_URLS)
-      const body = {urls: batch.length ? batch : undefined, dir: start === 0 ? flags.dir : undefined, host: flags.host, mode, ...(start === 0 && flags.rewarm ? {rewarm: true} : {})}
+      const body = {urls: batch.length ? batch : undefined, dir: start === 0 ? flags.dir : undefined, host: flags.host, mode, ...(start === 0 && flags.rewarm ? {rewarm: true} : {}), ...(flags.cluster ? {cluster: true} : {})}
       const r = await admin.request<PurgeReply>('POST', '/purge', body, 600_000)
       if (r.status !== 200) {
         progress.clear()
@@ -99,11 +103,13 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
         reply.bytesFreed += r.body.bytesFreed
         for (const x of r.body.results) reply.results.push(x)
         if (r.body.rewarm) reply.rewarm = r.body.rewarm
+        if (r.body.cluster && reply.cluster) reply.cluster.nodes = mergeNodes(reply.cluster.nodes, r.body.cluster.nodes)
       }
       progress.update(`purge ${Math.min(start + BATCH_URLS, urls.length)}/${urls.length}`, true)
     }
     progress.clear()
     if (!reply) this.fail('nothing was purged', 'TAVERN_ERR_DAEMON')
+    if (flags.cluster) return this.clusterReport(reply)
     const unmatched = reply.results.filter((x) => x.matched === 0)
     const strictFail = flags.strict && unmatched.length > 0
     if (this.jsonEnabled()) {
@@ -131,6 +137,36 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     return reply
   }
 
+  /** `--cluster`: one line per node, a summary, and exit 1 naming the nodes that failed. */
+  private clusterReport(reply: PurgeReply): PurgeReply {
+    const nodes = reply.cluster?.nodes
+    if (!nodes) this.fail('the daemon did not answer per node (is it older than purge --cluster?)', 'TAVERN_ERR_DAEMON')
+    const failed = nodes.filter((n) => !n.ok)
+    const failure = failed.length > 0 ? `${plural(failed.length, 'node')} failed: ${failed.map((n) => `${n.node} (${n.error ?? 'failed'})`).join(', ')}` : undefined
+    if (this.jsonEnabled()) {
+      if (failure) {
+        process.stderr.write(`tavern: purge --cluster: ${failure}\n`)
+        process.exitCode = EXIT.failed
+      }
+      return reply
+    }
+    const expire = reply.mode === 'expire'
+    const rows = [['node', 'matched', expire ? 'expired' : 'deleted', ...(expire ? [] : ['freed']), 'result']]
+    for (const n of nodes) {
+      const label = n.self ? `${n.node} (this node)` : n.node
+      const counts = n.ok || n.failed < (reply.results.length || 1) ? [String(n.matched), String(n.purged), ...(expire ? [] : [formatBytes(n.bytesFreed)])] : ['—', '—', ...(expire ? [] : ['—'])]
+      rows.push([label, ...counts, n.ok ? 'ok' : `failed${n.failed > 1 ? ` (${n.failed} targets)` : ''}: ${n.error ?? '?'}`])
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+    const numeric = (i: number) => i > 0 && i < rows[0]!.length - 1
+    for (const r of rows) this.log(`  ${r.map((c, i) => (i === r.length - 1 ? c : numeric(i) ? padLeft(c, widths[i]!) : padRight(c, widths[i]!))).join('  ')}`)
+    const total = nodes.reduce((t, n) => ({matched: t.matched + n.matched, purged: t.purged + n.purged, bytes: t.bytes + n.bytesFreed}), {matched: 0, purged: 0, bytes: 0})
+    const summary = `purge --cluster: ${plural(nodes.length, 'node')}, ${total.matched} matched, ${expire ? `${total.purged} marked expired` : `${total.purged} deleted, ${formatBytes(total.bytes)} freed`}`
+    this.log(failure ? `${summary}; ${failed.length} failed` : summary)
+    if (failure) this.fail(`purge --cluster: ${failure}`, 'TAVERN_ERR_PEER_PURGE_FAILED')
+    return reply
+  }
+
   /** `--list`: the daemon's recent purges, newest first. */
   private async list(admin: AdminTransport): Promise<PurgeListReply> {
     const r = await admin.request<PurgeListReply>('GET', '/purges')
@@ -149,4 +185,24 @@ Exit codes: 0 done, 1 failed (or --strict and something was not cached), 2 usage
     if (l.recorded > l.purges.length) this.log(`(${l.recorded} purges since start; the last ${l.purges.length} are kept)`)
     return l
   }
+}
+
+/** Per-node results of several batches of one purge, summed by node. */
+function mergeNodes(a: readonly PurgeNodeResult[], b: readonly PurgeNodeResult[]): PurgeNodeResult[] {
+  const byNode = new Map(a.map((n) => [n.node, {...n}]))
+  for (const n of b) {
+    const m = byNode.get(n.node)
+    if (!m) {
+      byNode.set(n.node, {...n})
+      continue
+    }
+    m.matched += n.matched
+    m.purged += n.purged
+    m.expired += n.expired
+    m.bytesFreed += n.bytesFreed
+    m.failed += n.failed
+    m.ok &&= n.ok
+    m.error ??= n.error
+  }
+  return [...byNode.values()]
 }

@@ -69,6 +69,7 @@ export const ERRORS = {
   TAVERN_ERR_PROFILE_OPTION: {status: 400, class: 'usage', summary: 'an unknown or malformed profile option'},
   TAVERN_ERR_PROFILE_FAILED: {status: 500, class: 'failed', summary: 'the inspector could not take the profile (the cause is in the message)'},
   TAVERN_ERR_LOG_BUSY: {status: 503, class: 'failed', summary: 'too many clients follow the live request log at once (16)'},
+  TAVERN_ERR_NOT_CLUSTERED: {status: 409, class: 'usage', summary: 'purge --cluster on a daemon without a cluster section'},
   TAVERN_ERR_RELOAD_REFUSED: {status: 422, class: 'failed', summary: 'a reload found the config (or a plugin) invalid; the daemon keeps running with the old one'},
   // ---- CLI and daemon start
   TAVERN_ERR_UNREACHABLE: {status: 503, class: 'unreachable', summary: 'no daemon answers on the admin socket'},
@@ -77,6 +78,7 @@ export const ERRORS = {
   TAVERN_ERR_ADMIN_TARGET: {status: 400, class: 'usage', summary: '--admin / --token-file (TAVERN_ADMIN_URL / TAVERN_TOKEN_FILE) cannot be used: not an http(s) URL, no token file, a token file others can read'},
   TAVERN_ERR_USAGE: {status: 400, class: 'usage', summary: 'bad command-line arguments'},
   TAVERN_ERR_NOT_CACHED: {status: 404, class: 'failed', summary: '--strict and a URL is not cached (or matched nothing)'},
+  TAVERN_ERR_PEER_PURGE_FAILED: {status: 502, class: 'failed', summary: 'purge --cluster: a node did not purge (each failed node is named, with why)'},
   TAVERN_ERR_DAEMON: {status: 500, class: 'failed', summary: 'the daemon answered an error the CLI does not know, or broke off a stream'},
   TAVERN_ERR_SOCKET_IN_USE: {status: 500, class: 'failed', summary: 'another daemon listens on the admin socket, or a non-socket file is in its place'},
   TAVERN_ERR_SOCKET_DIR: {status: 500, class: 'failed', summary: "the default socket's directory is not ours alone"},

@@ -41,7 +41,8 @@ describe('cluster config', () => {
     [{self: 'http://a.internal:8080', peers: ['http://a.internal:8080']}, 'cluster.trust: http://a.internal:8080 names a host'],
     [{self: A, peers: [A], trust: ['10.0.0.0/40']}, 'cluster.trust[0]'],
     [{self: A, peers: [A], health: {interval: '1s', timeout: '2s'}}, 'cluster.health.timeout: timeout must not be longer than interval'],
-    [{self: A, peers: [A], membership: {type: 'redis'}}, 'cluster.membership.type'],
+    [{self: A, peers: [A], membership: {type: 'consul'}}, 'cluster.membership.type'],
+    [{self: A, trust: ['10.0.0.1'], membership: {type: 'redis'}}, 'cluster.membership.url'],
     [{self: A, peers: [A], hopHeader: 'X'}, 'cluster.hopHeader'],
   ])('refuses %j naming the key', (cluster, problem) => {
     expect(problems(cluster).join('\n')).toContain(problem)

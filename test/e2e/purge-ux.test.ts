@@ -117,4 +117,13 @@ describe('purge, as operators use it', () => {
     const unknown = JSON.parse((await cli('inspect-key', '--json', `http://127.0.0.1${kept}`)).stdout) as {notCached: {why: string; suggestions: string[]}}
     expect(unknown.notCached).toEqual(expect.objectContaining({why: 'unknown', suggestions: [`http://${d.host}${kept}`]}))
   })
+
+  it('--cluster on a daemon without a cluster section: refused (exit 2), nothing purged', async () => {
+    const p = uniquePath('ux-cluster')
+    await cached(p)
+    const r = await cli('purge', `${d.url}${p}`, '--cluster')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/not part of a cluster/)
+    expect((await d.request(p)).header('cache-status')).toMatch(/hit/)
+  })
 })

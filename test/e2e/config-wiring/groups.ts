@@ -22,6 +22,7 @@ import {pluginsGroup} from '../../plugins/wiring-group.js'
 import {sitesGroup} from './sites-group.js'
 import {startBlackhole} from '../../helpers/blackhole.js'
 import {CLUSTER_GROUPS} from './cluster-groups.js'
+import {clusterMembershipGroup} from './cluster-membership-group.js'
 import {RESILIENCE_GROUPS} from './resilience-groups.js'
 import {REFRESH_GROUPS} from './refresh-groups.js'
 import {TLS_GROUPS} from './tls-groups.js'
@@ -1024,4 +1025,4 @@ const lifecycleGroup: WiringGroup = {
 }
 
 /** Groups that finish within seconds (config-wiring.test.ts). */
-export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS, ...TLS_GROUPS, ...FORWARD_PROXY_GROUPS, ...CLUSTER_GROUPS]
+export const FAST_GROUPS: WiringGroup[] = [cacheGroup, plainGroup, storageGroup, edgeGroup, admissionGroup, upstreamAdmissionGroup, blackholeGroup, balancingGroup, lifecycleGroup, dashboardOwnListenerGroup, dashboardOnMetricsGroup, pluginsGroup, sitesGroup, ...RESILIENCE_GROUPS, ...REFRESH_GROUPS, ...TLS_GROUPS, ...FORWARD_PROXY_GROUPS, ...CLUSTER_GROUPS, clusterMembershipGroup]
