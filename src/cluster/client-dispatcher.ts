@@ -13,7 +13,7 @@ import type {EventEmitter} from 'node:events'
 import {isIP} from 'node:net'
 import {stringify} from 'node:querystring'
 
-import {Agent, Dispatcher, Pool, errors} from 'undici'
+import {Agent, Dispatcher, Pool, buildConnector, errors} from 'undici'
 
 import {FailoverHandler, type AttemptState} from './failover-handler.js'
 import {PeerRing, ringKeyOfUrl, type PeerSpec} from './peer-ring.js'
@@ -68,8 +68,9 @@ type Dispatch = Dispatcher['dispatch']
 type DispatchOptions = Dispatcher.DispatchOptions
 type Headers = DispatchOptions['headers']
 /**
- * undici takes the TLS server name from the Host field unless `servername` is given (untyped, but read by its
- * Request): for an https:// peer it must be the peer's name, not the origin's.
+ * undici takes a request's TLS server name from its Host field unless `servername` is given (untyped, but read by
+ * its Request). For an https:// peer it must be the peer's name, not the origin's — and one name per peer, or the
+ * pool would reconnect whenever the next request names another origin.
  */
 type PeerDispatchOptions = DispatchOptions & {servername: string}
 
@@ -105,9 +106,9 @@ export class TavernDispatcher extends Dispatcher {
     this.#methods = new Set((opts.methods ?? ['GET', 'HEAD']).map((m) => m.toUpperCase()))
     const connections = opts.connections
     for (const id of this.#ring.peers) {
-      const {hostname} = new URL(id)
-      const servername = isIP(hostname.replace(/^\[|\]$/g, '')) ? '' : hostname
-      this.#peers.set(id, {pool: this.#relay(new Pool(id, {...opts.pool, connections})), servername})
+      const pool = {...opts.pool, connections}
+      if (id.startsWith('https:')) pool.connect = peerConnector(pool)
+      this.#peers.set(id, {pool: this.#relay(new Pool(id, pool)), servername: new URL(id).hostname})
     }
     this.#ownsDirect = opts.direct === undefined
     this.#direct = opts.direct ?? this.#relay(new Agent({connections}))
@@ -241,6 +242,25 @@ export class TavernDispatcher extends Dispatcher {
     if (BROKEN.has(code) && (!attempt.started || IDEMPOTENT.has(method))) return this.#fallback !== 'none'
     return false
   }
+}
+
+/**
+ * The TLS connector of an https:// peer, built from the pool's options as undici's Pool would build it, except that
+ * an IP address is never sent as the server name (RFC 6066 §3 forbids it; undici's own rule for a Host that is one).
+ */
+function peerConnector(o: Pool.Options): buildConnector.connector {
+  const base =
+    typeof o.connect === 'function'
+      ? o.connect
+      : buildConnector({
+          maxCachedSessions: o.maxCachedSessions,
+          allowH2: o.allowH2,
+          socketPath: o.socketPath,
+          timeout: o.connectTimeout,
+          ...(typeof o.autoSelectFamily === 'boolean' ? {autoSelectFamily: o.autoSelectFamily, autoSelectFamilyAttemptTimeout: o.autoSelectFamilyAttemptTimeout} : undefined),
+          ...o.connect,
+        })
+  return (opts, callback) => base(isIP(opts.hostname) ? {...opts, servername: undefined} : opts, callback)
 }
 
 /** `https://host[:port]` of a dispatch's origin, without a trailing slash; undefined if it is not http(s). */

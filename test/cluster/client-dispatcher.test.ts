@@ -2,11 +2,15 @@
  * tavern/client's dispatcher against three plain node:http servers standing in for peers (real sockets on 127.0.0.1,
  * each recording the absolute-form targets it receives) and a real origin for what goes direct.
  */
+import https from 'node:https'
+import type {AddressInfo, Socket} from 'node:net'
+
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDispatcher} from 'undici'
 
 import {TavernDispatcher} from '../../src/client.js'
 import {PeerRing, ringKeyOfUrl} from '../../src/cluster/peer-ring.js'
+import {createTestCa} from '../helpers/certs.js'
 import {startOrigin, type Origin} from '../helpers/origin.js'
 import {eventually} from '../helpers/wait.js'
 
@@ -54,11 +58,9 @@ describe('routing', () => {
   it('sends each URL to the owner PeerRing names, in absolute form with the origin as Host (fetch)', async () => {
     const d = dispatcher()
     const ring = new PeerRing(specs())
-    for (const u of urls) {
-      const res = await undiciFetch(u, {dispatcher: d})
-      expect(res.status).toBe(404) // the stand-in peers answer 404 for unrouted targets: it is their answer
-      await res.arrayBuffer()
-    }
+    const statuses = await Promise.all(urls.map((u) => undiciFetch(u, {dispatcher: d}).then(async (r) => (await r.arrayBuffer(), r.status))))
+    // The stand-in peers answer 404 to targets without a route: their answer, passed on.
+    expect(new Set(statuses)).toEqual(new Set([404]))
     for (const u of urls) {
       const owner = ring.owner(ringKeyOfUrl(u)!)!
       expect(d.owner(u)).toBe(owner)
@@ -83,6 +85,37 @@ describe('routing', () => {
     expect(targets(q)).toContain('https://api.example/q?b=2&a=1')
     const h = peerOf(d.owner('https://api.example/head')!)
     expect(h.requests.find((r) => r.url === 'https://api.example/head')?.method).toBe('HEAD')
+  })
+
+  it('reaches an https:// peer under the peer\'s own TLS name, not the origin\'s', async () => {
+    const ca = await createTestCa()
+    const cert = await ca.issue({ips: ['127.0.0.1']})
+    const seen: Array<[string | undefined, string | undefined]> = []
+    const server = https.createServer({cert: cert.certPem, key: cert.keyPem}, (req, res) => {
+      seen.push([req.url, req.headers.host])
+      res.end('tls peer')
+    })
+    let closed = 0
+    server.on('connection', (s: Socket) => s.once('close', () => closed++))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const {port} = server.address() as AddressInfo
+      const d = dispatcher({peers: [{url: `https://127.0.0.1:${port}`}], pool: {connect: {ca: ca.certPem}}})
+      const res = await undiciFetch('https://api.example/secure', {dispatcher: d})
+      expect(await res.text()).toBe('tls peer')
+      // Requests for other origins do not make the pool reconnect: the TLS name is the peer's, whatever the Host.
+      for (const u of ['https://b.example/2', 'http://c.example/3']) await (await undiciFetch(u, {dispatcher: d})).arrayBuffer()
+      expect(seen).toEqual([
+        ['https://api.example/secure', 'api.example'],
+        ['https://b.example/2', 'b.example'],
+        ['http://c.example/3', 'c.example'],
+      ])
+      expect(closed).toBe(0)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+      await ca.cleanup()
+    }
   })
 
   it('works as the global dispatcher for the runtime fetch', async () => {
