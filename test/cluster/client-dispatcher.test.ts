@@ -4,9 +4,10 @@
  */
 import https from 'node:https'
 import type {AddressInfo, Socket} from 'node:net'
+import {Writable} from 'node:stream'
 
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
-import {fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDispatcher} from 'undici'
+import {fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDispatcher, stream} from 'undici'
 
 import {TavernDispatcher} from '../../src/client.js'
 import {PeerRing, ringKeyOfUrl} from '../../src/cluster/peer-ring.js'
@@ -116,6 +117,18 @@ describe('routing', () => {
       await new Promise((r) => server.close(r))
       await ca.cleanup()
     }
+  })
+
+  it('works with the runtime fetch, undici stream() and its own request()', async () => {
+    const d = dispatcher()
+    // @types/node types fetch's dispatcher with undici-types' Dispatcher, a copy of undici's own types.
+    await (await fetch('https://api.example/runtime', {dispatcher: d} as unknown as RequestInit)).arrayBuffer()
+    const chunks: Buffer[] = []
+    await stream('https://api.example/streamed', {dispatcher: d, method: 'GET'}, () => new Writable({write: (c: Buffer, _e, cb) => (chunks.push(c), cb())}))
+    expect(Buffer.concat(chunks).toString()).toContain('no route for https://api.example/streamed')
+    const own = await d.request({origin: 'https://api.example', path: '/own', method: 'GET'})
+    await own.body.text()
+    for (const u of ['https://api.example/runtime', 'https://api.example/streamed', 'https://api.example/own']) expect(targets(peerOf(d.owner(u)!))).toContain(u)
   })
 
   it('works as the global dispatcher for the runtime fetch', async () => {
