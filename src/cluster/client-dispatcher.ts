@@ -195,7 +195,8 @@ export class TavernDispatcher extends Dispatcher {
     const key = url === undefined ? undefined : ringKeyOfUrl(url)
     if (url === undefined || key === undefined) return direct(opts, handler)
 
-    const proxied: DispatchOptions = {...opts, path: url, query: undefined, headers: withHost(opts.headers, new URL(origin!).host)}
+    const host = origin!.slice(origin!.indexOf('//') + 2)
+    const proxied: DispatchOptions = {...opts, path: url, query: undefined, headers: withHost(opts.headers, host)}
     const replayable = opts.body == null || typeof opts.body === 'string' || opts.body instanceof Uint8Array
     const tried = new Set<string>()
     const failover = new FailoverHandler(handler)
@@ -233,14 +234,12 @@ export class TavernDispatcher extends Dispatcher {
 
   #shouldRetry(peer: string, error: Error, attempt: AttemptState, method: string, replayable: boolean): boolean {
     const code = (error as {code?: unknown}).code
-    if (typeof code !== 'string' || !replayable) return false
-    if (!attempt.started && UNREACHABLE.has(code)) {
-      this.#downUntil.set(peer, Date.now() + this.#downFor)
-      return this.#fallback !== 'none'
-    }
+    if (typeof code !== 'string') return false
+    const unreachable = !attempt.started && UNREACHABLE.has(code)
+    if (unreachable) this.#downUntil.set(peer, Date.now() + this.#downFor)
+    if (!replayable || this.#fallback === 'none') return false
     // A broken connection before any answer: safe to send again if nothing was sent, or if sending twice is harmless.
-    if (BROKEN.has(code) && (!attempt.started || IDEMPOTENT.has(method))) return this.#fallback !== 'none'
-    return false
+    return unreachable || (BROKEN.has(code) && (!attempt.started || IDEMPOTENT.has(method)))
   }
 }
 
@@ -266,7 +265,8 @@ function peerConnector(o: Pool.Options): buildConnector.connector {
 /** `https://host[:port]` of a dispatch's origin, without a trailing slash; undefined if it is not http(s). */
 function originOf(origin: string | URL | undefined): string | undefined {
   if (origin === undefined) return undefined
-  if (typeof origin === 'string' && /^https?:\/\/[^/?#]+$/i.test(origin)) return origin
+  // What fetch and request pass (a URL's .origin) is already in this form: no parse per request.
+  if (typeof origin === 'string' && /^https?:\/\/[a-z0-9.:[\]-]+$/.test(origin)) return origin
   try {
     const u = typeof origin === 'string' ? new URL(origin) : origin
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : undefined

@@ -84,6 +84,9 @@ describe('routing', () => {
     await head.body.text()
     const q = peerOf(d.owner('https://api.example/q?b=2&a=1')!)
     expect(targets(q)).toContain('https://api.example/q?b=2&a=1')
+    // An origin spelled loosely by the caller is keyed and sent normalised.
+    await (await d.request({origin: 'HTTPS://API.Example:443/', path: '/loose', method: 'GET'})).body.text()
+    expect(targets(peerOf(d.owner('https://api.example/loose')!))).toContain('https://api.example/loose')
     const h = peerOf(d.owner('https://api.example/head')!)
     expect(h.requests.find((r) => r.url === 'https://api.example/head')?.method).toBe('HEAD')
   })
@@ -195,6 +198,16 @@ describe('failover', () => {
     await eventually(() => expect(d.peersDown()).toEqual([]), {timeoutMs: 3000})
     await (await undiciFetch(a.url, {dispatcher: d})).arrayBuffer()
     expect(targets(down)).toEqual([a.url])
+  })
+
+  it('fails over every one of many concurrent requests for a stopped peer\'s keys', async () => {
+    const d = dispatcher()
+    const down = peers[2]!
+    const many = Array.from({length: 20}, (_, i) => urlOwnedBy(d, down.url, `many-${i}`))
+    await stop(down)
+    const statuses = await Promise.all(many.map(({url}) => undiciFetch(url, {dispatcher: d}).then(async (r) => (await r.arrayBuffer(), r.status))))
+    expect(statuses).toEqual(many.map(() => 404))
+    for (const {url, next} of many) expect(targets(peerOf(next))).toContain(url)
   })
 
   it('goes to the origin when every peer is down (fallback next-peer, the default)', async () => {
