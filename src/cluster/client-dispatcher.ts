@@ -24,7 +24,7 @@ export type PeerFallback = 'next-peer' | 'origin' | 'none'
 export interface TavernDispatcherOptions {
   /** The cluster's peers as in the servers' `cluster.peers` (same URLs and weights, or owners differ). */
   peers: readonly PeerSpec[]
-  /** Ring points per unit of weight: the servers' `cluster.vnodes` (default 160). */
+  /** Ring points per unit of weight: the servers' `cluster.vnodes` (default 1024, DEFAULT_PEER_VNODES). */
   vnodes?: number
   /** Methods sent through the owner peer (default GET and HEAD, the cacheable ones); others go to the origin. */
   methods?: readonly string[]

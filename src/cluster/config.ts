@@ -9,7 +9,7 @@ import {z} from 'zod'
 
 import {duration} from '../config/zod-units.js'
 import {peerHostIp} from './peer-address.js'
-import {peerId, type PeerSpec} from './peer-ring.js'
+import {DEFAULT_PEER_VNODES, peerId, type PeerSpec} from './peer-ring.js'
 
 /**
  * The request field that marks a request one node forwarded to another (the owner of its key). A request carrying it
@@ -90,7 +90,7 @@ export const ClusterSchema = z
     /** Every node of the cluster, this one included: base URLs, or {url, weight}. The same list on every node. Not with membership redis. */
     peers: z.array(PeerEntry).default([]),
     /** Ring points per unit of weight; the same on every node (and in tavern/client). */
-    vnodes: z.number().int().min(1).max(10_000).default(160),
+    vnodes: z.number().int().min(1).max(10_000).default(DEFAULT_PEER_VNODES),
     /** Addresses (IP or CIDR) whose hop header and absolute-form scheme are believed; default: the peers' IPs. */
     trust: z.array(z.string().refine(isCidr, {message: 'expected an IP address or CIDR, e.g. 10.0.0.0/24'})).optional(),
     /** Connecting to a peer; a peer that does not accept within it is marked down and the next one (or the origin) is used. */

@@ -27,7 +27,7 @@ describe('cluster config', () => {
       {url: A, weight: 1},
       {url: B, weight: 2},
     ])
-    expect(c).toMatchObject({vnodes: 160, connectTimeout: 1000, headersTimeout: 35_000, bodyTimeout: 60_000, membership: {type: 'static'}})
+    expect(c).toMatchObject({vnodes: 1024, connectTimeout: 1000, headersTimeout: 35_000, bodyTimeout: 60_000, membership: {type: 'static'}})
     expect(c.health).toEqual({interval: 2000, timeout: 1000, fall: 2, rise: 2, path: '/.well-known/tavern-peer'})
   })
 

@@ -59,7 +59,8 @@ describe('cluster failover: kill a node, bring it back', () => {
   beforeAll(async () => {
     origin = await startOrigin()
     origin.route('/obj', (req) => ({status: 200, headers: {'Cache-Control': 'max-age=600'}, body: `body of ${req.url}`}))
-    c = await startCluster({origin: origin.url})
+    // Patient probes: a loaded box must not see a live peer as down (a refused connect still marks the dead one at once).
+    c = await startCluster({origin: origin.url, cluster: {health: {interval: '1s', timeout: '1s', fall: 3, rise: 2}}})
     pools = c.nodes.map((d) => new Pool(d!.url, {connections: 12}))
     ring = new PeerRing(c.specs.map((s) => ({url: s.url})))
   }, 60_000)

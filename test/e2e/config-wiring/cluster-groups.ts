@@ -12,7 +12,7 @@ import {startBlackhole} from '../../helpers/blackhole.js'
 import {freePort} from '../../helpers/cluster.js'
 import {sleep} from '../../helpers/origin.js'
 import {waitFor} from '../../helpers/wait.js'
-import {PeerRing, ringKeyOfUrl} from '../../../src/cluster/peer-ring.js'
+import {DEFAULT_PEER_VNODES, PeerRing, ringKeyOfUrl} from '../../../src/cluster/peer-ring.js'
 
 const HOST = 'www.wiring-cluster.test'
 const HEALTH_PATH = '/custom-peer-health'
@@ -252,12 +252,12 @@ const clusterGroup: WiringGroup = {
     },
     {
       key: 'cluster.vnodes',
-      expect: '7 ring points per weight: a key whose owner differs from the 160-point ring goes to the 7-point owner',
+      expect: '7 ring points per weight: a key whose owner differs from the default (1024-point) ring goes to the 7-point owner',
       async check(ctx) {
         const v = vars(ctx)
         const r7 = ringOf(v, VNODES)
-        const r160 = ringOf(v, 160)
-        const path = pathWhere('vn', (_o, key) => r7.owner(key) === v.p2.url && r160.owner(key) !== v.p2.url)
+        const rDefault = ringOf(v, DEFAULT_PEER_VNODES)
+        const path = pathWhere('vn', (_o, key) => r7.owner(key) === v.p2.url && rDefault.owner(key) !== v.p2.url)
         await get(ctx, path)
         expect(v.p2.seen.map((s) => s.url)).toContain(`http://${HOST}${path}`)
       },
