@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Tavern benchmarks: `npm run bench` (full, < 10 min) or `npm run bench:quick` (smoke, < 2 min).
 //
-//   node bench/run.mjs [--quick] [--only hit,many,grow,miss,collapse,large,index,cli,overhead] [--list]
+//   node bench/run.mjs [--quick] [--only hit,many,grow,miss,collapse,large,index,cli,overhead,refresh,cluster] [--list]
 //
 // Needs a built tree (`npm run build` — the npm scripts do it). Starts its own origin, bare server and
 // `tavern serve` processes on 127.0.0.1 (port 0), pins servers to core 0 and this process (the load
@@ -14,8 +14,8 @@ import path from 'node:path'
 import {BENCH_DIR, CORES, RUN_JS, cleanup, cleanupSync, fmt, hasTaskset, loadavg, machineInfo, pinSelf, spread} from './lib/common.mjs'
 import {stopLoad} from './lib/load.mjs'
 
-const SCENARIOS = ['hit', 'many', 'grow', 'miss', 'collapse', 'large', 'index', 'cli', 'overhead', 'refresh']
-const FILES = {hit: 'hit.mjs', many: 'many-keys.mjs', grow: 'grow.mjs', miss: 'miss.mjs', collapse: 'collapse.mjs', large: 'large.mjs', index: 'index-scale.mjs', cli: 'cli.mjs', overhead: 'overhead.mjs', refresh: 'refresh.mjs'}
+const SCENARIOS = ['hit', 'many', 'grow', 'miss', 'collapse', 'large', 'index', 'cli', 'overhead', 'refresh', 'cluster']
+const FILES = {hit: 'hit.mjs', many: 'many-keys.mjs', grow: 'grow.mjs', miss: 'miss.mjs', collapse: 'collapse.mjs', large: 'large.mjs', index: 'index-scale.mjs', cli: 'cli.mjs', overhead: 'overhead.mjs', refresh: 'refresh.mjs', cluster: 'cluster.mjs'}
 
 function parseArgs(argv) {
   const a = {quick: false, only: SCENARIOS, list: false, out: path.join(BENCH_DIR, 'results')}

@@ -56,14 +56,15 @@ export async function startOrigin(mode, {manyKeys = 10_000, core = CORES.server,
  * Start `node bin/run.js serve` on the server core, listening on 127.0.0.1:0. Resolves once the
  * "tavern ready" log line appeared, with readyMs = time from spawn to that line.
  * opts: upstream (URL), storageDir (default: fresh temp dir, removed by stop()), config (object written to a JSON file),
- * nodeArgs (e.g. ['--cpu-prof']), logLevel, runJs (the bin/run.js of another build, e.g. a git ref's; default this tree's).
+ * nodeArgs (e.g. ['--cpu-prof']), logLevel, runJs (the bin/run.js of another build, e.g. a git ref's; default this tree's),
+ * listen (default 127.0.0.1:0; a cluster's nodes must know each other's ports before they start).
  */
-export async function startDaemon({upstream, storageDir, config, nodeArgs = [], logLevel, core = CORES.server, readyTimeoutMs = 60_000, keepStorage = false, runJs = RUN_JS}) {
+export async function startDaemon({upstream, storageDir, config, nodeArgs = [], logLevel, listen = '127.0.0.1:0', core = CORES.server, readyTimeoutMs = 60_000, keepStorage = false, runJs = RUN_JS}) {
   const work = makeTmpDir('daemon')
   const ownStorage = storageDir === undefined
   const dir = storageDir ?? path.join(work, 'storage')
   const socket = path.join(work, 'admin.sock')
-  const args = [...nodeArgs, runJs, 'serve', '--listen', '127.0.0.1:0', '--upstream', upstream, '--storage', dir, '--socket', socket]
+  const args = [...nodeArgs, runJs, 'serve', '--listen', listen, '--upstream', upstream, '--storage', dir, '--socket', socket]
   if (config) {
     const file = path.join(work, 'tavern.config.json')
     fs.writeFileSync(file, JSON.stringify(config))
