@@ -22,7 +22,15 @@ const FIXED_ROWS = 12
 const PEER_PANEL_ROWS = 2
 /** Columns of the cluster panel besides the peer id (state, share, out/s, in/s), and the totals shown when wide. */
 const PEER_COLS = {state: 5, share: 6, rate: 7, total: 7}
+/** Below this width the totals go and the columns tighten, so a host:port still fits at 40 columns. */
 const PEER_TOTALS_MIN_WIDTH = 72
+const PEER_COLS_NARROW = {state: 5, share: 6, rate: 6, total: 0}
+
+/** The peer id to fit `w` columns: without `http://` when the whole URL does not fit (https:// is kept). */
+function peerLabel(id: string, w: number): string {
+  const short = id.length > w && id.startsWith('http://') ? id.slice('http://'.length) : id
+  return padRight(truncateMiddle(short, w), w)
+}
 
 /** Ink scrolls the terminal when a frame is as tall as the screen, so leave one row free. */
 const SLACK_ROWS = 1
@@ -81,16 +89,16 @@ function stateColor(state: PeerRow['state']): string {
 
 /** Peer traffic, one row per ring member: its state, share of the keys, requests forwarded each way. */
 function PeerPanel({fit, width, total, fallbacks, stale}: {fit: ReturnType<typeof fitPeerRows>; width: number; total: number; fallbacks: number; stale: boolean}) {
-  const c = PEER_COLS
   const totals = width >= PEER_TOTALS_MIN_WIDTH
+  const c = totals ? PEER_COLS : PEER_COLS_NARROW
   const fixed = c.state + c.share + 2 * c.rate + 4 + (totals ? 2 * (c.total + 1) : 0)
-  const idW = Math.max(12, width - fixed)
+  const idW = Math.max(10, width - fixed)
   const down = fit.shown.filter((r) => r.state === 'DOWN').length + fit.hiddenDown
   return (
     <Box flexDirection="column">
       <Line>
         <V>cluster</V> {formatCount(total)} peers · <V color={down > 0 ? 'red' : undefined}>{formatCount(down)}</V> down · fallbacks{' '}
-        <V color={fallbacks > 0 ? 'yellow' : undefined}>{formatCount(fallbacks)}</V> <Text dimColor>(out: forwarded to the owner, in: served for a peer)</Text>
+        <V color={fallbacks > 0 ? 'yellow' : undefined}>{formatCount(fallbacks)}</V>
       </Line>
       <Text dimColor wrap="truncate-end">
         {padRight('PEER', idW)} {padRight('STATE', c.state)} {padLeft('SHARE', c.share)} {padLeft('OUT/S', c.rate)} {padLeft('IN/S', c.rate)}
@@ -98,7 +106,7 @@ function PeerPanel({fit, width, total, fallbacks, stale}: {fit: ReturnType<typeo
       </Text>
       {fit.shown.map((r) => (
         <Line key={r.id}>
-          {padRight(truncateMiddle(r.id, idW), idW)} <Text color={stale ? undefined : stateColor(r.state)}>{padRight(r.state, c.state)}</Text> {padLeft(r.share, c.share)}{' '}
+          {peerLabel(r.id, idW)} <Text color={stale ? undefined : stateColor(r.state)}>{padRight(r.state, c.state)}</Text> {padLeft(r.share, c.share)}{' '}
           {padLeft(r.outPerSec, c.rate)} {padLeft(r.inPerSec, c.rate)}
           {totals ? ` ${padLeft(r.out, c.total)} ${padLeft(r.in, c.total)}` : ''}
         </Line>
@@ -229,7 +237,7 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
   const upstreamLine = (
     <Line>
       <Text>upstreams</Text>
-      {snap.upstreams.length === 0 ? <Text dimColor>none reported</Text> : null}
+      {snap.upstreams.length === 0 ? <Text dimColor> none reported</Text> : null}
       {snap.upstreams.map((u) => (
         <Text key={u.name}>
           {' '}
@@ -307,6 +315,9 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
             <Text wrap="truncate-end">  rates and hit ratios: last {snap.rates.windowSec}s · latency and top keys: last {snap.topKeys.windowSec}s</Text>
             <Text wrap="truncate-end">  hit = answered from cache (hit, stale, revalidated) / all requests but bypass</Text>
             <Text wrap="truncate-end">  ~ marks estimated top-key counts (bounded sketch)</Text>
+            {snap.cluster ? (
+              <Text wrap="truncate-end">  cluster: SHARE of the keys a peer serves now · OUT/S forwarded to it (it owns the key) · IN/S served for it · per second between the last two polls</Text>
+            ) : null}
           </Box>
         ) : (
           <Box flexDirection="column" height={keyRows + 2}>

@@ -127,6 +127,8 @@ describe('tavern top: cluster panel', () => {
       expect(text).toMatch(/DOWN/)
       expect(text).toContain('top keys by requests')
       expect(/OUT\/S\s+IN\/S\s+OUT\s+IN/.test(text), `${cols}×${rows} totals`).toBe(totals)
+      // The whole URL where it fits, host:port at 40 columns.
+      expect(text).toContain(cols >= 80 ? `${C}  ` : `${C.slice('http://'.length)} DOWN`)
       // Every peer has a row at these sizes.
       expect(lines.filter((l) => /\b(self|up|DOWN)\b/.test(l) && /%/.test(l))).toHaveLength(3)
     }
