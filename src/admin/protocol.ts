@@ -66,6 +66,18 @@ export interface ClusterStatus {
   peers: PeerStatus[]
 }
 
+/**
+ * The cluster part of `GET /stats` (what `tavern top` shows of the peers), present only when the daemon has a
+ * `cluster` section: cheap to read on every poll (see src/admin/cluster-traffic.ts).
+ */
+export interface ClusterTraffic {
+  self: string
+  /** Requests for other peers' keys that no peer could take (this node asked the origin itself). */
+  fallbacks: number
+  /** Ring members in ring order; the counters are totals since this node (or its last cluster reload) started. */
+  peers: Array<Pick<PeerStatus, 'id' | 'self' | 'weight' | 'up' | 'share' | 'liveShare' | 'requestsOut' | 'requestsIn'>>
+}
+
 /** null: this daemon is not part of a cluster (no `cluster` section). */
 export interface ClusterStatusBody {
   cluster: ClusterStatus | null
@@ -165,6 +177,8 @@ export interface DaemonInfo {
   pid: number
   /** Data-plane listeners as URLs, e.g. `http://0.0.0.0:8080`. */
   listeners: string[]
+  /** Peer traffic, only when the daemon is part of a cluster. */
+  cluster?: ClusterTraffic
 }
 
 /** The body of `GET /stats` and of each `GET /stats/stream` line. */

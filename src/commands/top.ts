@@ -4,7 +4,7 @@ import {AdminCommand, clientFlags} from '../cli/base.js'
 import type {TopSnapshot} from '../admin/protocol.js'
 
 export default class Top extends AdminCommand {
-  static override description = 'Live dashboard of the running daemon: request rates, hit ratios, latency, top keys, storage and upstreams'
+  static override description = 'Live dashboard of the running daemon: request rates, hit ratios, latency, top keys, storage, upstreams and, in a cluster, peer traffic'
   static override examples = [
     '<%= config.bin %> top',
     '<%= config.bin %> top --interval 500',

@@ -8,7 +8,7 @@ import type {Readable} from 'node:stream'
 
 import type {Logger} from 'pino'
 
-import type {ClusterStatus, DataPlaneStatus} from '../admin/protocol.js'
+import type {ClusterStatus, ClusterTraffic, DataPlaneStatus} from '../admin/protocol.js'
 import type {LiveRequest} from './live-request.js'
 import type {TavernConfig} from '../config/schema.js'
 import type {NotStoredEntry} from '../stats/not-stored.js'
@@ -189,6 +189,8 @@ export interface OpsServices extends DataPlaneServices {
   readonly liveLog?: LiveLogHub
   /** The cluster ring and peers as this node sees them; undefined when it is not part of a cluster. */
   clusterStatus?(): ClusterStatus | undefined
+  /** The peers' traffic for `GET /stats` (cheap, unlike clusterStatus); undefined when it is not part of a cluster. */
+  clusterTraffic?(): ClusterTraffic | undefined
 }
 
 /** A follower of the live request log: told when its reader caught up. */

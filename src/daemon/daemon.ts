@@ -41,6 +41,7 @@ import {resilienceOf} from '../config/resilience.js'
 import {registerResilienceMetrics} from '../proxy/origin/resilience-metrics.js'
 import {TrafficControl} from '../traffic/traffic-control.js'
 import {ClusterNode} from '../cluster/node.js'
+import {clusterTrafficFeed} from '../admin/cluster-traffic.js'
 import {registerClusterMetrics} from '../cluster/metrics.js'
 
 /** After the shutdown deadline, cut fills get this long to fail and remove their temp files before storage closes. */
@@ -280,6 +281,7 @@ export class Daemon {
       }),
       reload: () => d.reload(),
       clusterStatus: () => d.cluster?.status(),
+      clusterTraffic: clusterTrafficFeed(() => d.cluster),
       hot: d.hot,
       refreshInfo: (key, variant) => d.pipeline?.refresher.infoFor(key, variant),
     }

@@ -1,6 +1,6 @@
 import {formatCount, formatPercent, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {sparkline} from './sparkline.js'
-import {type DisplaySnapshot, bigNumbers, headerParts, latencyParts, originParts, statusShares, storageParts, topKeyRows} from './view-model.js'
+import {type DisplaySnapshot, bigNumbers, headerParts, latencyParts, originParts, peerRows, statusShares, storageParts, topKeyRows} from './view-model.js'
 import {upstreamStateWords} from './upstream-state.js'
 
 export interface RenderOnceOptions {
@@ -66,6 +66,12 @@ export function renderOnce(snapshot: DisplaySnapshot, opts: RenderOnceOptions = 
   for (const u of s.upstreams) {
     const state = upstreamStateWords(u)
     add(`upstream      ${u.healthy ? 'up  ' : 'DOWN'} ${u.name} ${u.url}  ${formatCount(u.inFlight)} in flight, ${formatCount(u.failures)} failures${state ? `, ${state}` : ''}`)
+  }
+  const peers = peerRows(s)
+  if (peers && s.cluster) {
+    // One snapshot has no rates: totals since the node started.
+    add(`cluster       ${formatCount(s.cluster.peers.length)} peers, ${formatCount(peers.filter((p) => p.state === 'DOWN').length)} down, ${formatCount(s.cluster.fallbacks)} fallbacks to the origin`)
+    for (const p of peers) add(`peer          ${padRight(p.state, 4)} ${p.id}  share ${p.share}, out ${p.out}, in ${p.in}`)
   }
   for (const e of s.probeErrors ?? []) add(`probe error   ${e}`)
   return `${lines.join('\n')}\n`

@@ -4,7 +4,7 @@ import {createContext, type ReactNode, useContext, useEffect, useRef, useState} 
 import type {TopSnapshot} from '../admin/protocol.js'
 import {formatCount, formatPercent, formatRate, padLeft, padRight, truncateMiddle} from '../util/format.js'
 import {brailleChart, sparkline} from './sparkline.js'
-import {type SortKey, bigNumbers, headerParts, latencyParts, originParts, seriesRange, statusShares, storageParts, topKeyRows} from './view-model.js'
+import {type PeerRow, type SortKey, bigNumbers, fitPeerRows, headerParts, latencyParts, originParts, peerRows, seriesRange, statusShares, storageParts, topKeyRows} from './view-model.js'
 
 export interface TopViewProps {
   /** Fetches one snapshot (the command wraps `GET /stats`); a throw means the daemon is unreachable. */
@@ -18,6 +18,20 @@ export interface TopViewProps {
 
 /** Rows every layout needs besides the top-keys table (header … footer). */
 const FIXED_ROWS = 12
+/** The cluster panel's title and column header. */
+const PEER_PANEL_ROWS = 2
+/** Columns of the cluster panel besides the peer id (state, share, out/s, in/s), and the totals shown when wide. */
+const PEER_COLS = {state: 5, share: 6, rate: 7, total: 7}
+/** Below this width the totals go and the columns tighten, so a host:port still fits at 40 columns. */
+const PEER_TOTALS_MIN_WIDTH = 72
+const PEER_COLS_NARROW = {state: 5, share: 6, rate: 6, total: 0}
+
+/** The peer id to fit `w` columns: without `http://` when the whole URL does not fit (https:// is kept). */
+function peerLabel(id: string, w: number): string {
+  const short = id.length > w && id.startsWith('http://') ? id.slice('http://'.length) : id
+  return padRight(truncateMiddle(short, w), w)
+}
+
 /** Ink scrolls the terminal when a frame is as tall as the screen, so leave one row free. */
 const SLACK_ROWS = 1
 
@@ -69,6 +83,43 @@ function formatInterval(ms: number): string {
   return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`
 }
 
+function stateColor(state: PeerRow['state']): string {
+  return state === 'DOWN' ? 'red' : state === 'self' ? 'cyan' : 'green'
+}
+
+/** Peer traffic, one row per ring member: its state, share of the keys, requests forwarded each way. */
+function PeerPanel({fit, width, total, fallbacks, stale}: {fit: ReturnType<typeof fitPeerRows>; width: number; total: number; fallbacks: number; stale: boolean}) {
+  const totals = width >= PEER_TOTALS_MIN_WIDTH
+  const c = totals ? PEER_COLS : PEER_COLS_NARROW
+  const fixed = c.state + c.share + 2 * c.rate + 4 + (totals ? 2 * (c.total + 1) : 0)
+  const idW = Math.max(10, width - fixed)
+  const down = fit.shown.filter((r) => r.state === 'DOWN').length + fit.hiddenDown
+  return (
+    <Box flexDirection="column">
+      <Line>
+        <V>cluster</V> {formatCount(total)} peers · <V color={down > 0 ? 'red' : undefined}>{formatCount(down)}</V> down · fallbacks{' '}
+        <V color={fallbacks > 0 ? 'yellow' : undefined}>{formatCount(fallbacks)}</V>
+      </Line>
+      <Text dimColor wrap="truncate-end">
+        {padRight('PEER', idW)} {padRight('STATE', c.state)} {padLeft('SHARE', c.share)} {padLeft('OUT/S', c.rate)} {padLeft('IN/S', c.rate)}
+        {totals ? ` ${padLeft('OUT', c.total)} ${padLeft('IN', c.total)}` : ''}
+      </Text>
+      {fit.shown.map((r) => (
+        <Line key={r.id}>
+          {peerLabel(r.id, idW)} <Text color={stale ? undefined : stateColor(r.state)}>{padRight(r.state, c.state)}</Text> {padLeft(r.share, c.share)}{' '}
+          {padLeft(r.outPerSec, c.rate)} {padLeft(r.inPerSec, c.rate)}
+          {totals ? ` ${padLeft(r.out, c.total)} ${padLeft(r.in, c.total)}` : ''}
+        </Line>
+      ))}
+      {fit.hidden > 0 ? (
+        <Text dimColor wrap="truncate-end">
+          … {formatCount(fit.hidden)} more peers{fit.hiddenDown > 0 ? ` (${formatCount(fit.hiddenDown)} down)` : ''}: tavern status --cluster
+        </Text>
+      ) : null}
+    </Box>
+  )
+}
+
 export function TopView({source, intervalMs, initial, inputActive}: TopViewProps) {
   const {exit} = useApp()
   const {isRawModeSupported} = useStdin()
@@ -82,6 +133,9 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
   const [sort, setSort] = useState<SortKey>('requests')
   const [help, setHelp] = useState(false)
   const skipFirstPoll = useRef(initial !== undefined)
+  // The snapshot before the current one: peer request rates are the counters' change between the two.
+  const latest = useRef<TopSnapshot | undefined>(initial)
+  const previous = useRef<TopSnapshot | undefined>(undefined)
 
   useInput(
     (input, key) => {
@@ -104,6 +158,8 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
       try {
         const s = await source()
         if (!alive) return
+        previous.current = latest.current
+        latest.current = s
         setSnap(s)
         setError(null)
         setLastOkAt(Date.now())
@@ -151,8 +207,12 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
   const ttfb = latencyParts(snap.latency.originTtfb)
   const storage = storageParts(snap)
 
-  // Vertical budget: a braille chart for req/s when the terminal is tall, and the rest to the table.
-  const free = Math.max(0, rows - FIXED_ROWS - SLACK_ROWS - (errorLine ? 1 : 0))
+  // Vertical budget: the cluster panel (only in a cluster) first, then a braille chart for req/s when the terminal
+  // is tall, and the rest to the table.
+  const peers = peerRows(snap, previous.current)
+  const rowsLeft = Math.max(0, rows - FIXED_ROWS - SLACK_ROWS - (errorLine ? 1 : 0))
+  const peerFit = peers ? fitPeerRows(peers, Math.max(1, Math.floor(rowsLeft / 2) - 2)) : null
+  const free = Math.max(0, rowsLeft - (peerFit ? PEER_PANEL_ROWS + peerFit.shown.length + (peerFit.hidden > 0 ? 1 : 0) : 0))
   const chartRows = free >= 14 ? Math.min(8, Math.floor((free - 6) / 2)) : 0
   const keyRows = Math.max(3, free - (chartRows > 0 ? chartRows - 1 : 0))
 
@@ -171,10 +231,13 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
   const rowsData = topKeyRows(snap, sort, keyRows)
   const mark = (k: SortKey) => (sort === k ? '▼' : ' ')
 
+  const peerPanel =
+    peerFit && snap.cluster ? <PeerPanel fit={peerFit} width={width} total={snap.cluster.peers.length} fallbacks={snap.cluster.fallbacks} stale={stale} /> : null
+
   const upstreamLine = (
     <Line>
       <Text>upstreams</Text>
-      {snap.upstreams.length === 0 ? <Text dimColor>none reported</Text> : null}
+      {snap.upstreams.length === 0 ? <Text dimColor> none reported</Text> : null}
       {snap.upstreams.map((u) => (
         <Text key={u.name}>
           {' '}
@@ -252,6 +315,9 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
             <Text wrap="truncate-end">  rates and hit ratios: last {snap.rates.windowSec}s · latency and top keys: last {snap.topKeys.windowSec}s</Text>
             <Text wrap="truncate-end">  hit = answered from cache (hit, stale, revalidated) / all requests but bypass</Text>
             <Text wrap="truncate-end">  ~ marks estimated top-key counts (bounded sketch)</Text>
+            {snap.cluster ? (
+              <Text wrap="truncate-end">  cluster: SHARE of the keys a peer serves now · OUT/S forwarded to it (it owns the key) · IN/S served for it · per second between the last two polls</Text>
+            ) : null}
           </Box>
         ) : (
           <Box flexDirection="column" height={keyRows + 2}>
@@ -270,6 +336,7 @@ export function TopView({source, intervalMs, initial, inputActive}: TopViewProps
             ))}
           </Box>
         )}
+        {peerPanel}
         <Line>
           storage {storage ? storage.join(' · ') : <Text dimColor>not reported</Text>}
         </Line>

@@ -6,7 +6,7 @@ import {formatBytes, formatCount, formatDuration, formatPercent, formatRate, for
 export type SortKey = 'requests' | 'bytes'
 
 /** The daemon fields are optional so a bare Stats snapshot renders too. */
-export type DisplaySnapshot = StatsSnapshot & Partial<Pick<TopSnapshot, 'version' | 'pid' | 'listeners'>>
+export type DisplaySnapshot = StatsSnapshot & Partial<Pick<TopSnapshot, 'version' | 'pid' | 'listeners' | 'cluster'>>
 
 export function headerParts(s: DisplaySnapshot): {title: string; pid: string; uptime: string; listeners: string} {
   return {
@@ -88,4 +88,53 @@ export function seriesRange(values: ReadonlyArray<number | null>, n: number): {m
     if (max === null || v > max) max = v
   }
   return {min, max}
+}
+
+/** One peer of the cluster panel; rates are over the two last snapshots (null with one, or after the counters reset). */
+export interface PeerRow {
+  id: string
+  state: 'self' | 'up' | 'DOWN'
+  /** Share of the keys it serves now (a dead peer's moved on). */
+  share: string
+  outPerSec: string
+  inPerSec: string
+  out: string
+  in: string
+}
+
+function perSec(cur: number, prev: number | undefined, dtSec: number | null): string {
+  // A reload that replaced the cluster node starts its counters again: no rate rather than a negative one.
+  if (prev === undefined || dtSec === null || cur < prev) return '—'
+  return formatRate((cur - prev) / dtSec)
+}
+
+/** The cluster panel's rows, or null when the daemon is not part of a cluster. */
+export function peerRows(s: DisplaySnapshot, prev?: DisplaySnapshot): PeerRow[] | null {
+  const c = s.cluster
+  if (!c) return null
+  const dtSec = prev?.cluster && s.at > prev.at ? (s.at - prev.at) / 1000 : null
+  const before = new Map((prev?.cluster?.peers ?? []).map((p) => [p.id, p]))
+  return c.peers.map((p) => {
+    const b = before.get(p.id)
+    return {
+      id: p.id,
+      state: p.self ? 'self' : p.up ? 'up' : 'DOWN',
+      share: formatPercent(p.liveShare),
+      outPerSec: perSec(p.requestsOut, b?.requestsOut, dtSec),
+      inPerSec: perSec(p.requestsIn, b?.requestsIn, dtSec),
+      out: formatCount(p.requestsOut),
+      in: formatCount(p.requestsIn),
+    }
+  })
+}
+
+/** At most `limit` rows: down peers are kept first when some must go, in ring order otherwise. */
+export function fitPeerRows(rows: readonly PeerRow[], limit: number): {shown: PeerRow[]; hidden: number; hiddenDown: number} {
+  if (rows.length <= limit) return {shown: [...rows], hidden: 0, hiddenDown: 0}
+  const keep = Math.max(0, limit - 1) // one row says what is left out
+  const order = [...rows.keys()].sort((a, b) => Number(rows[b]!.state === 'DOWN') - Number(rows[a]!.state === 'DOWN') || a - b)
+  const picked = new Set(order.slice(0, keep))
+  const shown = rows.filter((_, i) => picked.has(i))
+  const left = rows.filter((_, i) => !picked.has(i))
+  return {shown, hidden: left.length, hiddenDown: left.filter((r) => r.state === 'DOWN').length}
 }

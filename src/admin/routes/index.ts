@@ -1,6 +1,7 @@
 import type {OpsServices} from '../../core/services.js'
 import {VERSION} from '../../core/version.js'
 import {AdminRouter} from '../http.js'
+import type {DaemonInfo} from '../protocol.js'
 import {mountProfile} from '../../ops/profile-routes.js'
 import {mountInspect} from './inspect.js'
 import {mountLog} from './log.js'
@@ -16,7 +17,11 @@ export function adminRouter(o: OpsServices): AdminRouter {
   const router = new AdminRouter()
   mountStatus(router, o)
   mountReload(router, o)
-  const info = () => ({version: VERSION, pid: process.pid, listeners: o.dataPlane().listeners.map((l) => `${l.scheme}://${l.address}`)})
+  const info = (): DaemonInfo => {
+    const cluster = o.clusterTraffic?.()
+    // Only a clustered daemon's snapshot has the field: a plain one's stays as it was.
+    return {version: VERSION, pid: process.pid, listeners: o.dataPlane().listeners.map((l) => `${l.scheme}://${l.address}`), ...(cluster ? {cluster} : {})}
+  }
   router.on('GET', '/stats', statsSnapshotHandler(o.stats, info))
   router.on('GET', '/stats/stream', statsStreamHandler(o.stats, 1000, info))
   mountPurge(router, o)
