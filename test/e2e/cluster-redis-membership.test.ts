@@ -13,8 +13,10 @@ import {type Origin, startOrigin, uniquePath} from '../helpers/origin.js'
 import {type RedisServer, redisServerPath, startRedis} from '../helpers/redis.js'
 import {waitFor} from '../helpers/wait.js'
 
-const HEARTBEAT = 200
-const TTL = 1500
+// Roomy for a loaded CI box: a heartbeat that stalls past ttl would drop a live node (and move its keys), and a
+// command stalled past its timeout (min(1 s, ttl/2)) would count as a second outage.
+const HEARTBEAT = 400
+const TTL = 4000
 
 describe.skipIf(!redisServerPath)('a cluster whose membership is in Redis', () => {
   let redis: RedisServer

@@ -202,11 +202,10 @@ function originAnswer(u: UrlState, seed: number, os: OriginState, req: RawReques
     // An empty chunk would be the last-chunk (a complete message): cut before any chunk then.
     if (v.framing === 'chunked') return [{write: Buffer.concat([head(status, [...h, 'Transfer-Encoding', 'chunked']), ...(cut.length ? [chunk(cut)] : [])])}, end]
     if (v.framing === 'close') {
-      if (cut.length > 0) {
-        const sel = lang ?? '-'
-        u.cutClose.set(sel, [...(u.cutClose.get(sel) ?? []), cut])
-        u.lengths.add(cut.length)
-      }
+      // Even an empty cut: the head alone, then a RST, can read as a complete empty body.
+      const sel = lang ?? '-'
+      u.cutClose.set(sel, [...(u.cutClose.get(sel) ?? []), cut])
+      u.lengths.add(cut.length)
       return [{write: Buffer.concat([head(status, [...h, 'Connection', 'close']), cut])}, {reset: true}]
     }
     return [{write: Buffer.concat([head(status, [...h, 'Content-Length', String(out.length)]), cut])}, end]
