@@ -3,11 +3,10 @@
  * peers (itself included) and the same `vnodes`, so that all of them compute the same ring; `self` names which of the
  * peers this node is. docs/cluster.md describes a static cluster, the hop header, trust and failover.
  */
-import {isIP} from 'node:net'
-
 import {z} from 'zod'
 
 import {duration} from '../config/zod-units.js'
+import {isCidr} from '../util/cidr.js'
 import {peerHostIp} from './peer-address.js'
 import {DEFAULT_PEER_VNODES, peerId, type PeerSpec} from './peer-ring.js'
 
@@ -18,15 +17,6 @@ import {DEFAULT_PEER_VNODES, peerId, type PeerSpec} from './peer-ring.js'
  */
 export const HOP_HEADER = 'Tavern-Peer'
 export const HOP_HEADER_LOWER = 'tavern-peer'
-
-function isCidr(v: string): boolean {
-  const [ip, bits, ...rest] = v.split('/')
-  if (rest.length || !ip) return false
-  const fam = isIP(ip)
-  if (!fam) return false
-  if (bits === undefined) return true
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128)
-}
 
 /** A peer base URL; checked with peerId (http(s)://host:port, nothing else). */
 const peerUrl = z.string().superRefine((v, ctx) => {

@@ -21,6 +21,7 @@ import {isIP} from 'node:net'
 
 import {z} from 'zod'
 
+import {isCidr} from '../util/cidr.js'
 import {duration} from './zod-units.js'
 
 /** One compiled destination pattern. */
@@ -80,14 +81,7 @@ const destination = z.string().transform((v, ctx) => {
   return {pattern: v, ...p}
 })
 
-const cidr = z.string().refine(
-  (v) => {
-    const [ip, bits, ...rest] = v.split('/')
-    const fam = ip ? isIP(ip) : 0
-    if (rest.length || !fam) return false
-    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128))
-  },
-  {message: 'expected an IP address or CIDR, e.g. 10.0.0.0/8 or ::1'},
+const cidr = z.string().refine((v) => isCidr(v), {message: 'expected an IP address or CIDR, e.g. 10.0.0.0/8 or ::1'},
 )
 
 const caFiles = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])

@@ -1,7 +1,5 @@
 import {z} from 'zod'
 
-import {isIP} from 'node:net'
-
 import {ClusterSchema} from '../cluster/config.js'
 import {cachePolicyKeys} from './cache-policy.js'
 import {ForwardProxySchema} from './forward-proxy.js'
@@ -12,15 +10,7 @@ import {bytes, duration, hostPort} from './zod-units.js'
 import {cacheRefreshKeys, WarmSchema} from './refresh.js'
 import {RateLimitsConfig, upstreamMemberKeys, upstreamResilienceKeys} from './resilience.js'
 import {ListenSchema, OriginProtocolFields, tlsConfigFields} from './tls.js'
-
-function isCidr(v: string): boolean {
-  const [ip, bits, ...rest] = v.split('/')
-  if (rest.length || !ip) return false
-  const fam = isIP(ip)
-  if (!fam) return false
-  if (bits === undefined) return true
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128)
-}
+import {isCidr} from '../util/cidr.js'
 
 const httpUrl = z.string().refine(
   (v) => {

@@ -1,5 +1,15 @@
 import {BlockList, isIP} from 'node:net'
 
+/** Whether `v` is an IP address or a CIDR block (`10.0.0.0/8`, `::1/128`): what the config's allow-lists accept. */
+export function isCidr(v: string): boolean {
+  const [ip, bits, ...rest] = v.split('/')
+  if (rest.length || !ip) return false
+  const fam = isIP(ip)
+  if (!fam) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (fam === 4 ? 32 : 128)
+}
+
 /**
  * Address allow-lists from CIDR strings (`10.0.0.0/8`, `::1/128`) or plain addresses, matched with node:net BlockList.
  * IPv4-mapped IPv6 peers (`::ffff:127.0.0.1`, what a dual-stack listener reports) are matched as IPv4.
