@@ -2,14 +2,14 @@
  * Config-wiring rows for rate limits and upstream resilience (see groups.ts): each starts its daemon with a
  * non-default value and fails if the daemon used the default instead.
  */
-import {type ChildProcess, spawn} from 'node:child_process'
 import net from 'node:net'
 
 import {expect} from 'vitest'
 
+import {startBlackhole} from '../../helpers/blackhole.js'
 import type {WiringContext, WiringGroup} from '../../helpers/config-keys.js'
 import type {HttpResult} from '../../helpers/daemon.js'
-import {sleep, uniquePath} from '../../helpers/origin.js'
+import {uniquePath} from '../../helpers/origin.js'
 import {type RedisServer, startRedis} from '../../helpers/redis.js'
 import {waitFor} from '../../helpers/wait.js'
 
@@ -964,42 +964,7 @@ const backoffGroup: WiringGroup = {
   ],
 }
 
-type Blackhole = {port: number; child: ChildProcess; fillers: net.Socket[]}
-
-/**
- * A TCP listener that never accepts (the same trick as groups.ts's, which is private to that module): a child
- * listens with backlog 1 and blocks its event loop; once connections fill the accept queue, new SYNs are dropped
- * and a connect() hangs. (A non-routed address is no use here: the sandbox's egress filter answers it.)
- */
-async function startBlackhole(): Promise<Blackhole> {
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      `const s = require('node:net').createServer()
-       s.listen({port: 0, host: '127.0.0.1', backlog: 1}, () => {
-         process.stdout.write(s.address().port + '\\n')
-         setTimeout(() => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); process.exit(0) }, 20)
-       })`,
-    ],
-    {stdio: ['ignore', 'pipe', 'inherit']},
-  )
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
-    child.once('exit', () => reject(new Error('blackhole helper exited')))
-  })
-  await sleep(100) // let the child block before the queue is filled (helper setup, not an assertion gate)
-  const fillers: net.Socket[] = []
-  for (let i = 0; ; i++) {
-    const c = net.connect(port, '127.0.0.1')
-    c.on('error', () => {})
-    fillers.push(c)
-    const connected = await Promise.race([new Promise<boolean>((r) => c.once('connect', () => r(true))), sleep(300).then(() => false)])
-    if (!connected) break
-    if (i > 8) throw new Error('blackhole accept queue never filled')
-  }
-  return {port, child, fillers}
-}
+type Blackhole = Awaited<ReturnType<typeof startBlackhole>>
 
 const connectTimeoutGroup: WiringGroup = {
   name: 'per-group connect timeout',
