@@ -66,8 +66,9 @@ describe.skipIf(!redisServerPath)('redis membership', () => {
   it('three nodes see each other (sorted, with weights); one that closes is gone from the others at once', async () => {
     const p = prefix()
     // Generous ttl and command timeout: this test is about the goodbye, and a loaded CI box can stall a command
-    // past 200 ms (an "unreachable" warning) or a heartbeat past a short ttl.
-    const slack = {prefix: p, ttlMs: LONG_TTL, commandTimeoutMs: 1000}
+    // past its timeout (an "unreachable" warning, and then one ttl in which the list may only grow, so b would stay
+    // listed) or a heartbeat past a short ttl.
+    const slack = {prefix: p, ttlMs: LONG_TTL, commandTimeoutMs: 3000}
     const a = await node(9001, slack)
     const b = await node(9002, {...slack, self: {url: 'http://127.0.0.1:9002', weight: 2}})
     const c = await node(9003, slack)
